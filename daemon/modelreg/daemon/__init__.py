@@ -1,1 +1,3 @@
-"""modelreg.daemon"""
+"""modelreg.daemon: the aiohttp registry daemon (never imports textual)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""``python -m modelreg.daemon``: run the daemon in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from modelreg.shared.config import DAEMON_FILE, default_home, is_loopback, parse_listen
+from modelreg.shared.errors import ModelregError
+
+from .app import create_app
+from .config import DaemonConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="modelreg-daemon", description="The modelreg registry daemon.")
+    p.add_argument("--home", type=Path, default=None, help="registry home (default: $MODELREG_HOME or the user data dir)")
+    p.add_argument("--listen", default=os.environ.get("MODELREG_LISTEN", "127.0.0.1:7311"), help="HOST:PORT (port 0 picks a free one)")
+    p.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --listen address")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+async def serve(config: DaemonConfig) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
+    await runner.setup()  # runs the cleanup contexts' start-up: lock, database, recovery
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    try:
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # the real port when 0 was asked for
+        port = sockets[0].getsockname()[1] if sockets else config.port
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        url = f"http://{host}:{port}"
+        info_path = config.home / DAEMON_FILE
+        info_path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        logging.getLogger("modelreg.daemon").info("modelreg daemon listening on %s (home %s)", url, config.home)
+        print(f"modelreg daemon listening on {url} (home {config.home})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        info_path.unlink(missing_ok=True)
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        host, port = parse_listen(args.listen)
+        if not is_loopback(host) and not args.allow_remote:
+            print(f"error: refusing to listen on {host}, which is not loopback; add --allow-remote "
+                  "if you mean it (every request still needs the token)", file=sys.stderr)
+            return 2
+        home = (args.home or default_home()).expanduser().resolve()
+        asyncio.run(serve(DaemonConfig(home=home, host=host, port=port)))
+    except ModelregError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: cannot start the daemon: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

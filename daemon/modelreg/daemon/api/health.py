@@ -1,0 +1,41 @@
+"""GET /v1/health (no auth) and GET /v1/status."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from aiohttp import web
+
+from modelreg.shared.timefmt import iso
+
+from .. import __version__
+from ..keys import CONFIG, DB, STARTED
+from .http import reply
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/health")
+async def health(request: web.Request) -> web.Response:
+    return reply(request, {"status": "ok", "version": __version__})
+
+
+@routes.get("/v1/status")
+async def status(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    cfg = request.app[CONFIG]
+    counts = await db.one(
+        "SELECT (SELECT count(*) FROM models) AS models, (SELECT count(*) FROM versions) AS versions, "
+        "(SELECT count(*) FROM blobs) AS blobs, (SELECT coalesce(sum(size), 0) FROM blobs) AS blob_bytes, "
+        "(SELECT count(*) FROM versions WHERE stage = 'production') AS production, "
+        "(SELECT count(*) FROM versions WHERE status = 'pending') AS pending, "
+        "(SELECT max(id) FROM events) AS last_event")
+    watches = []
+    if await db.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'watches'"):
+        watches = [dict(r) for r in await db.all("SELECT * FROM watches ORDER BY path")]
+    return reply(request, {
+        "status": "ok", "version": __version__, "pid": os.getpid(), "home": str(cfg.home),
+        "started_at": iso(request.app[STARTED]), "uptime_s": round(time.time() - request.app[STARTED], 1),
+        **dict(counts), "watches": watches,
+    })

@@ -1,0 +1,101 @@
+"""Versions: register, list, get, record metrics, resolve, download files."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from modelreg.shared.errors import NotFound
+from modelreg.shared.names import Ref, parse_ref, validate_relpath
+
+from .. import catalog, events, metrics
+from ..keys import BLOBS, DB, REGISTRAR
+from ..payloads import parse_metrics, parse_registration
+from .http import actor, body, query_bool, query_int, reply
+
+routes = web.RouteTableDef()
+
+
+def _ref(request: web.Request) -> Ref:
+    return parse_ref(f"{request.match_info['name']}@{request.match_info['selector']}")
+
+
+@routes.get("/v1/models/{name}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    q = request.query
+    page = await catalog.list_versions(
+        request.app[DB], request.match_info["name"], stage=q.get("stage"), status=q.get("status"),
+        tags=q.getall("tag", []), metric_filters=q.getall("metric", []), order=q.get("order", "-number"),
+        limit=query_int(request, "limit", catalog.DEFAULT_PAGE), cursor=q.get("cursor"))
+    return reply(request, page)
+
+
+@routes.post("/v1/models/{name}/versions")
+async def register(request: web.Request) -> web.Response:
+    reg = parse_registration(await body(request))
+    view, job = await request.app[REGISTRAR].register(request.match_info["name"], reg, actor(request))
+    if job is None:
+        return reply(request, {"version": view, "job": None}, status=201)
+    if query_bool(request, "wait"):
+        await job.wait()
+        db = request.app[DB]
+        view = await catalog.version_detail(db, await catalog.resolve(db, f"{view['model']}@{view['version']}"))
+        return reply(request, {"version": view, "job": job.view()}, status=201 if job.state == "done" else 422)
+    return reply(request, {"version": view, "job": job.view()}, status=202)
+
+
+@routes.get("/v1/models/{name}/versions/{selector}")
+async def get_version(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    row = await catalog.resolve(db, _ref(request))
+    return reply(request, await catalog.version_detail(db, row))
+
+
+@routes.get("/v1/resolve/{ref}")
+async def resolve(request: web.Request) -> web.Response:
+    """The compact answer CI/CD wants: which version, which digest, which files."""
+    db = request.app[DB]
+    row = await catalog.resolve(db, request.match_info["ref"])
+    files = await db.all("SELECT path, sha256, size FROM manifest WHERE version_id = ? ORDER BY path", (row["id"],))
+    return reply(request, {
+        "ref": f"{row['model_name']}@{row['number']}", "model": row["model_name"], "version": row["number"],
+        "stage": row["stage"], "status": row["status"], "content_digest": row["content_digest"],
+        "files": [dict(f) for f in files]})
+
+
+@routes.post("/v1/models/{name}/versions/{selector}/metrics")
+async def record_metrics(request: web.Request) -> web.Response:
+    data = await body(request)
+    data = data if isinstance(data, dict) else {"metrics": data}
+    records = parse_metrics(data.get("metrics"), default_source=data.get("source") or "offline")
+    if data.get("dataset") is not None:
+        extra = parse_metrics([{"key": "x", "value": 0, "dataset": data["dataset"]}])[0].dataset
+        for r in records:
+            r.dataset = r.dataset or extra
+    db = request.app[DB]
+    ref = _ref(request)
+    async with db.transaction() as tx:
+        row = await catalog.resolve(tx, ref)
+        await metrics.record(tx, row["id"], records)
+        await tx.execute("UPDATE versions SET updated_at = ? WHERE id = ?", (tx.now, row["id"]))
+        await events.append(tx, "metric.recorded", actor(request), model=row["model_name"], version=row["number"],
+                            data={"metrics": {r.key: r.value for r in records},
+                                  "source": sorted({r.source for r in records})})
+    row = await catalog.resolve(db, f"{row['model_name']}@{row['number']}")
+    return reply(request, await catalog.version_detail(db, row), status=201)
+
+
+@routes.get("/v1/models/{name}/versions/{selector}/files/{path:.+}")
+async def download(request: web.Request) -> web.StreamResponse:
+    db = request.app[DB]
+    row = await catalog.resolve(db, _ref(request))
+    path = validate_relpath(request.match_info["path"])
+    entry = await db.one("SELECT sha256, size FROM manifest WHERE version_id = ? AND path = ?", (row["id"], path))
+    if entry is None:
+        raise NotFound(f"{row['model_name']}@{row['number']} has no file {path!r}")
+    blob = request.app[BLOBS].path(entry["sha256"])
+    if not await asyncio.to_thread(blob.is_file):
+        raise NotFound(f"the blob of {path!r} is missing from the store; run `modelreg verify`")
+    return web.FileResponse(blob, headers={"X-Content-SHA256": entry["sha256"],
+                                           "Content-Type": "application/octet-stream"})

@@ -1,0 +1,265 @@
+"""Models and versions: lookups, ref resolution, listing with filters and paging."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import aiosqlite
+
+from modelreg.shared.errors import InvalidInput, NotFound
+from modelreg.shared.names import Ref, parse_ref, validate_key, validate_name, validate_stage
+from modelreg.shared.timefmt import iso
+
+from .db import Database, Transaction
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+_METRIC_FILTER = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:/-]*)\s*(>=|<=|==|!=|>|<|=)\s*(-?[0-9.eE+-]+)$")
+
+_MODEL_SUMMARY = """
+    SELECT m.id, m.name, m.description, m.created_at, m.updated_at, m.directions,
+      (SELECT count(*) FROM versions v WHERE v.model_id = m.id) AS version_count,
+      (SELECT number FROM versions v WHERE v.model_id = m.id AND v.stage = 'production') AS production,
+      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.stage = 'staging') AS staging,
+      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.status = 'ready') AS latest
+    FROM models m
+"""
+
+Reader = Database | Transaction
+
+
+async def _one(src: Reader, sql: str, params: Any = ()) -> aiosqlite.Row | None:
+    return await src.one(sql, params)
+
+
+async def _all(src: Reader, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
+    return await src.all(sql, params)
+
+
+def model_view(row: aiosqlite.Row, tags: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "description": row["description"],
+        "tags": tags,
+        "version_count": row["version_count"],
+        "production": row["production"],
+        "staging": row["staging"],
+        "latest": row["latest"],
+        "metric_directions": json.loads(row["directions"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+async def model_id(src: Reader, name: str) -> int:
+    validate_name(name)
+    row = await _one(src, "SELECT id FROM models WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"no model named {name!r}", {"model": name})
+    return row["id"]
+
+
+async def get_model(src: Reader, name: str) -> dict[str, Any]:
+    mid = await model_id(src, name)
+    row = await _one(src, _MODEL_SUMMARY + " WHERE m.id = ?", (mid,))
+    tags = {r["key"]: r["value"] for r in await _all(src, "SELECT key, value FROM model_tags WHERE model_id = ?", (mid,))}
+    return model_view(row, tags)
+
+
+async def list_models(db: Database, *, query: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    limit = _page_size(limit)
+    where, params = [], []
+    if query:
+        where.append("m.name LIKE ? ESCAPE '\\'")
+        params.append("%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    if cursor:
+        where.append("m.name > ?")
+        params.append(cursor)
+    sql = _MODEL_SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.name LIMIT ?"
+    rows = await db.all(sql, (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [r["id"] for r in rows]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for t in await db.all(f"SELECT model_id, key, value FROM model_tags WHERE model_id IN ({marks})", ids):
+            tags[t["model_id"]][t["key"]] = t["value"]
+    return {
+        "items": [model_view(r, tags[r["id"]]) for r in rows],
+        "next": rows[-1]["name"] if more else None,
+    }
+
+
+async def resolve(src: Reader, ref: Ref | str) -> aiosqlite.Row:
+    """The versions row a ref names (joined with its model's name), or NotFound."""
+    if isinstance(ref, str):
+        ref = parse_ref(ref)
+    mid = await model_id(src, ref.model)
+    base = "SELECT v.*, m.name AS model_name FROM versions v JOIN models m ON m.id = v.model_id WHERE v.model_id = ?"
+    if ref.number is not None:
+        row = await _one(src, base + " AND v.number = ?", (mid, ref.number))
+    elif ref.selector == "production":
+        row = await _one(src, base + " AND v.stage = 'production'", (mid,))
+    elif ref.selector == "staging":
+        row = await _one(src, base + " AND v.stage = 'staging' ORDER BY v.number DESC LIMIT 1", (mid,))
+    elif ref.selector == "latest":
+        row = await _one(src, base + " AND v.status = 'ready' ORDER BY v.number DESC LIMIT 1", (mid,))
+    else:
+        row = await _resolve_alias(src, mid, ref.selector or "", base)
+    if row is None:
+        raise NotFound(f"{ref} does not exist", {"ref": str(ref)})
+    return row
+
+
+async def _resolve_alias(src: Reader, mid: int, alias: str, base: str) -> aiosqlite.Row | None:
+    exists = await _one(src, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'aliases'")
+    if exists is None:
+        return None
+    return await _one(
+        src, base + " AND v.id = (SELECT version_id FROM aliases WHERE model_id = ? AND alias = ?)",
+        (mid, mid, alias),
+    )
+
+
+def version_summary(row: aiosqlite.Row, metrics: dict[str, float]) -> dict[str, Any]:
+    return {
+        "model": row["model_name"],
+        "version": row["number"],
+        "stage": row["stage"],
+        "status": row["status"],
+        "status_message": row["status_message"],
+        "source": row["source"],
+        "description": row["description"],
+        "content_digest": row["content_digest"],
+        "total_size": row["total_size"],
+        "file_count": row["file_count"],
+        "metrics": metrics,
+        "created_at": iso(row["created_at"]),
+        "created_by": row["created_by"],
+        "updated_at": iso(row["updated_at"]),
+        "stage_changed_at": iso(row["stage_changed_at"]),
+    }
+
+
+async def version_detail(src: Reader, row: aiosqlite.Row) -> dict[str, Any]:
+    vid = row["id"]
+    latest = await _all(src, "SELECT key, value FROM metric_latest WHERE version_id = ? ORDER BY key", (vid,))
+    view = version_summary(row, {r["key"]: r["value"] for r in latest})
+    view["facts"] = json.loads(row["facts"])
+    view["params"] = {r["key"]: r["value"] for r in await _all(
+        src, "SELECT key, value FROM params WHERE version_id = ? ORDER BY key", (vid,))}
+    view["tags"] = {r["key"]: r["value"] for r in await _all(
+        src, "SELECT key, value FROM version_tags WHERE version_id = ? ORDER BY key", (vid,))}
+    records = await _all(
+        src, "SELECT key, value, step, dataset, source, recorded_at FROM metrics WHERE version_id = ? "
+        "ORDER BY id DESC LIMIT 2000", (vid,))
+    view["metric_records"] = [
+        {"key": r["key"], "value": r["value"], "step": r["step"], "dataset": r["dataset"],
+         "source": r["source"], "recorded_at": iso(r["recorded_at"])} for r in reversed(records)]
+    view["files"] = [dict(path=r["path"], sha256=r["sha256"], size=r["size"]) for r in await _all(
+        src, "SELECT path, sha256, size FROM manifest WHERE version_id = ? ORDER BY path", (vid,))]
+    from .lineage import upstream_edges  # lineage imports catalog too
+
+    view["lineage"] = await upstream_edges(src, vid)
+    return view
+
+
+async def list_versions(db: Database, model: str, *, stage: str | None = None, status: str | None = None,
+                        tags: list[str] | None = None, metric_filters: list[str] | None = None,
+                        order: str = "-number", limit: int = DEFAULT_PAGE,
+                        cursor: str | None = None) -> dict[str, Any]:
+    """A page of versions; keyset paging on number, offset paging when ordered by a metric."""
+    mid = await model_id(db, model)
+    limit = _page_size(limit)
+    joins: list[tuple[str, list[Any]]] = []
+    where, params = ["v.model_id = ?"], [mid]
+    if stage:
+        where.append("v.stage = ?")
+        params.append(validate_stage(stage))
+    if status:
+        if status not in ("pending", "ready", "failed"):
+            raise InvalidInput(f"unknown status {status!r}: expected pending, ready or failed")
+        where.append("v.status = ?")
+        params.append(status)
+    for i, tag in enumerate(tags or []):
+        key, sep, value = tag.partition("=")
+        validate_key(key, "tag key")
+        alias = f"t{i}"
+        joins.append((f"JOIN version_tags {alias} ON {alias}.version_id = v.id AND {alias}.key = ?"
+                      + (f" AND {alias}.value = ?" if sep else ""), [key] + ([value] if sep else [])))
+    for i, flt in enumerate(metric_filters or []):
+        m = _METRIC_FILTER.match(flt.strip())
+        if not m:
+            raise InvalidInput(f"invalid metric filter {flt!r}: e.g. auc>=0.9 or loss<0.2")
+        key, op, raw = m.groups()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidInput(f"invalid number in metric filter {flt!r}") from None
+        op = "=" if op == "==" else op
+        alias = f"mf{i}"
+        joins.append((f"JOIN metric_latest {alias} ON {alias}.version_id = v.id AND {alias}.key = ? "
+                      f"AND {alias}.value {op} ?", [key, value]))
+    join_sql = [sql for sql, _ in joins]
+    join_params = [p for _, jp in joins for p in jp]
+
+    order_sql, keyset = _order(order, join_sql, join_params)
+    offset = 0
+    if cursor:
+        kind, _, value = cursor.partition(":")
+        try:
+            if kind == "n" and keyset:
+                where.append("v.number < ?" if order.startswith("-") else "v.number > ?")
+                params.append(int(value))
+            elif kind == "o" and not keyset:
+                offset = int(value)
+            else:
+                raise ValueError
+        except ValueError:
+            raise InvalidInput(f"invalid cursor {cursor!r}; pass back the 'next' value of a page") from None
+    sql = (f"SELECT v.*, m.name AS model_name FROM versions v JOIN models m ON m.id = v.model_id "
+           f"{' '.join(join_sql)} WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?")
+    rows = await db.all(sql, (*join_params, *params, limit + 1, offset))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    metrics: dict[int, dict[str, float]] = {r["id"]: {} for r in rows}
+    if rows:
+        marks = ",".join("?" * len(rows))
+        for r in await db.all(f"SELECT version_id, key, value FROM metric_latest WHERE version_id IN ({marks})",
+                              [r["id"] for r in rows]):
+            metrics[r["version_id"]][r["key"]] = r["value"]
+    nxt = None
+    if more:
+        nxt = f"n:{rows[-1]['number']}" if keyset else f"o:{offset + limit}"
+    total = (await db.one("SELECT count(*) FROM versions WHERE model_id = ?", (mid,)))[0]
+    return {"items": [version_summary(r, metrics[r["id"]]) for r in rows], "next": nxt, "total": total}
+
+
+def _order(order: str, join_sql: list[str], join_params: list[Any]) -> tuple[str, bool]:
+    desc = order.startswith("-")
+    field = order.lstrip("-+")
+    direction = "DESC" if desc else "ASC"
+    if field in ("number", "version"):
+        return f"v.number {direction}", True
+    if field in ("created", "created_at"):
+        return f"v.created_at {direction}, v.number {direction}", False
+    if field in ("size", "total_size"):
+        return f"v.total_size {direction}, v.number {direction}", False
+    if field.startswith("metric:"):
+        key = validate_key(field[len("metric:"):], "metric key")
+        join_sql.append("LEFT JOIN metric_latest ord ON ord.version_id = v.id AND ord.key = ?")
+        join_params.append(key)
+        # Versions without the metric sort last either way.
+        return f"ord.value IS NULL, ord.value {direction}, v.number DESC", False
+    raise InvalidInput(f"invalid order {order!r}: number, created, size or metric:KEY, '-' for descending")
+
+
+def _page_size(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return limit

@@ -1,0 +1,22 @@
+"""Daemon settings, from the command line and the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelreg.shared.config import DEFAULT_HOST, DEFAULT_PORT
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    home: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body: int = 8 * 1024 * 1024            # JSON/msgpack request bodies
+    max_upload: int = 256 * 1024 * 1024 * 1024  # one streamed blob upload
+    workers: int = 0                           # hashing threads; 0 = one per core, at least 2
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "registry.db"

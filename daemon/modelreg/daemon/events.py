@@ -1,0 +1,110 @@
+"""The append-only, hash-chained event log and the in-process bus that streams it.
+
+Each row's hash covers its own fields and the previous row's hash, so editing or deleting
+any row breaks the chain at that row (PRODUCT.md §5). Events are appended inside the
+writing transaction and published to subscribers only after it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from .db import Database, Transaction
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(prev_hash: str, event_id: int, ts: float, kind: str, actor: str,
+             model: str | None, version: int | None, data: str) -> str:
+    payload = canonical([prev_hash, event_id, repr(ts), kind, actor, model, version, data])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+async def append(tx: Transaction, kind: str, actor: str, *, model: str | None = None,
+                 version: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    last = await tx.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+    event_id = (last["id"] + 1) if last else 1
+    prev = last["hash"] if last else GENESIS
+    body = canonical(data or {})
+    digest = row_hash(prev, event_id, tx.now, kind, actor, model, version, body)
+    await tx.execute(
+        "INSERT INTO events (id, ts, kind, actor, model, version, data, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event_id, tx.now, kind, actor, model, version, body, prev, digest),
+    )
+    event = {"id": event_id, "ts": tx.now, "kind": kind, "actor": actor, "model": model,
+             "version": version, "data": data or {}, "hash": digest}
+    tx.events.append(event)
+    return event
+
+
+def event_from_row(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "ts": row["ts"], "kind": row["kind"], "actor": row["actor"],
+            "model": row["model"], "version": row["version"], "data": json.loads(row["data"]),
+            "hash": row["hash"]}
+
+
+async def verify_chain(db: Database, batch: int = 5000) -> dict[str, Any]:
+    """Walk the whole chain; report the first row whose link or content does not match."""
+    prev, expected_id, checked = GENESIS, 1, 0
+    while True:
+        rows = await db.all(
+            "SELECT id, ts, kind, actor, model, version, data, prev_hash, hash FROM events "
+            "WHERE id >= ? ORDER BY id LIMIT ?", (expected_id, batch))
+        if not rows:
+            return {"ok": True, "checked": checked}
+        for row in rows:
+            problem = None
+            if row["id"] != expected_id:
+                problem = f"event {expected_id} is missing (next row is {row['id']})"
+            elif row["prev_hash"] != prev:
+                problem = f"event {row['id']} does not link to the event before it"
+            elif row_hash(prev, row["id"], row["ts"], row["kind"], row["actor"], row["model"],
+                          row["version"], row["data"]) != row["hash"]:
+                problem = f"event {row['id']} was changed after it was written"
+            if problem:
+                return {"ok": False, "checked": checked, "first_bad_id": row["id"] if row["id"] == expected_id else expected_id,
+                        "message": problem}
+            prev, expected_id, checked = row["hash"], row["id"] + 1, checked + 1
+
+
+class EventBus:
+    """Fan-out of committed events to live subscribers (WebSocket clients, the ingest UI)."""
+
+    def __init__(self, queue_size: int = 10_000) -> None:
+        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._queue_size = queue_size
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        for queue in list(self._subscribers):
+            for event in events:
+                try:
+                    queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    # A subscriber this far behind resumes from the database by event id.
+                    queue.put_nowait(None) if queue.empty() else None
+                    self._subscribers.discard(queue)
+                    break
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        self._subscribers.discard(queue)
+
+    def close(self) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+        self._subscribers.clear()

@@ -1,0 +1,163 @@
+"""Numbered schema migrations, recorded in the database itself.
+
+Each migration runs in its own transaction and is recorded in ``schema_migrations``;
+``PRAGMA user_version`` mirrors the newest one so a database written by newer code is
+refused instead of being silently misread.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "registry core",
+        """
+        CREATE TABLE models (
+            id           INTEGER PRIMARY KEY,
+            name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            description  TEXT NOT NULL DEFAULT '',
+            next_version INTEGER NOT NULL DEFAULT 1,   -- never decreases: numbers are never reused
+            directions   TEXT NOT NULL DEFAULT '{}',   -- per-model metric direction overrides
+            created_at   REAL NOT NULL,
+            updated_at   REAL NOT NULL
+        );
+        CREATE TABLE model_tags (
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            key      TEXT NOT NULL,
+            value    TEXT NOT NULL,
+            PRIMARY KEY (model_id, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE versions (
+            id               INTEGER PRIMARY KEY,
+            model_id         INTEGER NOT NULL REFERENCES models(id),
+            number           INTEGER NOT NULL,
+            stage            TEXT NOT NULL DEFAULT 'none'
+                             CHECK (stage IN ('none', 'staging', 'production', 'archived')),
+            status           TEXT NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'ready', 'failed')),
+            status_message   TEXT NOT NULL DEFAULT '',
+            source           TEXT NOT NULL,
+            description      TEXT NOT NULL DEFAULT '',
+            content_digest   TEXT,
+            total_size       INTEGER NOT NULL DEFAULT 0,
+            file_count       INTEGER NOT NULL DEFAULT 0,
+            facts            TEXT NOT NULL DEFAULT '{}',
+            created_at       REAL NOT NULL,
+            created_by       TEXT NOT NULL,
+            updated_at       REAL NOT NULL,
+            stage_changed_at REAL,
+            UNIQUE (model_id, number)
+        );
+        -- At most one production version per model, enforced by the database (PRODUCT.md §4).
+        CREATE UNIQUE INDEX versions_one_production ON versions(model_id) WHERE stage = 'production';
+        CREATE INDEX versions_by_stage ON versions(model_id, stage, number);
+        CREATE INDEX versions_by_digest ON versions(model_id, content_digest);
+        CREATE INDEX versions_pending ON versions(status) WHERE status = 'pending';
+
+        CREATE TABLE manifest (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            path       TEXT NOT NULL,
+            sha256     TEXT NOT NULL,
+            size       INTEGER NOT NULL,
+            PRIMARY KEY (version_id, path)
+        ) WITHOUT ROWID;
+        CREATE INDEX manifest_by_blob ON manifest(sha256);
+
+        CREATE TABLE blobs (
+            sha256     TEXT PRIMARY KEY,
+            size       INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE params (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            PRIMARY KEY (version_id, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE version_tags (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            PRIMARY KEY (version_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX version_tags_by_kv ON version_tags(key, value);
+
+        CREATE TABLE metrics (
+            id          INTEGER PRIMARY KEY,
+            version_id  INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            key         TEXT NOT NULL,
+            value       REAL NOT NULL,
+            step        INTEGER,
+            dataset     TEXT,
+            source      TEXT NOT NULL
+                        CHECK (source IN ('offline', 'online', 'monitoring', 'model-card')),
+            recorded_at REAL NOT NULL
+        );
+        CREATE INDEX metrics_by_version ON metrics(version_id, key, id);
+        -- "The value" of a key is its latest record; kept here so filters and ordering by a
+        -- metric stay index lookups at a million versions.
+        CREATE TABLE metric_latest (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            value      REAL NOT NULL,
+            PRIMARY KEY (version_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX metric_latest_by_value ON metric_latest(key, value);
+
+        CREATE TABLE datasets (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            version    TEXT NOT NULL,
+            digest     TEXT,
+            uri        TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE runs (
+            id              INTEGER PRIMARY KEY,
+            run_id          TEXT NOT NULL UNIQUE,
+            experiment      TEXT,
+            started_at      REAL,
+            ended_at        REAL,
+            hardware        TEXT,
+            code_revision   TEXT,
+            hyperparameters TEXT NOT NULL DEFAULT '{}',
+            created_at      REAL NOT NULL
+        );
+        CREATE TABLE lineage (
+            id                INTEGER PRIMARY KEY,
+            version_id        INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            relation          TEXT NOT NULL
+                              CHECK (relation IN ('trained_on', 'evaluated_on', 'produced_by', 'derived_from')),
+            dataset_id        INTEGER REFERENCES datasets(id),
+            run_id            INTEGER REFERENCES runs(id),
+            parent_version_id INTEGER REFERENCES versions(id),
+            external          TEXT,      -- a parent outside this registry, e.g. a hub base model
+            note              TEXT NOT NULL DEFAULT '',
+            created_at        REAL NOT NULL
+        );
+        CREATE INDEX lineage_by_version ON lineage(version_id);
+        CREATE INDEX lineage_by_dataset ON lineage(dataset_id) WHERE dataset_id IS NOT NULL;
+        CREATE INDEX lineage_by_run ON lineage(run_id) WHERE run_id IS NOT NULL;
+        CREATE INDEX lineage_by_parent ON lineage(parent_version_id) WHERE parent_version_id IS NOT NULL;
+
+        -- Append-only, hash-chained: each row stores the previous row's hash (PRODUCT.md §5).
+        CREATE TABLE events (
+            id        INTEGER PRIMARY KEY,
+            ts        REAL NOT NULL,
+            kind      TEXT NOT NULL,
+            actor     TEXT NOT NULL,
+            model     TEXT,
+            version   INTEGER,
+            data      TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash      TEXT NOT NULL
+        );
+        CREATE INDEX events_by_model ON events(model, id);
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]

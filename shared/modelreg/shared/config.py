@@ -1,0 +1,90 @@
+"""Where a registry lives and how clients find its daemon (PRODUCT.md §5, §10)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7311
+TOKEN_FILE = "token"
+DAEMON_FILE = "daemon.json"  # written by a running daemon: its URL and pid
+LOCK_FILE = "daemon.lock"
+
+
+def default_home() -> Path:
+    env = os.environ.get("MODELREG_HOME")
+    return Path(env).expanduser() if env else Path(user_data_dir("modelreg", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How a client reaches a daemon: its URL, token, and whether the URL was explicit."""
+
+    url: str
+    token: str | None
+    home: Path
+    explicit_url: bool
+
+
+def read_token(home: Path) -> str | None:
+    try:
+        return (home / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def resolve_endpoint(home: Path | None = None, url: str | None = None) -> Endpoint:
+    """MODELREG_URL / --url win; else the URL the home's daemon wrote; else the default."""
+    home = Path(home).expanduser() if home else default_home()
+    explicit = url or os.environ.get("MODELREG_URL")
+    if explicit:
+        resolved = explicit.rstrip("/")
+    else:
+        resolved = running_daemon_url(home) or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    token = os.environ.get("MODELREG_TOKEN") or read_token(home)
+    return Endpoint(url=resolved, token=token, home=home, explicit_url=bool(explicit))
+
+
+def running_daemon_url(home: Path) -> str | None:
+    try:
+        info = json.loads((home / DAEMON_FILE).read_text())
+        return str(info["url"]) if isinstance(info, dict) and "url" in info else None
+    except (OSError, ValueError):
+        return None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' or 'PORT' → (host, port); IPv6 as '[::1]:7311'."""
+    from .errors import InvalidInput
+
+    value = value.strip()
+    host, port_text = DEFAULT_HOST, value
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest.lstrip(":")
+    elif ":" in value:
+        host, _, port_text = value.rpartition(":")
+        host = host or DEFAULT_HOST
+    try:
+        port = int(port_text)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(f"invalid --listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:7311") from None
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

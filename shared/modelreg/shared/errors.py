@@ -1,0 +1,110 @@
+"""One error hierarchy for daemon, client, CLI and TUI.
+
+Each error knows its HTTP status (the daemon's error middleware uses it) and its CLI exit
+code (PRODUCT.md §8: 1 error, 2 usage, 3 gate failed, 4 not found, 5 daemon unreachable).
+The wire envelope is ``{"error": {"code", "message", "details"}}``; ``from_envelope`` turns
+it back into the same class on the client side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelregError(Exception):
+    code = "error"
+    status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidInput(ModelregError):
+    code = "invalid_input"
+    status = 400
+    exit_code = 2
+
+
+class Unauthorized(ModelregError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(ModelregError):
+    code = "not_found"
+    status = 404
+    exit_code = 4
+
+
+class Conflict(ModelregError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(ModelregError):
+    code = "payload_too_large"
+    status = 413
+    exit_code = 2
+
+
+class GateFailed(ModelregError):
+    code = "gate_failed"
+    status = 422
+    exit_code = 3
+
+
+class Unavailable(ModelregError):
+    """The daemon cannot be reached (client side) or refuses work while shutting down."""
+
+    code = "unavailable"
+    status = 503
+    exit_code = 5
+
+
+class IntegrityError(ModelregError):
+    """Stored bytes no longer match their digest."""
+
+    code = "integrity"
+    status = 409
+
+
+_BY_CODE = {
+    cls.code: cls
+    for cls in (
+        ModelregError,
+        InvalidInput,
+        Unauthorized,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        GateFailed,
+        Unavailable,
+        IntegrityError,
+    )
+}
+
+
+def from_envelope(status: int, body: Any) -> ModelregError:
+    """Rebuild the error a daemon sent; tolerate bodies that are not our envelope."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        cls = _BY_CODE.get(str(err.get("code")), None)
+        if cls is None:
+            cls = _class_for_status(status)
+        exc = cls(str(err.get("message", "")), err.get("details") or {})
+        exc.code = str(err.get("code", cls.code))
+        return exc
+    return _class_for_status(status)(f"daemon answered HTTP {status}")
+
+
+def _class_for_status(status: int) -> type[ModelregError]:
+    for cls in _BY_CODE.values():
+        if cls.status == status and cls is not ModelregError:
+            return cls
+    return InvalidInput if 400 <= status < 500 else ModelregError
