@@ -1,0 +1,5 @@
+"""The ``modelreg`` command line (PRODUCT.md §8)."""
+
+from .main import main
+
+__all__ = ["main"]

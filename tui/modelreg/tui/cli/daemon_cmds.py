@@ -1,0 +1,167 @@
+"""daemon, status, events, verify: the registry's process and its integrity."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+import click
+
+from modelreg.shared.config import DAEMON_FILE, resolve_endpoint
+from modelreg.shared.errors import ModelregError, NotFound, Unavailable
+from modelreg.shared.launcher import answers, ensure_daemon
+
+from .context import Context, json_option, pass_ctx
+from .render import emit_json, err, out, progress, size, table, when
+
+
+@click.command()
+@click.option("--listen", default=None, help="HOST:PORT to listen on (default 127.0.0.1:7311; port 0 = any free).")
+@click.option("--foreground", is_flag=True, help="Stay attached; stop with Ctrl-C or SIGTERM.")
+@click.option("--allow-remote", is_flag=True, help="Permit a non-loopback --listen address.")
+@click.option("--stop", is_flag=True, help="Stop the home's running daemon.")
+@json_option
+@pass_ctx
+def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, stop: bool) -> None:
+    """Run the registry daemon (in the background unless --foreground)."""
+    if stop:
+        return _stop(ctx)
+    if foreground:
+        from subprocess import call
+
+        cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(ctx.home)]
+        if listen:
+            cmd += ["--listen", listen]
+        if allow_remote:
+            cmd.append("--allow-remote")
+        try:
+            sys.exit(call(cmd))
+        except KeyboardInterrupt:
+            sys.exit(0)
+    if allow_remote:
+        raise ModelregError("--allow-remote needs --foreground (a remote-facing daemon should be supervised)")
+    endpoint = resolve_endpoint(home=ctx.home)
+    already = asyncio.run(answers(endpoint.url)) and (ctx.home / DAEMON_FILE).exists()
+    endpoint = asyncio.run(ensure_daemon(ctx.home, listen))
+    info = {"url": endpoint.url, "home": str(ctx.home), "already_running": already}
+    if ctx.as_json:
+        emit_json(info)
+    else:
+        out.print(f"daemon {'already running' if already else 'started'} at {endpoint.url} (home {ctx.home})")
+
+
+def _stop(ctx: Context) -> None:
+    try:
+        pid = json.loads((ctx.home / DAEMON_FILE).read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        raise NotFound(f"no daemon is running for {ctx.home}") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        (ctx.home / DAEMON_FILE).unlink(missing_ok=True)
+        raise NotFound(f"no daemon is running for {ctx.home} (stale pid {pid})") from None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise ModelregError(f"daemon {pid} did not stop within 15 s")
+    if ctx.as_json:
+        emit_json({"stopped": pid})
+    else:
+        out.print(f"stopped daemon {pid}")
+
+
+@click.command()
+@json_option
+@pass_ctx
+def status(ctx: Context) -> None:
+    """Daemon health, counts and watches."""
+    endpoint = resolve_endpoint(home=ctx.home, url=ctx.url)
+    if not asyncio.run(answers(endpoint.url)):
+        raise Unavailable(f"no modelreg daemon answers at {endpoint.url}; start one with `modelreg daemon`")
+    s = ctx.client(start=False).status()
+    if ctx.as_json:
+        return emit_json(s)
+    out.print(f"[green]●[/] daemon {s['version']} at {ctx.client().url}, pid {s['pid']}, up {s['uptime_s']:.0f} s")
+    out.print(f"  home      {s['home']}")
+    out.print(f"  models    {s['models']}   versions {s['versions']} ({s['pending']} pending)   in production {s['production']}")
+    out.print(f"  blobs     {s['blobs']} ({size(s['blob_bytes'])})   events {s['last_event'] or 0}")
+    for w in s.get("watches", []):
+        out.print(f"  watching  {w.get('path')}")
+
+
+@click.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
+@click.option("--after", type=int, default=None, help="Only events after this id.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--model", default=None, help="Only events of this model.")
+@click.option("--kind", default=None, help="Only events of this kind (glob: 'version.*').")
+@json_option
+@pass_ctx
+def events(ctx: Context, follow: bool, after: int | None, limit: int, model: str | None, kind: str | None) -> None:
+    """The event log, oldest first (the newest LIMIT unless --after)."""
+    c = ctx.client()
+    page = c.events(after=after, limit=limit, model=model, kind=kind)
+    _print_events(ctx, page["items"])
+    last = page["last_id"] or 0
+    while follow:
+        time.sleep(0.3)
+        page = c.events(after=last, limit=1000, model=model, kind=kind)
+        _print_events(ctx, page["items"])
+        last = page["last_id"] or last
+
+
+def _print_events(ctx: Context, items: list[dict]) -> None:
+    for e in items:
+        if ctx.as_json:
+            sys.stdout.write(json.dumps(e, default=str) + "\n")
+            continue
+        from modelreg.shared.timefmt import iso
+
+        ref = f"{e['model']}@{e['version']}" if e.get("version") else (e.get("model") or "")
+        detail = " ".join(f"{k}={v}" for k, v in (e.get("data") or {}).items() if k != "content_digest")
+        out.print(f"{e['id']:>6}  {when(iso(e['ts']))}  {e['kind']:<18} {ref:<24} {e['actor']:<18} {detail}",
+                  markup=False)
+    sys.stdout.flush()
+
+
+@click.command()
+@click.argument("ref", required=False)
+@json_option
+@pass_ctx
+def verify(ctx: Context, ref: str | None) -> None:
+    """Re-hash stored files and name the versions whose bytes changed (exit 1 if any)."""
+    c = ctx.client()
+    job = c.verify(ref)
+    with progress(job["total"], "verifying", not ctx.as_json) as advance:
+        while job["state"] == "running":
+            time.sleep(0.2)
+            job = c.job(job["id"])
+            advance(job["done"], absolute=True)
+    if job["state"] == "failed":
+        raise ModelregError(job["error"]["message"])
+    result = job["result"]
+    if ctx.as_json:
+        emit_json(result)
+    elif result["ok"]:
+        out.print(f"[green]ok[/]: {result['checked']} blobs, {size(result['bytes'])} re-hashed, all match")
+    else:
+        out.print(f"[bold red]{len(result['problems'])} of {result['checked']} blobs do not match their digest:[/]")
+        t = table("blob", "status", "versions affected", "files")
+        for p in result["problems"]:
+            t.add_row(p["sha256"][:16] + "…", p["status"], ", ".join(p["versions"]),
+                      ", ".join(sorted({f["path"] for f in p["files"]})))
+        out.print(t)
+    if not result["ok"]:
+        sys.exit(1)
+
+
+COMMANDS = [daemon, status, events, verify]

@@ -1,0 +1,295 @@
+"""register, models, versions, show, metric, resolve, export."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelreg.shared.config import is_loopback
+from modelreg.shared.errors import InvalidInput, ModelregError
+from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_name, validate_relpath
+
+from .context import Context, json_option, pass_ctx
+from .render import emit_json, err, metric, out, progress, size, stage, table, when
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--{what} {item!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _numbers(values: tuple[str, ...], what: str = "metric") -> dict[str, float]:
+    result = {}
+    for key, value in _pairs(values, what).items():
+        try:
+            result[key] = float(value)
+        except ValueError:
+            raise InvalidInput(f"--{what} {key}={value!r}: the value must be a number") from None
+    return result
+
+
+def _daemon_is_local(ctx: Context) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(ctx.client().url).hostname or ""
+    return is_loopback(host)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", "-n", required=True, help="Model name (created on first registration).")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="K=V", help="Offline metric, e.g. auc=0.91.")
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="Training parameter, e.g. lr=0.01.")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="K=V")
+@click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME@VER", help="Dataset it was trained on.")
+@click.option("--eval-dataset", "eval_datasets", multiple=True, metavar="NAME@VER", help="Dataset it was evaluated on.")
+@click.option("--run", "run_id", default=None, help="Training run id.")
+@click.option("--parent", default=None, metavar="REF", help="Version it was derived from (fine-tune, quantize…).")
+@click.option("--description", default="", help="Free text.")
+@click.option("--move", is_flag=True, help="Move the files into the store instead of copying (same filesystem: no copy at all).")
+@click.option("--upload", is_flag=True, help="Stream the bytes over HTTP even when the daemon is local.")
+@click.option("--no-wait", is_flag=True, help="Return as soon as the version exists (still pending).")
+@json_option
+@pass_ctx
+def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], params: tuple[str, ...],
+             tags: tuple[str, ...], datasets: tuple[str, ...], eval_datasets: tuple[str, ...], run_id: str | None,
+             parent: str | None, description: str, move: bool, upload: bool, no_wait: bool) -> None:
+    """Register the file or folder PATH as a new version of model NAME."""
+    validate_name(name)
+    for ds in datasets + eval_datasets:
+        parse_dataset_ref(ds)
+    if parent:
+        parse_ref(parent)
+    metadata: dict[str, Any] = {
+        "metrics": _numbers(metrics), "params": _pairs(params, "param"), "tags": _pairs(tags, "tag"),
+        "datasets": [{"ref": d, "relation": "trained_on"} for d in datasets]
+        + [{"ref": d, "relation": "evaluated_on"} for d in eval_datasets],
+        "run": run_id, "parent": parent, "description": description, "source": "cli",
+    }
+    c = ctx.client()
+    path = path.absolute()
+    total = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    show_bar = not ctx.as_json
+    if upload or not _daemon_is_local(ctx):
+        if move:
+            raise InvalidInput("--move works only with a daemon on this machine")
+        with progress(total, f"uploading {path.name}", show_bar) as advance:
+            result = c.upload_and_register(name, path, progress=advance, **metadata)
+    else:
+        result = c.register(name, path=path, move=move, **metadata)
+        job = result.get("job")
+        if job and not no_wait:
+            with progress(job["total"], f"hashing {path.name}", show_bar) as advance:
+                while job["state"] == "running":
+                    time.sleep(0.1)
+                    job = c.job(job["id"])
+                    advance(job["done"], absolute=True)
+            result = {"version": c.version(f"{name}@{result['version']['version']}"), "job": job}
+            if job["state"] == "failed":
+                raise ModelregError(f"{name}@{result['version']['version']} failed: {job['error']['message']}")
+    v = result["version"]
+    if ctx.as_json:
+        return emit_json(v)
+    how = ""
+    job = result.get("job")
+    if job and job.get("result"):
+        methods = job["result"].get("methods", [])
+        how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
+    out.print(f"registered [bold]{v['model']}@{v['version']}[/] · {v['status']} · {v['file_count']} file(s), "
+              f"{size(v['total_size'])}{how}")
+
+
+@click.command()
+@click.option("--filter", "query", default=None, help="Only names containing this text.")
+@json_option
+@pass_ctx
+def models(ctx: Context, query: str | None) -> None:
+    """List models."""
+    items = ctx.client().all_models(query)
+    if ctx.as_json:
+        return emit_json(items)
+    if not items:
+        out.print("no models yet: `modelreg register PATH --name NAME` adds one")
+        return
+    t = table("model", "versions", "production", "staging", "latest", "updated")
+    for m in items:
+        t.add_row(m["name"], str(m["version_count"]), _v(m["production"]), _v(m["staging"]), _v(m["latest"]),
+                  when(m["updated_at"]))
+    out.print(t)
+
+
+def _v(n: int | None) -> str:
+    return f"v{n}" if n else "-"
+
+
+@click.command()
+@click.argument("name")
+@click.option("--stage", default=None, type=click.Choice(["none", "staging", "production", "archived"]))
+@click.option("--status", default=None, type=click.Choice(["pending", "ready", "failed"]))
+@click.option("--tag", "tags", multiple=True, metavar="K[=V]")
+@click.option("--metric", "metric_filters", multiple=True, metavar="EXPR", help="e.g. 'auc>=0.9'.")
+@click.option("--order", default="-number", show_default=True, help="number, created, size or metric:KEY; '-' = descending.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--all", "all_pages", is_flag=True, help="Every version, not just one page.")
+@json_option
+@pass_ctx
+def versions(ctx: Context, name: str, stage: str | None, status: str | None, tags: tuple[str, ...],
+             metric_filters: tuple[str, ...], order: str, limit: int, all_pages: bool) -> None:
+    """List the versions of model NAME, newest first."""
+    c = ctx.client()
+    filters = dict(stage=stage, status=status, tags=list(tags), metrics=list(metric_filters), order=order)
+    if all_pages:
+        items = list(_iter_sync(c, name, filters))
+        total = len(items)
+    else:
+        page = c.versions(name, limit=limit, **filters)
+        items, total = page["items"], page["total"]
+    if ctx.as_json:
+        return emit_json(items)
+    keys = sorted({k for v in items for k in v["metrics"]})[:6]
+    t = table("v", "stage", "status", "created", "source", *keys, "size")
+    for v in items:
+        t.add_row(str(v["version"]), _stage_cell(v["stage"]), v["status"], when(v["created_at"]), v["source"],
+                  *[metric(v["metrics"].get(k)) for k in keys], size(v["total_size"]))
+    out.print(t)
+    if len(items) < total:
+        err.print(f"[dim]{len(items)} of {total} versions shown; --limit N or --all for more[/]")
+
+
+def _stage_cell(name: str) -> str:
+    return stage(name)
+
+
+def _iter_sync(c, name: str, filters: dict):
+    cursor = None
+    while True:
+        page = c.versions(name, limit=1000, cursor=cursor, **filters)
+        yield from page["items"]
+        cursor = page["next"]
+        if not cursor:
+            return
+
+
+@click.command()
+@click.argument("ref")
+@json_option
+@pass_ctx
+def show(ctx: Context, ref: str) -> None:
+    """Everything about one version: metrics, params, files, lineage."""
+    parse_ref(ref)
+    v = ctx.client().version(ref)
+    if ctx.as_json:
+        return emit_json(v)
+    out.print(f"[bold]{v['model']}@{v['version']}[/]  {stage(v['stage'])}  {v['status']}"
+              + (f" ({v['status_message']})" if v["status_message"] else ""))
+    out.print(f"  created   {when(v['created_at'])} by {v['created_by']} via {v['source']}")
+    if v["description"]:
+        out.print(f"  about     {v['description']}", markup=False)
+    out.print(f"  content   {v['content_digest'] or '-'}  {v['file_count']} file(s), {size(v['total_size'])}")
+    lin = v["lineage"]
+    for ds in lin["datasets"]:
+        out.print(f"  {ds['relation'].replace('_', ' '):<9} {ds['dataset']}")
+    if lin["run"]:
+        out.print(f"  run       {lin['run']['id']}")
+    for p in lin["parents"]:
+        out.print(f"  parent    {p['ref']}")
+    if v["metrics"]:
+        out.print("[bold]metrics[/]")
+        for k, val in v["metrics"].items():
+            sources = sorted({r["source"] for r in v["metric_records"] if r["key"] == k})
+            out.print(f"  {k:<24} {metric(val):<12} [dim]{', '.join(sources)}[/]")
+    if v["params"]:
+        out.print("[bold]params[/]")
+        for k, val in v["params"].items():
+            out.print(f"  {k:<24} {val}", markup=False)
+    if v["tags"]:
+        out.print("[bold]tags[/]  " + "  ".join(f"{k}={val}" for k, val in v["tags"].items()), markup=False)
+    if v["files"]:
+        out.print("[bold]files[/]")
+        t = table("path", "size", "sha256")
+        for f in v["files"][:200]:
+            t.add_row(f["path"], size(f["size"]), f["sha256"])
+        out.print(t)
+        if len(v["files"]) > 200:
+            out.print(f"  … and {len(v['files']) - 200} more (--json for all)")
+    if v.get("facts"):
+        out.print("[bold]facts[/]")
+        for k, val in v["facts"].items():
+            if k != "files":
+                out.print(f"  {k:<24} {val}", markup=False)
+
+
+@click.command("metric")
+@click.argument("ref")
+@click.argument("values", nargs=-1, required=True, metavar="K=V...")
+@click.option("--source", default="offline", type=click.Choice(["offline", "online", "monitoring"]), show_default=True)
+@click.option("--dataset", default=None, metavar="NAME@VER", help="Dataset the values were measured on.")
+@click.option("--step", type=click.IntRange(0), default=None, help="Step / epoch of these values.")
+@json_option
+@pass_ctx
+def metric_cmd(ctx: Context, ref: str, values: tuple[str, ...], source: str, dataset: str | None, step: int | None) -> None:
+    """Record metric values on a version (every record is kept)."""
+    parse_ref(ref)
+    if dataset:
+        parse_dataset_ref(dataset)
+    records = [{"key": k, "value": v, "source": source, **({"step": step} if step is not None else {}),
+                **({"dataset": dataset} if dataset else {})} for k, v in _numbers(values).items()]
+    v = ctx.client().record_metrics(ref, records)
+    if ctx.as_json:
+        return emit_json(v)
+    recorded = ", ".join(f"{r['key']}={metric(r['value'])}" for r in records)
+    out.print(f"recorded {recorded} on "
+              f"{v['model']}@{v['version']} ({source})")
+
+
+@click.command()
+@click.argument("ref")
+@json_option
+@pass_ctx
+def resolve(ctx: Context, ref: str) -> None:
+    """Print the version a ref names (what CI/CD deploys), e.g. `fraud@3`."""
+    parse_ref(ref)
+    r = ctx.client().resolve(ref)
+    if ctx.as_json:
+        return emit_json(r)
+    out.print(r["ref"], markup=False)
+
+
+@click.command()
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files already in DEST.")
+@json_option
+@pass_ctx
+def export(ctx: Context, ref: str, dest: Path, force: bool) -> None:
+    """Copy a version's files into DEST (checked against their digests)."""
+    parse_ref(ref)
+    c = ctx.client()
+    v = c.resolve(ref)
+    targets = []
+    for f in v["files"]:
+        rel = validate_relpath(f["path"])  # never trust a manifest path with the filesystem
+        target = dest / rel
+        if target.exists() and not force:
+            raise ModelregError(f"{target} exists; pass --force to overwrite")
+        targets.append((f, target))
+    total = sum(f["size"] for f, _ in targets)
+    with progress(total, f"exporting {v['ref']}", not ctx.as_json) as advance:
+        for f, target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            c.download(v["ref"], f["path"], target, progress=advance)
+    if ctx.as_json:
+        return emit_json({"ref": v["ref"], "dest": str(dest), "files": len(targets), "bytes": total})
+    out.print(f"exported {v['ref']}: {len(targets)} file(s), {size(total)} → {dest}")
+
+
+COMMANDS = [register, models, versions, show, metric_cmd, resolve, export]
