@@ -245,6 +245,91 @@ class Client:
             tmp.unlink(missing_ok=True)
         return h.hexdigest()
 
+    # -- lifecycle (PRODUCT.md §4) -----------------------------------------------------------
+
+    async def check(self, ref: str, to: str) -> dict[str, Any]:
+        """Dry-run the gates of moving ``ref`` to stage ``to``; returns the verdict."""
+        name, _, selector = ref.partition("@")
+        return await self.request("GET", f"/v1/models/{_q(name)}/versions/{_q(selector or 'latest')}/check",
+                                  params={"to": to})
+
+    async def transition(self, ref: str, to: str, *, reason: str | None = None, force: bool = False) -> dict[str, Any]:
+        """Move a version to a stage; raises GateFailed (details hold the verdict) when gates refuse.
+
+        Returns ``{"version": …, "verdict": …, "archived": [numbers archived by this move]}``.
+        """
+        name, _, selector = ref.partition("@")
+        body = {"to": to, "reason": reason, "force": force}
+        return await self.request("POST", f"/v1/models/{_q(name)}/versions/{_q(selector or 'latest')}/transition",
+                                  body=body)
+
+    async def promote(self, ref: str, to: str = "production", *, reason: str | None = None,
+                      force: bool = False) -> dict[str, Any]:
+        return await self.transition(ref, to, reason=reason, force=force)
+
+    async def archive(self, ref: str, *, reason: str) -> dict[str, Any]:
+        return await self.transition(ref, "archived", reason=reason)
+
+    async def rollback(self, name: str, *, reason: str, to: int | None = None) -> dict[str, Any]:
+        """Make the previous production version (or ``to``) production again, archiving the current one."""
+        return await self.request("POST", f"/v1/models/{_q(name)}/rollback", body={"reason": reason, "to": to})
+
+    async def history(self, name: str, *, at: str | None = None, limit: int = 200) -> dict[str, Any]:
+        """Stage changes of a model, newest last; with ``at``, also what each stage held then."""
+        params: dict[str, Any] = {"limit": limit}
+        if at:
+            params["at"] = at
+        return await self.request("GET", f"/v1/models/{_q(name)}/history", params=params)
+
+    async def aliases(self, name: str) -> dict[str, Any]:
+        return await self.request("GET", f"/v1/models/{_q(name)}/aliases")
+
+    async def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        return await self.request("PUT", f"/v1/models/{_q(name)}/aliases/{_q(alias)}", body={"version": version})
+
+    async def remove_alias(self, name: str, alias: str) -> dict[str, Any]:
+        return await self.request("DELETE", f"/v1/models/{_q(name)}/aliases/{_q(alias)}")
+
+    async def gates(self, model: str | None = None, stage: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in (("model", model), ("stage", stage)) if v}
+        return await self.request("GET", "/v1/gates", params=params)
+
+    async def add_gate(self, rule: str, *, stage: str, model: str | None = None,
+                       timeout: float | None = None) -> dict[str, Any]:
+        return await self.request("POST", "/v1/gates",
+                                  body={"rule": rule, "stage": stage, "model": model, "timeout": timeout})
+
+    async def remove_gate(self, gate_id: int) -> dict[str, Any]:
+        return await self.request("DELETE", f"/v1/gates/{int(gate_id)}")
+
+    async def stream_events(self, after: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every event after ``after``, then live ones as they commit (WebSocket, msgpack frames).
+
+        Resumes from the last event seen when the connection drops; raises Unavailable only
+        when it cannot connect at all.
+        """
+        import msgpack
+
+        last = after
+        params = {"after": str(last)} if last is not None else {}
+        try:
+            async with self._http().ws_connect(self.url + "/v1/events/stream", params=params, heartbeat=20) as ws:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        event = msgpack.unpackb(msg.data, raw=False)
+                        last = event.get("id", last)
+                        yield event
+                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                        break
+        except (aiohttp.ClientConnectorError, aiohttp.WSServerHandshakeError) as exc:
+            raise Unavailable(f"cannot open the event stream at {self.url}: {exc}") from None
+
+    async def audit_verify(self) -> dict[str, Any]:
+        return await self.request("POST", "/v1/audit/verify")
+
+    async def gc(self, *, dry_run: bool = True) -> dict[str, Any]:
+        return await self.request("POST", "/v1/gc", body={"dry_run": dry_run})
+
     # -- lineage, events, integrity ------------------------------------------------------------
 
     async def lineage(self, ref: str, direction: str = "both") -> dict[str, Any]:
