@@ -23,8 +23,9 @@ from .result import MAX_ITEMS, SniffResult, bounded, failed
 
 MAGIC = b"GGUF"
 MAX_TENSORS = 1_000_000
-MAX_KVS = 100_000
-MAX_KEY = 65_536
+MAX_KVS = 10_000
+MAX_KEY = 8192
+MAX_TYPE_NAMES = 64
 MAX_STRING_KEPT = 4096
 MAX_ARRAY_KEPT = 64
 MAX_ELEMENTS_WALKED = 10_000_000
@@ -32,7 +33,9 @@ MAX_DIMS = 8
 
 STRING, ARRAY = 8, 9
 # value type -> struct format
-SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+}
 TYPE_NAMES = {
     0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32",
     7: "bool", 8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64",
@@ -88,6 +91,8 @@ def _parse(cur: Cursor, name: str, size: int) -> SniffResult:
     if cur.read(4, "the magic") != MAGIC:
         raise Malformed("missing GGUF magic")
     version = cur.u32()
+    if version in (1 << 24, 2 << 24, 3 << 24):
+        raise Malformed("big-endian GGUF files are not supported")
     if version not in (1, 2, 3):
         raise Malformed(f"unsupported GGUF version {version}")
     count = cur.u32 if version == 1 else cur.u64
@@ -130,7 +135,8 @@ def _parse(cur: Cursor, name: str, size: int) -> SniffResult:
         params += elements
         known = GGML_TYPES.get(gtype)
         tname_type = known[0] if known else f"type {gtype}"
-        type_counts[tname_type] = type_counts.get(tname_type, 0) + 1
+        counted = tname_type if tname_type in type_counts or len(type_counts) < MAX_TYPE_NAMES else "other"
+        type_counts[counted] = type_counts.get(counted, 0) + 1
         if known:
             _, block, block_bytes = known
             end = offset + -(-elements // block) * block_bytes
@@ -148,18 +154,21 @@ def _parse(cur: Cursor, name: str, size: int) -> SniffResult:
     if size < data_end:
         problems.append(f"{name} is truncated: its tensors end at byte {data_end:,}, file has {size:,}")
 
-    arch = meta.get("general.architecture")
+    def plain(key: str) -> object:
+        value = meta.get(key)
+        return None if isinstance(value, _Skipped) else value
+
+    arch = plain("general.architecture")
     arch_key = arch if isinstance(arch, str) else ""
 
     def arch_fact(suffix: str) -> object:
-        value = meta.get(f"{arch_key}.{suffix}")
-        return None if isinstance(value, _Skipped) else value
+        return plain(f"{arch_key}.{suffix}")
 
-    file_type = meta.get("general.file_type")
+    file_type = plain("general.file_type")
     facts: dict[str, object] = {
         "gguf_version": version,
         "architecture": arch,
-        "name": meta.get("general.name"),
+        "name": plain("general.name"),
         "file_type": file_type,
         "file_type_name": FILE_TYPES.get(file_type) if isinstance(file_type, int) else None,
         "context_length": arch_fact("context_length"),
@@ -239,8 +248,13 @@ class _Walker:
                     cur.skip(self.count(), "an array of strings")
                 return _Skipped(summary)
             if etype in (STRING, ARRAY):
-                items = [self.value(etype, depth + 1) for _ in range(n)]
-                if n <= MAX_ARRAY_KEPT and not any(isinstance(i, _Skipped) for i in items):
+                keep = n <= MAX_ARRAY_KEPT
+                items = []
+                for _ in range(n):
+                    item = self.value(etype, depth + 1)
+                    if keep:
+                        items.append(item)
+                if keep and not any(isinstance(i, _Skipped) for i in items):
                     return items
                 return _Skipped(summary)
             raise Malformed(f"array of unknown value type {etype}")
@@ -251,7 +265,8 @@ def _split_facts(meta: dict) -> dict | None:
     count = meta.get("split.count")
     if not isinstance(count, int) or count <= 1:
         return None
-    return {"count": count, "no": meta.get("split.no"), "tensors_count": meta.get("split.tensors.count")}
+    facts = {"count": count, "no": meta.get("split.no"), "tensors_count": meta.get("split.tensors.count")}
+    return {k: v for k, v in facts.items() if isinstance(v, int)}
 
 
 def _repo_id(meta: dict, prefix: str) -> str | None:
@@ -268,7 +283,8 @@ def _repo_id(meta: dict, prefix: str) -> str | None:
 
 def _lineage(meta: dict) -> list[dict]:
     edges = []
-    for kind, relation, field in (("base_model", "derived_from", "model"), ("dataset", "trained_on", "dataset")):
+    kinds = (("base_model", "derived_from", "model"), ("dataset", "trained_on", "dataset"))
+    for kind, relation, field in kinds:
         count = meta.get(f"general.{kind}.count")
         if not isinstance(count, int):
             continue

@@ -62,7 +62,9 @@ def _from_config(config: dict, name: str, has_python: bool) -> SniffResult:
     remote = bool(auto_map) or has_python
     if auto_map:
         facts["auto_map"] = auto_map
-        problems.append(f"{name} has auto_map: loading this model runs its own Python code (trust_remote_code)")
+        problems.append(
+            f"{name} has auto_map: loading this model runs its own Python code (trust_remote_code)"
+        )
     facts["remote_code"] = remote
     return SniffResult(format="huggingface", facts=bounded(facts), problems=problems, unsafe=remote)
 
@@ -80,7 +82,7 @@ def sniff_folder(root: Path, files: list[str]) -> SniffResult | None:
     python_files = sorted(f for f in files if f.endswith(".py"))
     result = _from_config(config, "config.json", has_python=bool(python_files))
     if python_files:
-        result.facts["python_files"] = python_files[:MAX_ITEMS]
+        result.facts["python_files"] = bounded(python_files)
         result.problems.append(
             f"the folder ships Python code ({', '.join(cap_str(p, 100) for p in python_files[:5])}): "
             "loading it with trust_remote_code runs that code"

@@ -62,7 +62,8 @@ def sniff(path: Path, name: str) -> SniffResult:
         )
     if foreign:
         problems.append(
-            f"{name} makes Keras import modules outside keras: {', '.join(cap_str(m, 100) for m in foreign[:10])}"
+            f"{name} makes Keras import modules outside keras: "
+            + ", ".join(cap_str(m, 100) for m in foreign[:10])
         )
     facts = {
         "keras_version": metadata.get("keras_version"),
@@ -83,7 +84,8 @@ def sniff(path: Path, name: str) -> SniffResult:
         facts["optimizer"] = optimizer.get("class_name") if isinstance(optimizer, dict) else optimizer
         facts["loss"] = compile_config.get("loss")
     facts = {k: v for k, v in facts.items() if v is not None}
-    return SniffResult(format="keras", facts=bounded(facts), problems=problems, unsafe=bool(lambdas or bytecode or foreign))
+    unsafe = bool(lambdas or bytecode or foreign)
+    return SniffResult(format="keras", facts=bounded(facts), problems=problems, unsafe=unsafe)
 
 
 def _scan(config: dict) -> tuple[set[str], int, int]:

@@ -23,7 +23,7 @@ from .result import MAX_ITEMS, SniffResult, bounded, cap_str, failed
 from .safetensors import is_inside
 
 MAX_SMALL_MESSAGE = 1 << 20
-MAX_FIELDS = 20_000_000
+MAX_FIELDS = 5_000_000
 
 MODEL_FIELDS = {1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain",
                 5: "model_version", 6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props"}
@@ -107,7 +107,8 @@ def sniff(path: Path, name: str, exists: Callable[[str], bool]) -> SniffResult:
             facts, externals = _model(wire, size)
         except Truncated as exc:
             if exc.size < size:
-                return failed("onnx", f"{name} is not a valid ONNX model: a field overruns its enclosing message")
+                overrun = f"{name} is not a valid ONNX model: a field overruns its enclosing message"
+                return failed("onnx", overrun)
             return failed("onnx", f"{name} is truncated: {exc}")
         except Malformed as exc:
             return failed("onnx", f"{name} is not a valid ONNX model: {exc}")
@@ -131,7 +132,9 @@ def sniff(path: Path, name: str, exists: Callable[[str], bool]) -> SniffResult:
     elif "graph" not in facts:
         problems.append(f"{name} is not a valid ONNX model: it has no graph")
     complete = not missing and "ir_version" in facts and "graph" in facts
-    return SniffResult(format="onnx", facts=bounded(facts), complete=complete, problems=problems, unsafe=unsafe)
+    return SniffResult(
+        format="onnx", facts=bounded(facts), complete=complete, problems=problems, unsafe=unsafe
+    )
 
 
 def _model(wire: _Wire, size: int) -> tuple[dict, list[str]]:

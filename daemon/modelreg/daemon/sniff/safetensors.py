@@ -47,9 +47,13 @@ def sniff(path: Path, name: str) -> SniffResult:
             return failed(fmt, f"{name} is truncated: {size:,} bytes, too short for a safetensors header")
         (n,) = struct.unpack("<Q", f.read(8))
         if n > MAX_HEADER:
-            return failed(fmt, f"{name} announces a {n:,}-byte header, over the 100 MB limit: not a valid safetensors file")
+            return failed(
+                fmt, f"{name} announces a {n:,}-byte header, over the 100 MB limit: not a valid safetensors file"
+            )
         if 8 + n > size:
-            return failed(fmt, f"{name} is truncated: header says its header alone is {8 + n:,} bytes, file has {size:,}")
+            return failed(
+                fmt, f"{name} is truncated: header says its header alone is {8 + n:,} bytes, file has {size:,}"
+            )
         raw = f.read(n)
     if not raw.startswith(b"{"):
         return failed(fmt, f"{name} is not a safetensors file: its header is not a JSON object")
@@ -114,7 +118,9 @@ def _check(header: dict, name: str, n: int, size: int) -> SniffResult:
     if size < data_end:
         problems.append(f"{name} is truncated: header says {data_end:,} bytes, file has {size:,}")
     elif size > data_end:
-        problems.append(f"{name} has {size - data_end:,} bytes after the data its header describes ({data_end:,} bytes)")
+        problems.append(
+            f"{name} has {size - data_end:,} bytes after the data its header describes ({data_end:,} bytes)"
+        )
     facts = bounded(
         {
             "tensor_count": len(spans),
