@@ -17,6 +17,7 @@ from modelreg.shared.config import DAEMON_FILE, default_home, is_loopback, parse
 from modelreg.shared.errors import ModelregError
 
 from .app import create_app
+from .keys import LIFECYCLE
 from .config import DaemonConfig
 
 
@@ -40,6 +41,7 @@ async def serve(config: DaemonConfig) -> None:
         port = sockets[0].getsockname()[1] if sockets else config.port
         host = f"[{config.host}]" if ":" in config.host else config.host
         url = f"http://{host}:{port}"
+        app[LIFECYCLE].url = url  # command gates get the real URL (the port may have been 0)
         info_path = config.home / DAEMON_FILE
         info_path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
         logging.getLogger("modelreg.daemon").info("modelreg daemon listening on %s (home %s)", url, config.home)

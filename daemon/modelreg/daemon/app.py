@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -14,15 +15,18 @@ from aiohttp import web
 
 from modelreg.shared.config import TOKEN_FILE
 
-from . import registration
-from .api import admin, blobs as blobs_api, events as events_api, health, jobs as jobs_api, lineage as lineage_api
-from .api import middleware, models, versions
+from . import registration, serving
+from .api import admin, audit, blobs as blobs_api, events as events_api, gates as gates_api, health
+from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
+from .api import middleware, models, stream, versions
 from .blobs import BlobStore
 from .config import DaemonConfig
 from .db import Database
 from .events import EventBus
 from .jobs import Jobs
-from .keys import BLOBS, BUS, CONFIG, DB, JOBS, POOL, REGISTRAR, STARTED, TOKEN
+from .hooks import HookDispatcher
+from .keys import BLOBS, BUS, CONFIG, DB, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN
+from .lifecycle import Lifecycle
 from .lock import HomeLock
 
 log = logging.getLogger("modelreg.daemon")
@@ -50,8 +54,12 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BUS] = EventBus()
     app[JOBS] = Jobs()
     app[BLOBS] = BlobStore(config.home / "blobs")
-    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar])
-    for module in (health, models, versions, blobs_api, lineage_api, events_api, jobs_api, admin):
+    app[SOCKETS] = set()
+    app[TASKS] = set()
+    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _lifecycle, _hooks])
+    app.on_shutdown.append(_close_sockets)
+    for module in (health, models, versions, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
+                   gates_api, hooks_api, stream, audit):
         app.router.add_routes(module.routes)
     return app
 
@@ -87,6 +95,30 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _registrar(app: web.Application) -> AsyncIterator[None]:
-    app[REGISTRAR] = registration.Registrar(app[DB], app[BLOBS], app[POOL], app[JOBS])
+    app[REGISTRAR] = registration.Registrar(app[DB], app[BLOBS], app[POOL], app[JOBS], app[CONFIG].home)
     yield
     await app[REGISTRAR].close()
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    app[LIFECYCLE] = Lifecycle(app[DB], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}")
+    await asyncio.get_running_loop().run_in_executor(app[POOL], serving.cleanup_temp, cfg.home)
+    # A crash between a commit and its symlink swap is repaired here.
+    await app[LIFECYCLE].refresh_all_serving()
+    yield
+    for task in list(app[TASKS]):
+        task.cancel()
+    await asyncio.gather(*app[TASKS], return_exceptions=True)
+
+
+async def _hooks(app: web.Application) -> AsyncIterator[None]:
+    app[HOOKS] = HookDispatcher(app[DB], app[BUS], backoff_base=app[CONFIG].hook_backoff)
+    await app[HOOKS].start()
+    yield
+    await app[HOOKS].close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=1001, message=b"daemon shutting down")

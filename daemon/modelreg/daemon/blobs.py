@@ -102,9 +102,12 @@ class BlobStore:
         final = self.path(digest)
         if final.exists():
             tmp.unlink(missing_ok=True)
+            os.utime(final)  # freshly referenced: gc's grace period for unknown blobs starts now
             return StoredBlob(digest, size, "dedup")
         final.parent.mkdir(parents=True, exist_ok=True)
         if method == "hardlink":
+            # A linked file keeps its old mtime; gc's grace period must start now.
+            os.utime(tmp)
             # The inode is shared with a drop that is about to be removed; make it durable.
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -152,6 +155,10 @@ class BlobWriter:
         self._file.write(data)
         self.size += len(data)
 
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
     def commit(self) -> StoredBlob:
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -159,7 +166,8 @@ class BlobWriter:
         return self.store._commit(self.tmp, self._hash.hexdigest(), self.size, "copy")
 
     def abort(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self._file.close()
         self.tmp.unlink(missing_ok=True)
 
 

@@ -206,16 +206,20 @@ async def list_versions(db: Database, model: str, *, stage: str | None = None, s
     join_sql = [sql for sql, _ in joins]
     join_params = [p for _, jp in joins for p in jp]
 
+    filter_where, filter_params = list(where), list(params)  # before ordering joins and the cursor
     order_sql, keyset = _order(order, join_sql, join_params)
     offset = 0
     if cursor:
         kind, _, value = cursor.partition(":")
         try:
+            number = int(value)
+            if not 0 <= number < 2**62:
+                raise ValueError
             if kind == "n" and keyset:
                 where.append("v.number < ?" if order.startswith("-") else "v.number > ?")
-                params.append(int(value))
+                params.append(number)
             elif kind == "o" and not keyset:
-                offset = int(value)
+                offset = number
             else:
                 raise ValueError
         except ValueError:
@@ -234,7 +238,8 @@ async def list_versions(db: Database, model: str, *, stage: str | None = None, s
     nxt = None
     if more:
         nxt = f"n:{rows[-1]['number']}" if keyset else f"o:{offset + limit}"
-    total = (await db.one("SELECT count(*) FROM versions WHERE model_id = ?", (mid,)))[0]
+    total = (await db.one(f"SELECT count(*) FROM versions v {' '.join(sql for sql, _ in joins)} "
+                          f"WHERE {' AND '.join(filter_where)}", (*[p for _, jp in joins for p in jp], *filter_params)))[0]
     return {"items": [version_summary(r, metrics[r["id"]]) for r in rows], "next": nxt, "total": total}
 
 

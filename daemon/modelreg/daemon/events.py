@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+from modelreg.shared.timefmt import iso
+
 from .db import Database, Transaction
 
 GENESIS = "0" * 64
@@ -39,14 +41,14 @@ async def append(tx: Transaction, kind: str, actor: str, *, model: str | None = 
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (event_id, tx.now, kind, actor, model, version, body, prev, digest),
     )
-    event = {"id": event_id, "ts": tx.now, "kind": kind, "actor": actor, "model": model,
+    event = {"id": event_id, "ts": iso(tx.now), "kind": kind, "actor": actor, "model": model,
              "version": version, "data": data or {}, "hash": digest}
     tx.events.append(event)
     return event
 
 
 def event_from_row(row: Any) -> dict[str, Any]:
-    return {"id": row["id"], "ts": row["ts"], "kind": row["kind"], "actor": row["actor"],
+    return {"id": row["id"], "ts": iso(row["ts"]), "kind": row["kind"], "actor": row["actor"],
             "model": row["model"], "version": row["version"], "data": json.loads(row["data"]),
             "hash": row["hash"]}
 
@@ -76,25 +78,29 @@ async def verify_chain(db: Database, batch: int = 5000) -> dict[str, Any]:
 
 
 class EventBus:
-    """Fan-out of committed events to live subscribers (WebSocket clients, the ingest UI)."""
+    """Fan-out of committed events to live subscribers (WebSocket streams, hooks).
 
-    def __init__(self, queue_size: int = 10_000) -> None:
+    A subscriber that falls too far behind gets its queue replaced by a single ``None``:
+    "resync from the database by event id", which is where every event already is.
+    """
+
+    def __init__(self, max_backlog: int = 10_000) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
-        self._queue_size = queue_size
+        self._max_backlog = max_backlog
+        self.closed = False
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         for queue in list(self._subscribers):
+            if queue.qsize() + len(events) > self._max_backlog:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+                continue
             for event in events:
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    # A subscriber this far behind resumes from the database by event id.
-                    queue.put_nowait(None) if queue.empty() else None
-                    self._subscribers.discard(queue)
-                    break
+                queue.put_nowait(event)
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._queue_size)
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._subscribers.add(queue)
         return queue
 
@@ -102,9 +108,7 @@ class EventBus:
         self._subscribers.discard(queue)
 
     def close(self) -> None:
+        self.closed = True
         for queue in list(self._subscribers):
-            try:
-                queue.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
+            queue.put_nowait(None)
         self._subscribers.clear()

@@ -10,7 +10,9 @@ from .blobs import BlobStore
 from .config import DaemonConfig
 from .db import Database
 from .events import EventBus
+from .hooks import HookDispatcher
 from .jobs import Jobs
+from .lifecycle import Lifecycle
 from .registration import Registrar
 
 CONFIG = web.AppKey("config", DaemonConfig)
@@ -22,3 +24,7 @@ POOL = web.AppKey("pool", ThreadPoolExecutor)
 REGISTRAR = web.AppKey("registrar", Registrar)
 TOKEN = web.AppKey("token", str)
 STARTED = web.AppKey("started", float)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+HOOKS = web.AppKey("hooks", HookDispatcher)
+SOCKETS = web.AppKey("sockets", set)
+TASKS = web.AppKey("tasks", set)  # background tasks started by requests (verify); cancelled on shutdown

@@ -108,6 +108,7 @@ async def _up(db: Database, vid: int, label: str, stage: str, seen: set[int], de
             node["parents"].append({**parent, "cycle": True})
             continue
         node["parents"].append(await _up(db, prow["id"], parent["ref"], prow["stage"], seen, depth + 1))
+    seen.discard(vid)  # seen holds the current path only: a shared ancestor is not a cycle
     return node
 
 

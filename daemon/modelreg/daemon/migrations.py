@@ -160,4 +160,75 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
+MIGRATIONS.append((
+    2,
+    "lifecycle: stage changes, gates, aliases, hooks, retention",
+    """
+    -- Every stage change, in commit order: history replays it (PRODUCT.md §4).
+    CREATE TABLE stage_changes (
+        id          INTEGER PRIMARY KEY,
+        model_id    INTEGER NOT NULL REFERENCES models(id),
+        version_id  INTEGER NOT NULL REFERENCES versions(id),
+        number      INTEGER NOT NULL,
+        from_stage  TEXT NOT NULL,
+        to_stage    TEXT NOT NULL,
+        kind        TEXT NOT NULL,   -- transition | replaced | rollback
+        actor       TEXT NOT NULL,
+        reason      TEXT NOT NULL DEFAULT '',
+        forced      INTEGER NOT NULL DEFAULT 0,
+        verdict     TEXT,
+        event_id    INTEGER,
+        ts          REAL NOT NULL
+    );
+    CREATE INDEX stage_changes_by_model ON stage_changes(model_id, id);
+
+    CREATE TABLE aliases (
+        model_id   INTEGER NOT NULL REFERENCES models(id),
+        alias      TEXT NOT NULL,
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        created_at REAL NOT NULL,
+        PRIMARY KEY (model_id, alias)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE gates (
+        id         INTEGER PRIMARY KEY,
+        model_id   INTEGER REFERENCES models(id),   -- NULL: the registry-wide default
+        stage      TEXT NOT NULL CHECK (stage IN ('staging', 'production')),
+        rule       TEXT NOT NULL,
+        timeout    REAL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX gates_by_target ON gates(model_id, stage);
+
+    CREATE TABLE hooks (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('webhook', 'command')),
+        target       TEXT NOT NULL,
+        secret       TEXT,
+        event_kinds  TEXT NOT NULL DEFAULT '',   -- comma-separated globs; empty: every kind
+        model        TEXT,
+        stage        TEXT,
+        created_at   REAL NOT NULL
+    );
+    CREATE TABLE hook_deliveries (
+        id            INTEGER PRIMARY KEY,
+        hook_id       INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+        event_id      INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_status   TEXT NOT NULL DEFAULT '',
+        next_at       REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        UNIQUE (hook_id, event_id)
+    );
+    CREATE INDEX hook_deliveries_pending ON hook_deliveries(next_at) WHERE state = 'pending';
+
+    -- Small durable cursors, e.g. the last event the hook dispatcher has fanned out.
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+    ALTER TABLE versions ADD COLUMN purged_at REAL;   -- artifacts removed by gc after retention
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]

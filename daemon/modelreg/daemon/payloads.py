@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.shared.errors import InvalidInput
+from modelreg.shared.timefmt import parse_time
 from modelreg.shared.names import (
     METRIC_SOURCES,
     parse_dataset_ref,
@@ -77,7 +78,10 @@ def finite(value: Any, what: str) -> float:
             value = None
         if value is None:
             raise InvalidInput(f"{what} must be a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InvalidInput(f"{what} is too large") from None
     if not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number, not {value}")
     return value
@@ -196,7 +200,9 @@ def parse_registration(body: Any) -> Registration:
                "code_revision": _text(run.get("code_revision"), "run code_revision", 200) or None,
                "hyperparameters": _str_map(run.get("hyperparameters"), "run hyperparameters")}
         for key in ("started_at", "ended_at"):
-            if run[key] is not None:
+            if isinstance(run[key], str):
+                run[key] = parse_time(run[key])
+            elif run[key] is not None:
                 run[key] = finite(run[key], f"run {key}")
     parents = body.get("parent")
     parents = [parents] if isinstance(parents, str) else _list(parents, "parent")

@@ -86,8 +86,8 @@ def content_digest(files: list[tuple[str, str, int]]) -> str:
 
 
 class Registrar:
-    def __init__(self, db: Database, blobs: BlobStore, pool: Executor, jobs: Jobs) -> None:
-        self.db, self.blobs, self.pool, self.jobs = db, blobs, pool, jobs
+    def __init__(self, db: Database, blobs: BlobStore, pool: Executor, jobs: Jobs, home: Path) -> None:
+        self.db, self.blobs, self.pool, self.jobs, self.home = db, blobs, pool, jobs, home.resolve()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def register(self, model: str, reg: Registration, actor: str) -> tuple[dict[str, Any], Job | None]:
@@ -96,6 +96,11 @@ class Registrar:
         loop = asyncio.get_running_loop()
         sources: list[SourceFile] = []
         if reg.path is not None:
+            # The registry's own files are never a source: --move would delete them.
+            real = await loop.run_in_executor(self.pool, lambda: Path(reg.path).resolve())
+            if real == self.home or real.is_relative_to(self.home) or self.home.is_relative_to(real):
+                raise InvalidInput(f"{reg.path} is inside (or contains) the registry home {self.home}; "
+                                   "register files from elsewhere")
             sources = await loop.run_in_executor(self.pool, collect_files, Path(reg.path))
         else:
             await loop.run_in_executor(self.pool, self._check_uploaded, reg.files or [])
@@ -180,7 +185,7 @@ class Registrar:
                 async with self.db.transaction() as tx:
                     await fail_version(tx, vrow["id"], vrow["model"], vrow["number"], message, actor)
             finally:
-                job.fail(InvalidInput(message) if not isinstance(exc, ModelregError) else exc)
+                job.fail(exc if isinstance(exc, ModelregError) else ModelregError(message))
             if isinstance(exc, asyncio.CancelledError):
                 raise
 

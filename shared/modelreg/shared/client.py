@@ -217,7 +217,7 @@ class Client:
         import hashlib
 
         name, _, selector = ref.partition("@")
-        url = f"{self.url}/v1/models/{_q(name)}/versions/{_q(selector)}/files/{quote(relpath)}"
+        url = f"{self.url}/v1/models/{_q(name)}/versions/{_q(selector or 'latest')}/files/{quote(relpath)}"
         tmp = dest.with_name(f".{dest.name}.modelreg-part")
         h = hashlib.sha256()
         try:

@@ -9,11 +9,10 @@ from aiohttp import web
 from modelreg.shared.errors import InvalidInput
 
 from .. import verify
-from ..keys import BLOBS, DB, JOBS, POOL
+from ..keys import BLOBS, DB, JOBS, POOL, TASKS
 from .http import body, query_bool, reply
 
 routes = web.RouteTableDef()
-_tasks: set[asyncio.Task] = set()
 
 
 @routes.post("/v1/verify")
@@ -21,8 +20,11 @@ async def start_verify(request: web.Request) -> web.Response:
     data = await body(request) or {}
     if not isinstance(data, dict):
         raise InvalidInput("body must be an object")
+    ref = data.get("ref")
+    if ref is not None and not isinstance(ref, str):
+        raise InvalidInput("ref must be a string such as fraud@3")
     db = request.app[DB]
-    blobs = await verify.blobs_to_check(db, data.get("ref"))
+    blobs = await verify.blobs_to_check(db, ref)
     job = request.app[JOBS].create("verify", total=sum(b["size"] for b in blobs))
 
     async def run() -> None:
@@ -32,8 +34,8 @@ async def start_verify(request: web.Request) -> web.Response:
             job.fail(exc)
 
     task = asyncio.create_task(run())
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    request.app[TASKS].add(task)
+    task.add_done_callback(request.app[TASKS].discard)
     if query_bool(request, "wait"):
         await job.wait()
         return reply(request, job.view(), status=200)

@@ -38,11 +38,11 @@ async def upload(request: web.Request) -> web.Response:
             await loop.run_in_executor(pool, writer.write, bytes(pending))
         if request.content_length is not None and writer.size != request.content_length:
             raise InvalidInput(f"upload ended after {writer.size} of {request.content_length} bytes")
+        if expected and expected != writer.digest:
+            raise InvalidInput(f"uploaded bytes hash to {writer.digest}, not the announced {expected}")
         stored = await loop.run_in_executor(pool, writer.commit)
     except BaseException:
         await loop.run_in_executor(pool, writer.abort)
         raise
-    if expected and expected != stored.sha256:
-        raise InvalidInput(f"uploaded bytes hash to {stored.sha256}, not the announced {expected}")
     return reply(request, {"sha256": stored.sha256, "size": stored.size, "deduplicated": stored.method == "dedup"},
                  status=201)

@@ -23,11 +23,11 @@ async def list_events(request: web.Request) -> web.Response:
         raise InvalidInput("limit must be between 1 and 1000")
     where, params = [], []
     if model := request.query.get("model"):
-        where.append("model = ?")
+        where.append("model = ? COLLATE NOCASE")
         params.append(validate_name(model))
     if kind := request.query.get("kind"):
-        where.append("kind LIKE ?")
-        params.append(kind.replace("*", "%")[:100])
+        where.append("kind GLOB ?")
+        params.append(kind[:100])
     if after is not None:
         where.append("id > ?")
         params.append(after)

@@ -27,7 +27,10 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
+        if not -(2**63) < value < 2**63:
+            raise ValueError
+        return value
     except ValueError:
         raise InvalidInput(f"query parameter {name!r} must be an integer, not {raw[:50]!r}") from None
 

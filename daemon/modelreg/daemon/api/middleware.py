@@ -34,7 +34,10 @@ async def errors(request: web.Request, handler):
         message = exc.reason if exc.status != 413 else exc.text or "request body is too large"
         if exc.status == 404:
             message = f"no such endpoint: {request.method} {request.path}"
-        return _envelope(request, exc.status, code, message)
+        response = _envelope(request, exc.status, code, message)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except ConnectionResetError:
         raise
     except Exception:

@@ -62,6 +62,7 @@ async def update_model(request: web.Request) -> web.Response:
         await tx.executemany("INSERT INTO model_tags VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                              [(mid, k, v) for k, v in tags.items()])
         await tx.execute("UPDATE models SET updated_at = ? WHERE id = ?", (tx.now, mid))
-        await events.append(tx, "model.updated", actor(request), model=request.match_info["name"],
+        canonical = (await tx.one("SELECT name FROM models WHERE id = ?", (mid,)))["name"]
+        await events.append(tx, "model.updated", actor(request), model=canonical,
                             data={"fields": sorted(data) if isinstance(data, dict) else []})
     return reply(request, await catalog.get_model(db, request.match_info["name"]))

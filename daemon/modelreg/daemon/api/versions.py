@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from modelreg.shared.errors import NotFound
+from modelreg.shared.errors import IntegrityError, InvalidInput, NotFound, from_envelope
 from modelreg.shared.names import Ref, parse_ref, validate_relpath
 
 from .. import catalog, events, metrics
@@ -39,9 +39,11 @@ async def register(request: web.Request) -> web.Response:
         return reply(request, {"version": view, "job": None}, status=201)
     if query_bool(request, "wait"):
         await job.wait()
+        if job.state == "failed":
+            raise from_envelope(422, {"error": job.error})
         db = request.app[DB]
         view = await catalog.version_detail(db, await catalog.resolve(db, f"{view['model']}@{view['version']}"))
-        return reply(request, {"version": view, "job": job.view()}, status=201 if job.state == "done" else 422)
+        return reply(request, {"version": view, "job": job.view()}, status=201)
     return reply(request, {"version": view, "job": job.view()}, status=202)
 
 
@@ -67,7 +69,10 @@ async def resolve(request: web.Request) -> web.Response:
 @routes.post("/v1/models/{name}/versions/{selector}/metrics")
 async def record_metrics(request: web.Request) -> web.Response:
     data = await body(request)
-    data = data if isinstance(data, dict) else {"metrics": data}
+    if isinstance(data, list):
+        data = {"metrics": data}
+    if not isinstance(data, dict) or not data.get("metrics"):
+        raise InvalidInput('body needs "metrics": {"auc": 0.91} or [{"key": "auc", "value": 0.91}, ...]')
     records = parse_metrics(data.get("metrics"), default_source=data.get("source") or "offline")
     if data.get("dataset") is not None:
         extra = parse_metrics([{"key": "x", "value": 0, "dataset": data["dataset"]}])[0].dataset
@@ -96,6 +101,6 @@ async def download(request: web.Request) -> web.StreamResponse:
         raise NotFound(f"{row['model_name']}@{row['number']} has no file {path!r}")
     blob = request.app[BLOBS].path(entry["sha256"])
     if not await asyncio.to_thread(blob.is_file):
-        raise NotFound(f"the blob of {path!r} is missing from the store; run `modelreg verify`")
+        raise IntegrityError(f"the stored bytes of {path!r} are missing; run `modelreg verify`")
     return web.FileResponse(blob, headers={"X-Content-SHA256": entry["sha256"],
                                            "Content-Type": "application/octet-stream"})

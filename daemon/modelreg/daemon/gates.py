@@ -1,0 +1,281 @@
+"""Promotion gates (PRODUCT.md §4): parse rule text, evaluate it into a verdict.
+
+Rule grammar, one rule per gate:
+
+    auc >= 0.92                      threshold (>=, <=, >, <, ==)
+    auc >= production - 0.002        versus production, absolute tolerance
+    latency_p99_ms <= production * 1.05   versus production, relative tolerance
+    auc ~ production [± 0.002 | ± 2%]     "no worse than production", direction from the key
+    requires dataset, run, metric:auc, param:lr, source:online, tag:owner
+    staged_for >= 24h                soak time in staging
+    command: ./integration-tests.sh  external program; exit 0 passes
+
+A versus-production rule passes when nothing is in production yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from modelreg.shared.errors import InvalidInput
+from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_key
+from modelreg.shared.timefmt import parse_duration
+
+DEFAULT_COMMAND_TIMEOUT = 300.0
+OUTPUT_TAIL = 4000
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_KEY = r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*"
+_THRESHOLD = re.compile(rf"^({_KEY})\s*(>=|<=|==|>|<)\s*({_NUM})$")
+_VERSUS = re.compile(rf"^({_KEY})\s*(>=|<=|>|<)\s*production(?:\s*([-+*])\s*({_NUM})(%)?)?$")
+_NO_WORSE = re.compile(rf"^({_KEY})\s*~\s*production(?:\s*(?:±|\+-|\+/-)\s*({_NUM})(%)?)?$")
+_SOAK = re.compile(r"^staged_for\s*>=\s*(\S+)$")
+_REQUIRES = re.compile(r"^(?:requires?|has)\s+(.+)$")
+_COMMAND = re.compile(r"^(?:command|cmd)\s*:\s*(.+)$", re.S)
+_FACTS = ("dataset", "run", "parent", "description")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b, "==": lambda a, b: a == b,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    kind: str  # threshold | versus | requires | soak | command
+    key: str = ""
+    op: str = ""
+    value: float = 0.0
+    tolerance_op: str = ""   # - + * ± (for versus)
+    tolerance: float = 0.0
+    relative: bool = False
+    facts: tuple[str, ...] = ()
+    command: str = ""
+
+
+def parse_rule(text: str) -> Rule:
+    """Parse one rule; raises InvalidInput that shows the grammar on a mistake."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 4000 or "\x00" in text:
+        raise InvalidInput("a gate rule is a non-empty line of text")
+    t = " ".join(text.split()) if not text.lstrip().startswith(("command", "cmd")) else text.strip()
+    if m := _COMMAND.match(t):
+        return Rule(t, "command", command=m.group(1).strip())
+    if m := _SOAK.match(t):
+        return Rule(t, "soak", value=parse_duration(m.group(1)))
+    if m := _REQUIRES.match(t):
+        facts = tuple(f.strip() for f in m.group(1).split(",") if f.strip())
+        for f in facts:
+            kind, _, arg = f.partition(":")
+            if f in _FACTS:
+                continue
+            if kind in ("metric", "param", "tag") and arg:
+                validate_key(arg, f"{kind} name")
+            elif kind == "source" and arg in METRIC_SOURCES:
+                pass
+            else:
+                raise InvalidInput(f"unknown required fact {f!r}: use dataset, run, parent, description, "
+                                   "metric:KEY, param:KEY, tag:KEY or source:offline|online|monitoring")
+        return Rule(t, "requires", facts=facts)
+    if m := _NO_WORSE.match(t):
+        return Rule(t, "versus", key=m.group(1), op="~", tolerance_op="±",
+                    tolerance=float(m.group(2) or 0), relative=bool(m.group(3)))
+    if m := _VERSUS.match(t):
+        tol_op = m.group(3) or ""
+        return Rule(t, "versus", key=m.group(1), op=m.group(2), tolerance_op=tol_op,
+                    tolerance=float(m.group(4) or 0), relative=bool(m.group(5)))
+    if m := _THRESHOLD.match(t):
+        return Rule(t, "threshold", key=m.group(1), op=m.group(2), value=float(m.group(3)))
+    raise InvalidInput(
+        f"cannot read gate rule {text!r}. Examples: 'auc >= 0.92', 'auc >= production - 0.002', "
+        "'latency_p99_ms <= production * 1.05', 'auc ~ production ± 1%', 'requires dataset, metric:auc', "
+        "'staged_for >= 24h', 'command: ./check.sh'")
+
+
+@dataclass
+class Candidate:
+    """What the gates look at: the version, and the production version it would replace."""
+
+    model: str
+    number: int
+    stage: str
+    metrics: dict[str, float]
+    metric_sources: set[str]
+    params: dict[str, str]
+    tags: dict[str, str]
+    has_dataset: bool
+    has_run: bool
+    has_parent: bool
+    description: str
+    staged_since: float | None
+    directions: dict[str, str] = field(default_factory=dict)
+    production: dict[str, Any] | None = None   # {"number": n, "metrics": {...}}
+    artifacts: Callable[[], Awaitable[str]] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _result(rule: Rule, status: str, observed: Any, message: str, **extra: Any) -> dict[str, Any]:
+    return {"rule": rule.text, "kind": rule.kind, "status": status, "observed": observed, "message": message, **extra}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def check_threshold(rule: Rule, c: Candidate) -> dict[str, Any]:
+    value = c.metrics.get(rule.key)
+    if value is None:
+        return _result(rule, "fail", None, f"{c.model}@{c.number} has no {rule.key} metric")
+    ok = _OPS[rule.op](value, rule.value)
+    return _result(rule, "pass" if ok else "fail", value,
+                   f"{rule.key} = {_fmt(value)} {'meets' if ok else 'misses'} {rule.op} {_fmt(rule.value)}")
+
+
+def check_versus(rule: Rule, c: Candidate) -> dict[str, Any]:
+    value = c.metrics.get(rule.key)
+    prod = c.production
+    if prod is None:
+        return _result(rule, "pass", value, "nothing is in production yet")
+    if prod["number"] == c.number:
+        return _result(rule, "pass", value, "this version is the production version")
+    base = prod["metrics"].get(rule.key)
+    if base is None:
+        return _result(rule, "pass", value, f"production v{prod['number']} has no {rule.key} metric to compare with")
+    if value is None:
+        return _result(rule, "fail", None, f"{c.model}@{c.number} has no {rule.key} metric", production=base)
+    op = rule.op
+    if op == "~":  # no worse than production, in the key's direction
+        op = ">=" if metric_direction(rule.key, c.directions) == "higher" else "<="
+        tol = abs(base) * rule.tolerance / 100 if rule.relative else rule.tolerance
+        bound = base - tol if op == ">=" else base + tol
+    elif rule.tolerance_op == "*":
+        bound = base * rule.tolerance
+    elif rule.tolerance_op in ("-", "+"):
+        tol = abs(base) * rule.tolerance / 100 if rule.relative else rule.tolerance
+        bound = base - tol if rule.tolerance_op == "-" else base + tol
+    else:
+        bound = base
+    ok = _OPS[op](value, bound)
+    return _result(rule, "pass" if ok else "fail", value,
+                   f"{rule.key} = {_fmt(value)} vs production v{prod['number']} {_fmt(base)}: "
+                   f"needs {op} {_fmt(bound)}", production=base, bound=bound)
+
+
+def check_requires(rule: Rule, c: Candidate) -> dict[str, Any]:
+    missing = []
+    for f in rule.facts:
+        kind, _, arg = f.partition(":")
+        present = {
+            "dataset": c.has_dataset, "run": c.has_run, "parent": c.has_parent, "description": bool(c.description),
+            "metric": arg in c.metrics, "param": arg in c.params, "tag": arg in c.tags,
+            "source": arg in c.metric_sources,
+        }[kind if ":" in f else f]
+        if not present:
+            missing.append(f)
+    if missing:
+        return _result(rule, "fail", sorted(set(rule.facts) - set(missing)), f"missing: {', '.join(missing)}")
+    return _result(rule, "pass", list(rule.facts), "all present")
+
+
+def check_soak(rule: Rule, c: Candidate, now: float) -> dict[str, Any]:
+    if c.stage != "staging" or c.staged_since is None:
+        return _result(rule, "fail", 0, f"{c.model}@{c.number} is not in staging (stage: {c.stage})")
+    staged = now - c.staged_since
+    ok = staged >= rule.value
+    return _result(rule, "pass" if ok else "fail", round(staged, 1),
+                   f"in staging for {_human(staged)}, needs {_human(rule.value)}")
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+async def check_command(rule: Rule, c: Candidate, timeout: float | None) -> dict[str, Any]:
+    """Run an external gate in its own process group; kill the whole group on timeout."""
+    timeout = timeout or DEFAULT_COMMAND_TIMEOUT
+    env = {**os.environ, **c.env, "MODELREG_MODEL": c.model, "MODELREG_VERSION": str(c.number)}
+    if c.artifacts is not None:
+        try:
+            env["MODELREG_ARTIFACTS"] = await c.artifacts()
+        except Exception as exc:  # noqa: BLE001 - reported in the verdict
+            return _result(rule, "error", None, f"could not materialise the artifacts: {exc}")
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", rule.command, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return _result(rule, "error", None, f"could not start: {exc}")
+    output = bytearray()
+
+    async def drain() -> None:
+        assert proc.stdout is not None
+        while chunk := await proc.stdout.read(65536):
+            output.extend(chunk)
+            del output[:-OUTPUT_TAIL]
+
+    reader = asyncio.create_task(drain())
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        reader.cancel()
+        return _result(rule, "fail", None, f"timed out after {timeout:g}s; process group killed",
+                       output=output.decode(errors="replace"), duration_s=round(time.monotonic() - started, 2))
+    except asyncio.CancelledError:
+        _kill_group(proc.pid)
+        raise
+    try:
+        await asyncio.wait_for(reader, 2)
+    except asyncio.TimeoutError:
+        reader.cancel()
+    # Children the gate left running in its group do not outlive the verdict.
+    _kill_group(proc.pid)
+    code = proc.returncode
+    tail = output.decode(errors="replace")
+    return _result(rule, "pass" if code == 0 else "fail", code,
+                   f"exit {code}" + (f": {tail.strip().splitlines()[-1][:200]}" if tail.strip() else ""),
+                   output=tail, duration_s=round(time.monotonic() - started, 2))
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target: str) -> dict[str, Any]:
+    """Every rule's result, in order; the verdict passes when none failed or errored."""
+    now = time.time()
+    results = []
+    for rule, timeout in rules:
+        try:
+            if rule.kind == "threshold":
+                results.append(check_threshold(rule, c))
+            elif rule.kind == "versus":
+                results.append(check_versus(rule, c))
+            elif rule.kind == "requires":
+                results.append(check_requires(rule, c))
+            elif rule.kind == "soak":
+                results.append(check_soak(rule, c, now))
+            else:
+                results.append(await check_command(rule, c, timeout))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            results.append(_result(rule, "error", None, f"{type(exc).__name__}: {exc}"))
+    return {
+        "passed": all(r["status"] == "pass" for r in results),
+        "target": target,
+        "ref": f"{c.model}@{c.number}",
+        "production": c.production["number"] if c.production else None,
+        "rules": results,
+        "checked_at": now,
+    }
