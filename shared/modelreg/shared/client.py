@@ -149,8 +149,9 @@ class Client:
         name, _, selector = ref.partition("@")
         return await self.request("GET", f"/v1/models/{_q(name)}/versions/{_q(selector or 'latest')}")
 
-    async def resolve(self, ref: str) -> dict[str, Any]:
-        return await self.request("GET", f"/v1/resolve/{_q(ref)}")
+    async def resolve(self, ref: str, *, path: bool = False) -> dict[str, Any]:
+        """Which version a ref names; with ``path``, also a read-only folder of its files."""
+        return await self.request("GET", f"/v1/resolve/{_q(ref)}", params={"path": "1"} if path else None)
 
     async def register(self, name: str, *, path: str | Path | None = None, files: list[dict[str, Any]] | None = None,
                        move: bool = False, wait: bool = False, **metadata: Any) -> dict[str, Any]:

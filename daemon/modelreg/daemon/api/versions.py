@@ -6,11 +6,11 @@ import asyncio
 
 from aiohttp import web
 
-from modelreg.shared.errors import IntegrityError, InvalidInput, NotFound, from_envelope
+from modelreg.shared.errors import Conflict, IntegrityError, InvalidInput, NotFound, from_envelope
 from modelreg.shared.names import Ref, parse_ref, validate_relpath
 
 from .. import catalog, events, metrics
-from ..keys import BLOBS, DB, REGISTRAR
+from ..keys import BLOBS, DB, LIFECYCLE, REGISTRAR
 from ..payloads import parse_metrics, parse_registration
 from .http import actor, body, query_bool, query_int, reply
 
@@ -60,10 +60,16 @@ async def resolve(request: web.Request) -> web.Response:
     db = request.app[DB]
     row = await catalog.resolve(db, request.match_info["ref"])
     files = await db.all("SELECT path, sha256, size FROM manifest WHERE version_id = ? ORDER BY path", (row["id"],))
-    return reply(request, {
-        "ref": f"{row['model_name']}@{row['number']}", "model": row["model_name"], "version": row["number"],
-        "stage": row["stage"], "status": row["status"], "content_digest": row["content_digest"],
-        "files": [dict(f) for f in files]})
+    out = {"ref": f"{row['model_name']}@{row['number']}", "model": row["model_name"], "version": row["number"],
+           "stage": row["stage"], "status": row["status"], "content_digest": row["content_digest"],
+           "files": [dict(f) for f in files]}
+    if query_bool(request, "path"):
+        if row["status"] != "ready" or row["purged_at"]:
+            raise Conflict(f"{out['ref']} has no files to point at (status {row['status']}"
+                           + (", purged by gc)" if row["purged_at"] else ")"))
+        # A read-only folder of the version's files, hardlinked from the store (no copy).
+        out["path"] = str(await request.app[LIFECYCLE].materialise(row["id"], row["model_name"], row["number"]))
+    return reply(request, out)
 
 
 @routes.post("/v1/models/{name}/versions/{selector}/metrics")

@@ -111,12 +111,31 @@ def events(ctx: Context, follow: bool, after: int | None, limit: int, model: str
     c = ctx.client()
     page = c.events(after=after, limit=limit, model=model, kind=kind)
     _print_events(ctx, page["items"])
-    last = page["last_id"] or 0
-    while follow:
-        time.sleep(0.3)
-        page = c.events(after=last, limit=1000, model=model, kind=kind)
-        _print_events(ctx, page["items"])
-        last = page["last_id"] or last
+    if follow:
+        last = page["last_id"] if page["last_id"] is not None else (after or 0)
+        c.run(_follow(ctx, c.client, last, model, kind))
+
+
+async def _follow(ctx: Context, client, last: int, model: str | None, kind: str | None) -> None:
+    """Live events over the WebSocket stream; reconnects and resumes from the last id seen."""
+    import fnmatch
+
+    delay = 0.5
+    while True:
+        try:
+            async for event in client.stream_events(after=last):
+                last = event["id"]
+                delay = 0.5
+                if model and (event.get("model") or "").lower() != model.lower():
+                    continue
+                if kind and not fnmatch.fnmatchcase(event["kind"], kind):
+                    continue
+                _print_events(ctx, [event])
+        except Unavailable:
+            pass
+        err.print(f"[dim]event stream lost; reconnecting in {delay:.1f}s[/]")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10)
 
 
 def _print_events(ctx: Context, items: list[dict]) -> None:
@@ -124,11 +143,13 @@ def _print_events(ctx: Context, items: list[dict]) -> None:
         if ctx.as_json:
             sys.stdout.write(json.dumps(e, default=str) + "\n")
             continue
-        from modelreg.shared.timefmt import iso
-
         ref = f"{e['model']}@{e['version']}" if e.get("version") else (e.get("model") or "")
-        detail = " ".join(f"{k}={v}" for k, v in (e.get("data") or {}).items() if k != "content_digest")
-        out.print(f"{e['id']:>6}  {when(iso(e['ts']))}  {e['kind']:<18} {ref:<24} {e['actor']:<18} {detail}",
+        data = e.get("data") or {}
+        detail = " ".join(f"{k}={v}" for k, v in data.items()
+                          if k not in ("content_digest", "verdict") and v not in (None, "", False))
+        if isinstance(data.get("verdict"), dict):
+            detail += " gates=" + ("passed" if data["verdict"]["passed"] else "FAILED")
+        out.print(f"{e['id']:>6}  {when(e['ts'])}  {e['kind']:<18} {ref:<24} {e['actor']:<18} {detail}",
                   markup=False)
     sys.stdout.flush()
 

@@ -253,15 +253,16 @@ def metric_cmd(ctx: Context, ref: str, values: tuple[str, ...], source: str, dat
 
 @click.command()
 @click.argument("ref")
+@click.option("--path", "want_path", is_flag=True, help="Print a read-only folder holding the version's files.")
 @json_option
 @pass_ctx
-def resolve(ctx: Context, ref: str) -> None:
+def resolve(ctx: Context, ref: str, want_path: bool) -> None:
     """Print the version a ref names (what CI/CD deploys), e.g. `fraud@3`."""
     parse_ref(ref)
-    r = ctx.client().resolve(ref)
+    r = ctx.client().resolve(ref, path=want_path)
     if ctx.as_json:
         return emit_json(r)
-    out.print(r["ref"], markup=False)
+    out.print(r["path"] if want_path else r["ref"], markup=False)
 
 
 @click.command()

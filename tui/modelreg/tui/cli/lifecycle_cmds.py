@@ -1,0 +1,349 @@
+"""check, promote, archive, rollback, history, alias, gate, hook, audit, gc: the lifecycle."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from modelreg.shared.errors import GateFailed, InvalidInput
+from modelreg.shared.names import parse_ref, validate_name
+
+from .context import Context, json_option, pass_ctx
+from .render import emit_json, err, out, size, stage, table, when
+
+MARKS = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[red]![/]"}
+
+
+def print_verdict(verdict: dict) -> None:
+    head = "[green]passed[/]" if verdict["passed"] else "[red]failed[/]"
+    if verdict.get("forced"):
+        head += " [yellow](forced)[/]"
+    prod = f" (production: v{verdict['production']})" if verdict.get("production") else ""
+    out.print(f"gates for {verdict['ref']} → {verdict['target']}: {head}{prod}")
+    if not verdict["rules"]:
+        out.print("  [dim]no gates apply[/]")
+    for r in verdict["rules"]:
+        out.print(f"  {MARKS.get(r['status'], '?')} {r['rule']}", markup=True, highlight=False, soft_wrap=True)
+        out.print(f"      {r['message']}", markup=False, soft_wrap=True)
+        if r.get("output") and r["status"] != "pass":
+            for line in r["output"].strip().splitlines()[-5:]:
+                out.print(f"      │ {line}", markup=False, soft_wrap=True)
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--to", "to", required=True, type=click.Choice(["staging", "production"]))
+@json_option
+@pass_ctx
+def check(ctx: Context, ref: str, to: str) -> None:
+    """Dry-run the gates of moving REF to a stage (exit 3 if they fail)."""
+    parse_ref(ref)
+    verdict = ctx.client().check(ref, to)
+    if ctx.as_json:
+        emit_json(verdict)
+    else:
+        print_verdict(verdict)
+    if not verdict["passed"]:
+        sys.exit(3)
+
+
+def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool) -> None:
+    parse_ref(ref)
+    try:
+        result = ctx.client().transition(ref, to, reason=reason, force=force)
+    except GateFailed as exc:
+        verdict = exc.details.get("verdict")
+        if ctx.as_json:
+            emit_json(exc.envelope())
+        elif verdict:
+            print_verdict(verdict)
+            err.print(f"[red]refused:[/] {ref} stays where it is; fix the failing rules, or pass "
+                      "--force --reason '…' to override (audited)")
+        else:
+            err.print(f"[red]refused:[/] {exc.message}")
+        sys.exit(3)
+    if ctx.as_json:
+        return emit_json(result)
+    if result.get("verdict"):
+        print_verdict(result["verdict"])
+    v = result["version"]
+    archived = "".join(f"; v{n} archived" for n in result.get("archived", []))
+    out.print(f"{v['model']}@{v['version']} is now {stage(v['stage'])}{archived}")
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--to", "to", default="production", show_default=True, type=click.Choice(["staging", "production"]))
+@click.option("--reason", default=None, help="Why (recorded in the audit log).")
+@click.option("--force", is_flag=True, help="Override failing gates (needs --reason; audited).")
+@json_option
+@pass_ctx
+def promote(ctx: Context, ref: str, to: str, reason: str | None, force: bool) -> None:
+    """Move REF to staging or production through its gates."""
+    if force and not reason:
+        raise InvalidInput("--force needs --reason")
+    _transition(ctx, ref, to, reason, force)
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@json_option
+@pass_ctx
+def archive(ctx: Context, ref: str, reason: str) -> None:
+    """Archive REF (its artifacts are kept for the retention period)."""
+    _transition(ctx, ref, "archived", reason, False)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--to", "to", type=int, default=None, help="Version number to restore (default: the previous production).")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@json_option
+@pass_ctx
+def rollback(ctx: Context, name: str, to: int | None, reason: str) -> None:
+    """Make the previous production version of NAME production again, in one step."""
+    validate_name(name)
+    r = ctx.client().rollback(name, reason=reason, to=to)
+    if ctx.as_json:
+        return emit_json(r)
+    out.print(f"rolled {r['model']} back: v{r['to']} is production again, v{r['from']} archived")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--at", "at", default=None, help="A time (ISO 8601, epoch, or '2h ago'): what each stage held then.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@json_option
+@pass_ctx
+def history(ctx: Context, name: str, at: str | None, limit: int) -> None:
+    """Stage changes of NAME, oldest first; --at answers 'what was in production then'."""
+    validate_name(name)
+    h = ctx.client().history(name, at=at, limit=limit)
+    if ctx.as_json:
+        return emit_json(h)
+    if at is not None:
+        snap = h["at"]
+        prod = f"v{snap['production']}" if snap["production"] else "nothing"
+        out.print(f"at {when(snap['time'])}: production {prod}; staging "
+                  + (", ".join(f"v{n}" for n in snap["staging"]) or "nothing"))
+        return
+    t = table("when", "v", "from", "to", "how", "by", "reason")
+    for item in h["items"]:
+        how = item["kind"] + (" [yellow]forced[/]" if item["forced"] else "")
+        t.add_row(when(item["ts"]), str(item["version"]), item["from"], stage(item["to"]), how, item["actor"],
+                  item["reason"])
+    out.print(t)
+
+
+@click.group()
+def alias() -> None:
+    """Free aliases such as champion: NAME@champion."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.argument("version", type=int)
+@json_option
+@pass_ctx
+def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
+    """Point NAME@ALIAS at VERSION."""
+    r = ctx.client().set_alias(name, alias_name, version)
+    if ctx.as_json:
+        return emit_json(r)
+    out.print(f"{name}@{alias_name} → v{r['aliases'][alias_name]}")
+
+
+@alias.command("rm")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@json_option
+@pass_ctx
+def alias_rm(ctx: Context, name: str, alias_name: str) -> None:
+    """Remove an alias."""
+    r = ctx.client().remove_alias(name, alias_name)
+    if ctx.as_json:
+        return emit_json(r)
+    out.print(f"removed {name}@{alias_name}")
+
+
+@alias.command("list")
+@click.argument("name")
+@json_option
+@pass_ctx
+def alias_list(ctx: Context, name: str) -> None:
+    """The aliases of NAME."""
+    r = ctx.client().aliases(name)
+    if ctx.as_json:
+        return emit_json(r)
+    for a, n in r["aliases"].items():
+        out.print(f"{name}@{a} → v{n}")
+
+
+@click.group()
+def gate() -> None:
+    """Promotion gates: rules a version must pass to enter staging or production."""
+
+
+@gate.command("add")
+@click.argument("name")
+@click.argument("rules", nargs=-1, required=True, metavar="RULE...")
+@click.option("--stage", required=True, type=click.Choice(["staging", "production"]))
+@click.option("--timeout", type=float, default=None, help="Seconds a command gate may run (default 300).")
+@json_option
+@pass_ctx
+def gate_add(ctx: Context, name: str, rules: tuple[str, ...], stage: str, timeout: float | None) -> None:
+    """Add gates for NAME ('*' for the registry-wide default). Rules, e.g.:
+
+    \b
+      'auc >= 0.92'   'auc >= production - 0.002'   'latency_p99_ms <= production * 1.05'
+      'auc ~ production ± 1%'   'requires dataset, run, metric:auc'   'staged_for >= 24h'
+      'command: ./integration-tests.sh'
+    """
+    model = None if name == "*" else validate_name(name)
+    added = [ctx.client().add_gate(rule, stage=stage, model=model, timeout=timeout) for rule in rules]
+    if ctx.as_json:
+        return emit_json(added)
+    for g in added:
+        out.print(f"gate {g['id']}: {g['model'] or 'every model'} → {g['stage']}: {g['rule']}", markup=False)
+
+
+@gate.command("list")
+@click.argument("name", required=False)
+@click.option("--stage", default=None, type=click.Choice(["staging", "production"]))
+@json_option
+@pass_ctx
+def gate_list(ctx: Context, name: str | None, stage: str | None) -> None:
+    """Gates that apply to NAME (with the registry-wide ones), or all."""
+    items = ctx.client().gates(model=name if name and name != "*" else None, stage=stage)["items"]
+    if ctx.as_json:
+        return emit_json(items)
+    t = table("id", "model", "stage", "rule", "timeout")
+    for g in items:
+        t.add_row(str(g["id"]), g["model"] or "*", g["stage"], g["rule"], f"{g['timeout']:g}s" if g["timeout"] else "")
+    out.print(t)
+
+
+@gate.command("rm")
+@click.argument("gate_id", type=int, metavar="ID")
+@json_option
+@pass_ctx
+def gate_rm(ctx: Context, gate_id: int) -> None:
+    """Remove gate ID (see `gate list`)."""
+    g = ctx.client().remove_gate(gate_id)
+    if ctx.as_json:
+        return emit_json(g)
+    out.print(f"removed gate {g['id']}: {g['rule']}", markup=False)
+
+
+@click.group()
+def hook() -> None:
+    """Webhooks and local commands fired after committed events."""
+
+
+@hook.command("add")
+@click.argument("target")
+@click.option("--command", "is_command", is_flag=True, help="TARGET is a shell command (event JSON on stdin).")
+@click.option("--events", default="", help="Comma-separated kinds or globs, e.g. 'stage.*,drop.failed'.")
+@click.option("--model", default=None)
+@click.option("--stage", default=None, type=click.Choice(["none", "staging", "production", "archived"]),
+              help="Only stage changes into this stage.")
+@click.option("--secret", default=None, help="HMAC secret for webhooks (default: generated and shown once).")
+@json_option
+@pass_ctx
+def hook_add(ctx: Context, target: str, is_command: bool, events: str, model: str | None, stage: str | None,
+             secret: str | None) -> None:
+    """Add a webhook URL (or --command) for matching events."""
+    body = {"kind": "command" if is_command else "webhook", "target": target, "events": events, "model": model,
+            "stage": stage, "secret": secret}
+    h = ctx.client().request("POST", "/v1/hooks", body=body)
+    if ctx.as_json:
+        return emit_json(h)
+    out.print(f"hook {h['id']}: {h['kind']} {h['target']}", markup=False)
+    if h.get("secret") and not secret:
+        out.print(f"  signing secret (shown once): {h['secret']}", markup=False)
+
+
+@hook.command("list")
+@json_option
+@pass_ctx
+def hook_list(ctx: Context) -> None:
+    """Every hook."""
+    items = ctx.client().request("GET", "/v1/hooks")["items"]
+    if ctx.as_json:
+        return emit_json(items)
+    t = table("id", "kind", "target", "events", "model", "stage")
+    for h in items:
+        t.add_row(str(h["id"]), h["kind"], h["target"], h["events"] or "*", h["model"] or "*", h["stage"] or "*")
+    out.print(t)
+
+
+@hook.command("rm")
+@click.argument("hook_id", type=int, metavar="ID")
+@json_option
+@pass_ctx
+def hook_rm(ctx: Context, hook_id: int) -> None:
+    """Remove hook ID."""
+    h = ctx.client().request("DELETE", f"/v1/hooks/{hook_id}")
+    if ctx.as_json:
+        return emit_json(h)
+    out.print(f"removed hook {h['id']}")
+
+
+@hook.command("deliveries")
+@click.argument("hook_id", type=int, metavar="ID")
+@json_option
+@pass_ctx
+def hook_deliveries(ctx: Context, hook_id: int) -> None:
+    """The delivery log of hook ID: every attempt's state."""
+    items = ctx.client().request("GET", f"/v1/hooks/{hook_id}/deliveries")["items"]
+    if ctx.as_json:
+        return emit_json(items)
+    t = table("id", "event", "ref", "state", "attempts", "last status", "next try")
+    for d in items:
+        ref = f"{d['model']}@{d['version']}" if d["version"] else (d["model"] or "")
+        t.add_row(str(d["id"]), f"{d['event_id']} {d['event']}", ref, d["state"], str(d["attempts"]), d["last_status"],
+                  when(d["next_attempt_at"]))
+    out.print(t)
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@json_option
+@pass_ctx
+def audit_verify(ctx: Context) -> None:
+    """Check the whole event chain; names the first edited or missing row (exit 1)."""
+    r = ctx.client().audit_verify()
+    if ctx.as_json:
+        emit_json(r)
+    elif r["ok"]:
+        out.print(f"[green]ok[/]: {r['checked']} events, chain intact")
+    else:
+        out.print(f"[red]broken[/]: {r['message']} (first bad event: {r['first_bad_id']}; {r['checked']} before it are intact)")
+    if not r["ok"]:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@json_option
+@pass_ctx
+def gc(ctx: Context, dry_run: bool) -> None:
+    """Remove artifacts past retention (archived > 90 days, never the last 3 former production)."""
+    r = ctx.client().gc(dry_run=dry_run)
+    if ctx.as_json:
+        return emit_json(r)
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"{verb} {r['blobs']} blob(s), {size(r['bytes'])}, of {len(r['versions'])} archived version(s)"
+              + (f"; {r['orphans']} unreferenced upload(s)" if r["orphans"] else ""))
+    for ref in r["versions"]:
+        out.print(f"  {ref}")
+
+
+COMMANDS = [check, promote, archive, rollback, history, alias, gate, hook, audit, gc]
