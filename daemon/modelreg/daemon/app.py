@@ -18,14 +18,16 @@ from modelreg.shared.config import TOKEN_FILE
 from . import registration, serving
 from .api import admin, audit, blobs as blobs_api, events as events_api, gates as gates_api, health
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
-from .api import middleware, models, stream, versions
+from .api import middleware, models, stream, versions, watches as watches_api
 from .blobs import BlobStore
 from .config import DaemonConfig
 from .db import Database
 from .events import EventBus
 from .jobs import Jobs
 from .hooks import HookDispatcher
-from .keys import BLOBS, BUS, CONFIG, DB, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN
+from .ingest.manager import WatchManager
+from .ingest.processor import DropProcessor
+from .keys import BLOBS, BUS, CONFIG, DB, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .lifecycle import Lifecycle
 from .lock import HomeLock
 
@@ -56,10 +58,10 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _lifecycle, _hooks])
+    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _lifecycle, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
-                   gates_api, hooks_api, stream, audit):
+                   gates_api, hooks_api, stream, audit, watches_api):
         app.router.add_routes(module.routes)
     return app
 
@@ -122,3 +124,11 @@ async def _hooks(app: web.Application) -> AsyncIterator[None]:
 async def _close_sockets(app: web.Application) -> None:
     for ws in list(app[SOCKETS]):
         await ws.close(code=1001, message=b"daemon shutting down")
+
+
+async def _watches(app: web.Application) -> AsyncIterator[None]:
+    processor = DropProcessor(app[DB], app[BLOBS], app[POOL], app[REGISTRAR], app[LIFECYCLE])
+    app[WATCHES] = WatchManager(app[DB], processor, app[POOL], app[CONFIG].home)
+    await app[WATCHES].start()
+    yield
+    await app[WATCHES].close()

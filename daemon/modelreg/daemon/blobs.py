@@ -106,8 +106,6 @@ class BlobStore:
             return StoredBlob(digest, size, "dedup")
         final.parent.mkdir(parents=True, exist_ok=True)
         if method == "hardlink":
-            # A linked file keeps its old mtime; gc's grace period must start now.
-            os.utime(tmp)
             # The inode is shared with a drop that is about to be removed; make it durable.
             fd = os.open(tmp, os.O_RDONLY)
             try:

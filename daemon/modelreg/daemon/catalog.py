@@ -115,9 +115,6 @@ async def resolve(src: Reader, ref: Ref | str) -> aiosqlite.Row:
 
 
 async def _resolve_alias(src: Reader, mid: int, alias: str, base: str) -> aiosqlite.Row | None:
-    exists = await _one(src, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'aliases'")
-    if exists is None:
-        return None
     return await _one(
         src, base + " AND v.id = (SELECT version_id FROM aliases WHERE model_id = ? AND alias = ?)",
         (mid, mid, alias),

@@ -80,9 +80,12 @@ async def run(db: Database, blobs: BlobStore, pool: Executor, home: Path, *, dry
 
 
 def _orphans(blobs: BlobStore, known: set[str]) -> list[str]:
-    """Blob files no version or upload record knows, older than the grace period (blocking)."""
+    """Blob files no version or upload record knows, older than the grace period (blocking).
+
+    ctime, not mtime: a hardlinked blob keeps its source's old mtime, but storing it
+    (link, chmod) sets its ctime to now."""
     if not blobs.objects.is_dir():
         return []
     cutoff = time.time() - ORPHAN_GRACE_S
     return [sha for sha in blobs.iter_digests()
-            if sha not in known and blobs.path(sha).stat().st_mtime < cutoff]
+            if sha not in known and blobs.path(sha).stat().st_ctime < cutoff]

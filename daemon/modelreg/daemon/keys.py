@@ -11,6 +11,7 @@ from .config import DaemonConfig
 from .db import Database
 from .events import EventBus
 from .hooks import HookDispatcher
+from .ingest.manager import WatchManager
 from .jobs import Jobs
 from .lifecycle import Lifecycle
 from .registration import Registrar
@@ -27,4 +28,5 @@ STARTED = web.AppKey("started", float)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HOOKS = web.AppKey("hooks", HookDispatcher)
 SOCKETS = web.AppKey("sockets", set)
+WATCHES = web.AppKey("watches", WatchManager)
 TASKS = web.AppKey("tasks", set)  # background tasks started by requests (verify); cancelled on shutdown

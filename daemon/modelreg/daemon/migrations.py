@@ -231,4 +231,35 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    3,
+    "drop folders: watches and the ingest journal",
+    """
+    CREATE TABLE watches (
+        id         INTEGER PRIMARY KEY,
+        path       TEXT NOT NULL UNIQUE,
+        model      TEXT,
+        mode       TEXT NOT NULL CHECK (mode IN ('move', 'copy')),
+        settle     REAL NOT NULL,
+        poll       INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    -- One row per drop taken: a crash at any step resumes from here (PRODUCT.md §6).
+    CREATE TABLE ingest_journal (
+        id             INTEGER PRIMARY KEY,
+        watch_id       INTEGER NOT NULL REFERENCES watches(id) ON DELETE CASCADE,
+        entry          TEXT NOT NULL,
+        fingerprint    TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('taken', 'registered', 'duplicate', 'failed', 'done')),
+        model          TEXT,
+        version_id     INTEGER REFERENCES versions(id),
+        message        TEXT NOT NULL DEFAULT '',
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+    CREATE INDEX ingest_journal_by_entry ON ingest_journal(watch_id, entry, id);
+    CREATE INDEX ingest_journal_open ON ingest_journal(state) WHERE state IN ('taken', 'registered');
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]

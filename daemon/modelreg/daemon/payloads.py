@@ -142,6 +142,7 @@ class Registration:
 
 
 def parse_registration(body: Any) -> Registration:
+    """A registration request: where the files are (path or uploaded blobs) plus metadata."""
     body = _obj(body)
     path = body.get("path")
     files = body.get("files")
@@ -155,25 +156,38 @@ def parse_registration(body: Any) -> Registration:
     mode = body.get("mode", "copy")
     if mode not in ("copy", "move"):
         raise InvalidInput(f"mode must be 'copy' or 'move', not {mode!r}")
-    file_refs = None
-    if files is not None:
-        file_refs = []
-        seen = set()
-        for i, f in enumerate(_list(files, "files")):
-            f = _obj(f, f"files[{i}]")
-            rel = validate_relpath(f.get("path"))
-            if rel in seen:
-                raise InvalidInput(f"files lists {rel!r} twice")
-            seen.add(rel)
-            sha = f.get("sha256")
-            if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA_CHARS:
-                raise InvalidInput(f"files[{i}].sha256 must be 64 lower-case hex digits")
-            size = f.get("size")
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise InvalidInput(f"files[{i}].size must be a non-negative integer")
-            file_refs.append(FileRef(rel, sha, size))
-        if not file_refs:
-            raise InvalidInput("files is empty: a version needs at least one file")
+    source = body.get("source", "api")
+    if source not in ("cli", "api"):
+        raise InvalidInput("source must be 'cli' or 'api'")
+    reg = parse_metadata(body, source)
+    reg.path, reg.move = path, mode == "move"
+    reg.files = _file_refs(files) if files is not None else None
+    return reg
+
+
+def _file_refs(files: Any) -> list[FileRef]:
+    refs, seen = [], set()
+    for i, f in enumerate(_list(files, "files")):
+        f = _obj(f, f"files[{i}]")
+        rel = validate_relpath(f.get("path"))
+        if rel in seen:
+            raise InvalidInput(f"files lists {rel!r} twice")
+        seen.add(rel)
+        sha = f.get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA_CHARS:
+            raise InvalidInput(f"files[{i}].sha256 must be 64 lower-case hex digits")
+        size = f.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidInput(f"files[{i}].size must be a non-negative integer")
+        refs.append(FileRef(rel, sha, size))
+    if not refs:
+        raise InvalidInput("files is empty: a version needs at least one file")
+    return refs
+
+
+def parse_metadata(body: Any, source: str) -> Registration:
+    """Description, params, tags, metrics, datasets, run and parent (also a drop's sidecar)."""
+    body = _obj(body)
     datasets = []
     for i, ds in enumerate(_list(body.get("datasets"), "datasets")):
         if isinstance(ds, str):
@@ -208,11 +222,8 @@ def parse_registration(body: Any) -> Registration:
     parents = [parents] if isinstance(parents, str) else _list(parents, "parent")
     for p in parents:
         parse_ref(p)
-    source = body.get("source", "api")
-    if source not in ("cli", "api"):
-        raise InvalidInput("source must be 'cli' or 'api'")
     return Registration(
-        path=path, move=mode == "move", files=file_refs,
+        path=None, move=False, files=None,
         description=_text(body.get("description"), "description"),
         params=_str_map(body.get("params"), "params"),
         tags=_str_map(body.get("tags"), "tags"),

@@ -116,6 +116,13 @@ class Registrar:
         task.add_done_callback(self._tasks.discard)
         return await self.view(vrow["id"]), job
 
+    async def create_ready(self, tx: Transaction, model: str, reg: Registration, files: list[tuple[str, str, int]],
+                           actor: str) -> dict[str, Any]:
+        """Create a version whose blobs are already durable, inside the caller's transaction."""
+        vrow = await self._create_pending(tx, model, reg, actor)
+        await self._mark_ready(tx, vrow, files, actor)
+        return vrow
+
     async def view(self, version_id: int) -> dict[str, Any]:
         row = await self.db.one("SELECT v.*, m.name AS model_name FROM versions v JOIN models m "
                                 "ON m.id = v.model_id WHERE v.id = ?", (version_id,))

@@ -331,6 +331,24 @@ class Client:
     async def gc(self, *, dry_run: bool = True) -> dict[str, Any]:
         return await self.request("POST", "/v1/gc", body={"dry_run": dry_run})
 
+    # -- drop folders (PRODUCT.md §6) -------------------------------------------------------------
+
+    async def watches(self) -> list[dict[str, Any]]:
+        return (await self.request("GET", "/v1/watches"))["items"]
+
+    async def add_watch(self, path: str | Path, *, model: str | None = None, mode: str = "move",
+                        settle: float = 3.0, poll: bool | None = None) -> dict[str, Any]:
+        body = {"path": str(Path(path).expanduser().absolute()), "model": model, "mode": mode, "settle": settle}
+        if poll is not None:
+            body["poll"] = poll
+        return await self.request("POST", "/v1/watches", body=body)
+
+    async def remove_watch(self, path_or_id: str | Path | int) -> dict[str, Any]:
+        key = str(path_or_id)
+        if not key.isdigit():
+            key = str(Path(key).expanduser().absolute())
+        return await self.request("DELETE", f"/v1/watches/{quote(key, safe='')}")
+
     # -- lineage, events, integrity ------------------------------------------------------------
 
     async def lineage(self, ref: str, direction: str = "both") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from aiohttp import web
 from modelreg.shared.timefmt import iso
 
 from .. import __version__
-from ..keys import CONFIG, DB, STARTED
+from ..keys import CONFIG, DB, STARTED, WATCHES
 from .http import reply
 
 routes = web.RouteTableDef()
@@ -31,9 +31,7 @@ async def status(request: web.Request) -> web.Response:
         "(SELECT count(*) FROM versions WHERE stage = 'production') AS production, "
         "(SELECT count(*) FROM versions WHERE status = 'pending') AS pending, "
         "(SELECT max(id) FROM events) AS last_event")
-    watches = []
-    if await db.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'watches'"):
-        watches = [dict(r) for r in await db.all("SELECT * FROM watches ORDER BY path")]
+    watches = await request.app[WATCHES].list()
     return reply(request, {
         "status": "ok", "version": __version__, "pid": os.getpid(), "home": str(cfg.home),
         "started_at": iso(request.app[STARTED]), "uptime_s": round(time.time() - request.app[STARTED], 1),

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -24,12 +25,17 @@ from .render import emit_json, err, out, progress, size, table, when
 @click.option("--foreground", is_flag=True, help="Stay attached; stop with Ctrl-C or SIGTERM.")
 @click.option("--allow-remote", is_flag=True, help="Permit a non-loopback --listen address.")
 @click.option("--stop", is_flag=True, help="Stop the home's running daemon.")
+@click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Also watch this drop folder (move mode); same as `modelreg watch add DIR`.")
 @json_option
 @pass_ctx
-def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, stop: bool) -> None:
+def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, stop: bool,
+           watch_dirs: tuple[Path, ...]) -> None:
     """Run the registry daemon (in the background unless --foreground)."""
     if stop:
         return _stop(ctx)
+    if watch_dirs and foreground:
+        raise ModelregError("--watch with --foreground: add the watch with `modelreg watch add DIR` from another shell")
     if foreground:
         from subprocess import call
 
@@ -47,11 +53,19 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
     endpoint = resolve_endpoint(home=ctx.home)
     already = asyncio.run(answers(endpoint.url)) and (ctx.home / DAEMON_FILE).exists()
     endpoint = asyncio.run(ensure_daemon(ctx.home, listen))
-    info = {"url": endpoint.url, "home": str(ctx.home), "already_running": already}
+    info = {"url": endpoint.url, "home": str(ctx.home), "already_running": already, "watching": []}
+    known = {w["path"] for w in ctx.client().watches()}
+    for folder in watch_dirs:
+        real = str(folder.expanduser().resolve())
+        if real not in known:
+            ctx.client().add_watch(real)
+        info["watching"].append(real)
     if ctx.as_json:
         emit_json(info)
     else:
         out.print(f"daemon {'already running' if already else 'started'} at {endpoint.url} (home {ctx.home})")
+        for folder in info["watching"]:
+            out.print(f"watching {folder}", markup=False)
 
 
 def _stop(ctx: Context) -> None:

@@ -1,0 +1,53 @@
+"""The optional sidecar at a drop's root: modelreg.toml / .json / .yaml (PRODUCT.md §6)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.shared.errors import InvalidInput
+
+from .scan import SIDECARS
+
+MAX_SIDECAR = 1024 * 1024
+KNOWN = {"name", "description", "params", "metrics", "tags", "datasets", "run", "parent", "stage"}
+
+
+def find(root: Path, is_dir: bool) -> Path | None:
+    if not is_dir:
+        return None
+    for name in SIDECARS:
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Parse a sidecar; every mistake becomes an InvalidInput a person can act on."""
+    if path.stat().st_size > MAX_SIDECAR:
+        raise InvalidInput(f"{path.name} is larger than {MAX_SIDECAR // 1024} KB")
+    text = path.read_text(encoding="utf-8", errors="strict")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path.name} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path.name} must hold a table of settings (name, params, metrics, …)")
+    unknown = sorted(set(data) - KNOWN)
+    if unknown:
+        raise InvalidInput(f"{path.name} has unknown settings {', '.join(unknown)}; "
+                           f"known: {', '.join(sorted(KNOWN))}")
+    if data.get("stage") not in (None, "staging", "production"):
+        raise InvalidInput(f"{path.name}: stage must be staging or production, not {data['stage']!r}")
+    return data

@@ -1,0 +1,68 @@
+"""watch add|list|rm: drop folders the daemon registers models from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .context import Context, json_option, pass_ctx
+from .render import emit_json, out, table
+
+
+@click.group()
+def watch() -> None:
+    """Drop folders: each file or folder written into one becomes a new version."""
+
+
+@watch.command("add")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", default=None, help="Model name for drops without a sidecar name (default: the drop's stem).")
+@click.option("--mode", type=click.Choice(["move", "copy"]), default="move", show_default=True,
+              help="move: the drop leaves the folder once registered (no copy on the same filesystem); copy: it stays.")
+@click.option("--settle", type=click.FloatRange(0, 3600), default=3.0, show_default=True,
+              help="Seconds without any change before a drop counts as finished (without _SUCCESS or a rename).")
+@click.option("--poll/--no-poll", default=None, help="Poll instead of OS events (default: poll on NFS/SMB/9p…).")
+@json_option
+@pass_ctx
+def watch_add(ctx: Context, folder: Path, model: str | None, mode: str, settle: float, poll: bool | None) -> None:
+    """Watch FOLDER (created if missing)."""
+    w = ctx.client().add_watch(folder, model=model, mode=mode, settle=settle, poll=poll)
+    if ctx.as_json:
+        return emit_json(w)
+    out.print(f"watching {w['path']} ({w['mode']} mode, settle {w['settle']:g}s{', polling' if w['poll'] else ''})",
+              markup=False)
+
+
+@watch.command("list")
+@json_option
+@pass_ctx
+def watch_list(ctx: Context) -> None:
+    """Watched folders and what they have taken."""
+    items = ctx.client().watches()
+    if ctx.as_json:
+        return emit_json(items)
+    if not items:
+        out.print("no watched folders: `modelreg watch add DIR`")
+        return
+    t = table("id", "folder", "model", "mode", "settle", "state", "drops")
+    for w in items:
+        drops = ", ".join(f"{n} {s}" for s, n in sorted(w["drops"].items())) or "-"
+        t.add_row(str(w["id"]), w["path"], w["model"] or "(stem)", w["mode"], f"{w['settle']:g}s",
+                  ("watching" if w["active"] else "stopped") + (" · polling" if w["poll"] else ""), drops)
+    out.print(t)
+
+
+@watch.command("rm")
+@click.argument("folder")
+@json_option
+@pass_ctx
+def watch_rm(ctx: Context, folder: str) -> None:
+    """Stop watching FOLDER (or watch id); nothing in it is touched."""
+    w = ctx.client().remove_watch(folder)
+    if ctx.as_json:
+        return emit_json(w)
+    out.print(f"no longer watching {w['path']}", markup=False)
+
+
+COMMANDS = [watch]
