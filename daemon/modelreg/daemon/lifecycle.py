@@ -222,11 +222,15 @@ class Lifecycle:
         out: dict[str, Any] = {"model": name, "items": items[-limit:], "total": len(items)}
         if at is not None:
             when = parse_time(at)
+            try:
+                shown = iso(when)
+            except (OverflowError, OSError, ValueError):
+                raise InvalidInput(f"time {at[:50]!r} is out of range") from None
             stages: dict[int, str] = {}
             for r in rows:
                 if r["ts"] <= when:
                     stages[r["number"]] = r["to_stage"]
-            out["at"] = {"time": iso(when),
+            out["at"] = {"time": shown,
                          "production": next((n for n, s in stages.items() if s == "production"), None),
                          "staging": sorted(n for n, s in stages.items() if s == "staging")}
         return out

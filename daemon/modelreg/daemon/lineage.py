@@ -14,6 +14,8 @@ from .db import Database, Transaction
 
 RELATIONS = ("trained_on", "evaluated_on", "produced_by", "derived_from")
 MAX_DEPTH = 25
+# Epoch seconds that every view of a run can show as a date (years 1 to 9999).
+_FIRST_TS, _LAST_TS = -62135596800.0, 253402300799.0
 
 
 async def ensure_dataset(tx: Transaction, ref: str, digest: str | None = None, uri: str | None = None) -> int:
@@ -30,6 +32,11 @@ async def ensure_dataset(tx: Transaction, ref: str, digest: str | None = None, u
 
 async def ensure_run(tx: Transaction, run: dict[str, Any]) -> int:
     run_id = run["id"]
+    for key in ("started_at", "ended_at"):
+        # Stored once, a time iso() cannot show would break every later read of the run.
+        if run.get(key) is not None and not _FIRST_TS <= run[key] <= _LAST_TS:
+            raise InvalidInput(f"run {key} {run[key]!r} is not a date between the years 1 and 9999 "
+                               "(epoch seconds are expected, not milliseconds or nanoseconds)")
     await tx.execute(
         "INSERT INTO runs (run_id, experiment, started_at, ended_at, hardware, code_revision, hyperparameters, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "

@@ -47,10 +47,10 @@ def collect_files(root: Path) -> list[SourceFile]:
     except PermissionError:
         raise InvalidInput(f"{root} cannot be read by the daemon (permission denied)") from None
     if stat.S_ISLNK(st.st_mode):
-        root = root.resolve()
+        root = _resolve(root)
         st = root.stat()
     if stat.S_ISREG(st.st_mode):
-        return [SourceFile(root.name, root, st.st_size)]
+        return [SourceFile(_utf8_name(root.name), root, st.st_size)]
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{root} is neither a regular file nor a folder")
     real_root = root.resolve()
@@ -59,9 +59,9 @@ def collect_files(root: Path) -> list[SourceFile]:
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
+            rel = _utf8_name(full.relative_to(root).as_posix())
             if full.is_symlink():
-                target = full.resolve()
+                target = _resolve(full, rel)
                 if not target.is_relative_to(real_root):
                     raise InvalidInput(f"{rel} is a symlink to {target}, outside {root}; refusing to follow it")
                 if target.is_dir():
@@ -78,6 +78,24 @@ def collect_files(root: Path) -> list[SourceFile]:
     if not out:
         raise InvalidInput(f"{root} holds no files")
     return out
+
+
+def _resolve(path: Path, shown: str | None = None) -> Path:
+    """Where a symlink leads; a broken link or a loop is the caller's mistake, not a crash."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        raise InvalidInput(f"{shown or path} is a symlink that leads nowhere (broken, or a loop)") from None
+
+
+def _utf8_name(rel: str) -> str:
+    """A manifest path must be text: a name in another encoding would fail in SQLite and on the wire."""
+    try:
+        rel.encode()
+    except UnicodeEncodeError:
+        shown = rel.encode(errors="surrogateescape").decode(errors="replace")
+        raise InvalidInput(f"{shown!r} is not a UTF-8 file name; rename it before registering") from None
+    return rel
 
 
 def content_digest(files: list[tuple[str, str, int]]) -> str:
@@ -97,7 +115,7 @@ class Registrar:
         sources: list[SourceFile] = []
         if reg.path is not None:
             # The registry's own files are never a source: --move would delete them.
-            real = await loop.run_in_executor(self.pool, lambda: Path(reg.path).resolve())
+            real = await loop.run_in_executor(self.pool, _resolve_source, Path(reg.path))
             if real == self.home or real.is_relative_to(self.home) or self.home.is_relative_to(real):
                 raise InvalidInput(f"{reg.path} is inside (or contains) the registry home {self.home}; "
                                    "register files from elsewhere")
@@ -219,6 +237,13 @@ async def recover_interrupted(db: Database) -> int:
                                    "interrupted: the daemon stopped before the files were stored; register again",
                                    "daemon")
     return len(rows)
+
+
+def _resolve_source(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise InvalidInput(f"{path} is a symlink loop") from None
 
 
 def _remove_sources(sources: list[SourceFile]) -> None:

@@ -66,6 +66,8 @@ async def add_gate(request: web.Request) -> web.Response:
 async def remove_gate(request: web.Request) -> web.Response:
     try:
         gid = int(request.match_info["id"])
+        if not 0 <= gid < 2**63:  # SQLite integers are 64-bit: a bigger one is a 500, not a 404
+            raise ValueError
     except ValueError:
         raise InvalidInput("gate id must be a number") from None
     db = request.app[DB]

@@ -103,6 +103,9 @@ async def deliveries(request: web.Request) -> web.Response:
 
 def _id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        hid = int(request.match_info["id"])
+        if not 0 <= hid < 2**63:  # SQLite integers are 64-bit: a bigger one is a 500, not a 404
+            raise ValueError
+        return hid
     except ValueError:
         raise InvalidInput("hook id must be a number") from None

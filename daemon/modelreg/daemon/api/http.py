@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,15 @@ def reply(request: web.Request, data: Any, status: int = 200) -> web.Response:
 async def body(request: web.Request) -> Any:
     """The decoded request body; aiohttp enforces client_max_size on read()."""
     raw = await request.read()
-    return decode(raw, request.content_type)
+    value = decode(raw, request.content_type)
+    if value is not None and "json" in request.content_type.lower():
+        # JSON may spell lone surrogates (\ud800) that no UTF-8 string can hold; SQLite and
+        # the filesystem would fail on them later with a 500.
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise InvalidInput("JSON body holds a lone surrogate escape (\\ud800-\\udfff), which is not text") from None
+    return value
 
 
 def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:

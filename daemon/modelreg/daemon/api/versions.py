@@ -40,7 +40,9 @@ async def register(request: web.Request) -> web.Response:
     if query_bool(request, "wait"):
         await job.wait()
         if job.state == "failed":
-            raise from_envelope(422, {"error": job.error})
+            exc = from_envelope(422, {"error": job.error})
+            exc.status = min(exc.status, 422)  # a generic storage error must not leave as a 5xx
+            raise exc
         db = request.app[DB]
         view = await catalog.version_detail(db, await catalog.resolve(db, f"{view['model']}@{view['version']}"))
         return reply(request, {"version": view, "job": job.view()}, status=201)
