@@ -49,15 +49,16 @@ class Transaction:
         return await self.conn.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Any) -> None:
-        await self.conn.executemany(sql, rows)
+        rows = list(rows)
+        if rows:  # every call is a hop to the connection's thread: skip empty ones
+            await self.conn.executemany(sql, rows)
 
     async def one(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def all(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
 
 class Database:
@@ -137,13 +138,13 @@ class Database:
     def reader(self) -> aiosqlite.Connection:
         return self._readers[next(self._next_reader)]
 
+    # execute_fetchall is one round trip to the connection's thread (a cursor takes three).
     async def one(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
-        async with self.reader().execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.reader().execute_fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def all(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
-        async with self.reader().execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.reader().execute_fetchall(sql, params))
 
 
 def _split_sql(script: str) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .config import Endpoint, resolve_endpoint
+from .config import DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
 from .errors import Unavailable
 
 
@@ -30,10 +30,13 @@ async def answers(url: str) -> bool:
 async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 15.0) -> Endpoint:
     """Return the endpoint of the home's daemon, starting it in the background if none answers."""
     endpoint = resolve_endpoint(home=home)
-    if await _answers(endpoint.url):
-        return endpoint
     if endpoint.explicit_url:
+        if await _answers(endpoint.url):
+            return endpoint
         raise Unavailable(f"no modelreg daemon answers at {endpoint.url} (MODELREG_URL)")
+    # Only the URL this home's daemon wrote counts: a daemon on the default port may serve another home.
+    if (home / DAEMON_FILE).exists() and await _answers(endpoint.url):
+        return endpoint
     start_background(home, listen)
     deadline = time.monotonic() + timeout
     log = home / "logs" / "daemon.log"
@@ -42,7 +45,7 @@ async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 
 
         await asyncio.sleep(0.1)
         endpoint = resolve_endpoint(home=home)
-        if (home / "daemon.json").exists() and await _answers(endpoint.url):
+        if (home / DAEMON_FILE).exists() and await _answers(endpoint.url):
             return endpoint
     tail = ""
     try:
@@ -57,9 +60,23 @@ def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     (home / "logs").mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(home)]
+    if not listen and not _port_free(DEFAULT_HOST, DEFAULT_PORT):
+        listen = f"{DEFAULT_HOST}:0"  # the default port serves another home: take any free one
     if listen:
         cmd += ["--listen", listen]
     log = open(home / "logs" / "daemon.log", "ab")
     env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, close_fds=True, env=env)
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False

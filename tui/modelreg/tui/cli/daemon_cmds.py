@@ -99,7 +99,8 @@ def _stop(ctx: Context) -> None:
 def status(ctx: Context) -> None:
     """Daemon health, counts and watches."""
     endpoint = resolve_endpoint(home=ctx.home, url=ctx.url)
-    if not asyncio.run(answers(endpoint.url)):
+    own = endpoint.explicit_url or (ctx.home / DAEMON_FILE).exists()
+    if not own or not asyncio.run(answers(endpoint.url)):
         raise Unavailable(f"no modelreg daemon answers at {endpoint.url}; start one with `modelreg daemon`")
     s = ctx.client(start=False).status()
     if ctx.as_json:
