@@ -55,6 +55,7 @@ class HookDispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._cursor: int | None = None  # last event fanned out
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
@@ -80,27 +81,31 @@ class HookDispatcher:
                 queue.get_nowait()
 
     async def _catch_up(self) -> None:
-        row = await self.db.one("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,))
-        cursor = int(row["value"]) if row else None
-        if cursor is None:
-            # First start: hooks see events from now on, not the whole history.
-            last = await self.db.one("SELECT coalesce(max(id), 0) FROM events")
-            cursor = last[0]
-            async with self.db.transaction() as tx:
-                await tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (CURSOR_KEY, str(cursor)))
+        if self._cursor is None:
+            row = await self.db.one("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,))
+            if row is None:  # first start: hooks begin with the events from now on
+                async with self.db.transaction() as tx:
+                    last = (await tx.one("SELECT coalesce(max(id), 0) FROM events"))[0]
+                    await tx.execute("INSERT INTO meta VALUES (?, ?)", (CURSOR_KEY, str(last)))
+                self._cursor = last
+            else:
+                self._cursor = int(row["value"])
         while True:
-            rows = await self.db.all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 500", (cursor,))
+            rows = await self.db.all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 500", (self._cursor,))
             if not rows:
                 return
             hooks = await self.db.all("SELECT * FROM hooks")
-            new = [(h["id"], r["id"]) for r in rows for h in hooks if matches(h, events_mod.event_from_row(r))]
-            cursor = rows[-1]["id"]
+            # A hook sees events from its creation on, never older history.
+            new = [(h["id"], r["id"]) for r in rows for h in hooks
+                   if r["ts"] >= h["created_at"] and matches(h, events_mod.event_from_row(r))]
+            self._cursor = rows[-1]["id"]
+            if not new:
+                continue  # nothing to deliver: no write needed, the cursor only matters with deliveries
             async with self.db.transaction() as tx:
                 await tx.executemany("INSERT OR IGNORE INTO hook_deliveries (hook_id, event_id, state, next_at, updated_at) "
                                      f"VALUES (?, ?, 'pending', {tx.now}, {tx.now})", new)
-                await tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (CURSOR_KEY, str(cursor)))
-            if new:
-                self._wake.set()
+                await tx.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (CURSOR_KEY, str(self._cursor)))
+            self._wake.set()
 
     async def _deliver_loop(self) -> None:
         while True:
