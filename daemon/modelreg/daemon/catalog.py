@@ -138,6 +138,7 @@ def version_summary(row: aiosqlite.Row, metrics: dict[str, float]) -> dict[str, 
         "created_by": row["created_by"],
         "updated_at": iso(row["updated_at"]),
         "stage_changed_at": iso(row["stage_changed_at"]),
+        "purged_at": iso(row["purged_at"]),  # files removed by gc after retention
     }
 
 

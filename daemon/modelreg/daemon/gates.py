@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_key
-from modelreg.shared.timefmt import parse_duration
+from modelreg.shared.timefmt import iso, parse_duration
 
 DEFAULT_COMMAND_TIMEOUT = 300.0
 OUTPUT_TAIL = 4000
@@ -79,13 +79,16 @@ def parse_rule(text: str) -> Rule:
                 pass
             else:
                 raise InvalidInput(f"unknown required fact {f!r}: use dataset, run, parent, description, "
-                                   "metric:KEY, param:KEY, tag:KEY or source:offline|online|monitoring")
+                                   f"metric:KEY, param:KEY, tag:KEY or source:{'|'.join(METRIC_SOURCES)}")
         return Rule(t, "requires", facts=facts)
     if m := _NO_WORSE.match(t):
         return Rule(t, "versus", key=m.group(1), op="~", tolerance_op="±",
                     tolerance=float(m.group(2) or 0), relative=bool(m.group(3)))
     if m := _VERSUS.match(t):
         tol_op = m.group(3) or ""
+        if tol_op == "*" and m.group(5):
+            raise InvalidInput(f"gate rule {text!r}: write a factor, not a percentage, after '*' "
+                               "(production * 1.05 for +5%), or use 'production + 5%'")
         return Rule(t, "versus", key=m.group(1), op=m.group(2), tolerance_op=tol_op,
                     tolerance=float(m.group(4) or 0), relative=bool(m.group(5)))
     if m := _THRESHOLD.match(t):
@@ -277,5 +280,5 @@ async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target:
         "ref": f"{c.model}@{c.number}",
         "production": c.production["number"] if c.production else None,
         "rules": results,
-        "checked_at": now,
+        "checked_at": iso(now),
     }

@@ -39,7 +39,7 @@ def signature(secret: str, event_id: int, timestamp: int, body: bytes) -> str:
 
 
 def matches(hook: Any, event: dict[str, Any]) -> bool:
-    if hook["model"] and hook["model"] != event.get("model"):
+    if hook["model"] and hook["model"].lower() != (event.get("model") or "").lower():  # names ignore case
         return False
     kinds = [k.strip() for k in (hook["event_kinds"] or "").split(",") if k.strip()]
     if kinds and not any(fnmatch.fnmatchcase(event["kind"], k) for k in kinds):

@@ -191,7 +191,7 @@ MIGRATIONS.append((
     ) WITHOUT ROWID;
 
     CREATE TABLE gates (
-        id         INTEGER PRIMARY KEY,
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,   -- ids are named in the audit log: never reused
         model_id   INTEGER REFERENCES models(id),   -- NULL: the registry-wide default
         stage      TEXT NOT NULL CHECK (stage IN ('staging', 'production')),
         rule       TEXT NOT NULL,
@@ -202,7 +202,7 @@ MIGRATIONS.append((
     CREATE INDEX gates_by_target ON gates(model_id, stage);
 
     CREATE TABLE hooks (
-        id           INTEGER PRIMARY KEY,
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
         kind         TEXT NOT NULL CHECK (kind IN ('webhook', 'command')),
         target       TEXT NOT NULL,
         secret       TEXT,

@@ -306,8 +306,8 @@ class Client:
     async def stream_events(self, after: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every event after ``after``, then live ones as they commit (WebSocket, msgpack frames).
 
-        Resumes from the last event seen when the connection drops; raises Unavailable only
-        when it cannot connect at all.
+        Ends when the connection drops; call it again with ``after`` = the last id seen to
+        resume without missing anything. Raises Unavailable when it cannot connect.
         """
         import msgpack
 

@@ -52,6 +52,8 @@ async def add_gate(request: web.Request) -> web.Response:
     db = request.app[DB]
     async with db.transaction() as tx:
         mid = await catalog.model_id(tx, model) if model else None
+        if mid is not None:  # the stored spelling, not the caller's
+            model = (await tx.one("SELECT name FROM models WHERE id = ?", (mid,)))["name"]
         cur = await tx.execute("INSERT INTO gates (model_id, stage, rule, timeout, created_at, created_by) "
                                "VALUES (?, ?, ?, ?, ?, ?)", (mid, stage, rule.text, timeout, tx.now, actor(request)))
         gid = cur.lastrowid

@@ -49,6 +49,8 @@ async def add_hook(request: web.Request) -> web.Response:
     model = data.get("model")
     if model:
         validate_name(model)
+        known = await request.app[DB].one("SELECT name FROM models WHERE name = ?", (model,))
+        model = known["name"] if known else model  # the stored spelling when the model exists
     stage = data.get("stage")
     if stage and stage not in ("none", "staging", "production", "archived"):
         raise InvalidInput("stage must be none, staging, production or archived")

@@ -107,6 +107,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     entry = await db.one("SELECT sha256, size FROM manifest WHERE version_id = ? AND path = ?", (row["id"], path))
     if entry is None:
         raise NotFound(f"{row['model_name']}@{row['number']} has no file {path!r}")
+    if row["purged_at"]:
+        raise Conflict(f"{row['model_name']}@{row['number']}'s files were removed by gc after its retention period")
     blob = request.app[BLOBS].path(entry["sha256"])
     if not await asyncio.to_thread(blob.is_file):
         raise IntegrityError(f"the stored bytes of {path!r} are missing; run `modelreg verify`")
