@@ -1,6 +1,8 @@
-"""`modelreg` with no command, and `modelreg tui`: the terminal UI."""
+"""`modelreg` with no command, `modelreg tui`, and `modelreg demo`: the terminal UI."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -24,4 +26,28 @@ def tui(ctx: Context) -> None:
     open_tui(ctx)
 
 
-COMMANDS = [tui]
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the demo registry after the TUI closes (its path is printed).")
+@click.option("--into", "into", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the demo registry in this (empty or new) folder instead of a temporary one; kept.")
+@click.option("--no-tui", is_flag=True, help="Only build the registry and leave its daemon running.")
+def demo(keep: bool, into: Path | None, no_tui: bool) -> None:
+    """A throwaway registry full of realistic models, with the TUI on it.
+
+    Starts a private daemon on a free port in a temporary home (never your own registry),
+    fills it through the API — five models, dozens of versions in every stage, metrics
+    with history, lineage, gates (one failing), a rollback — and watches a drop folder
+    inside it. Quitting the TUI stops that daemon and deletes the home unless --keep.
+    """
+    from modelreg.tui.demo import run_demo
+
+    if into is not None and into.exists() and any(into.iterdir()):
+        raise ModelregError(f"{into} is not empty; the demo builds a fresh registry")
+    home = run_demo(into.absolute() if into else None, keep=keep, open_tui=not no_tui,
+                    log=lambda text: click.echo(text, err=True))
+    if no_tui:
+        click.echo(f"demo registry ready: MODELREG_HOME={home} (its daemon keeps running; "
+                   f"stop it with `MODELREG_HOME={home} modelreg daemon --stop`)")
+
+
+COMMANDS = [tui, demo]

@@ -1,0 +1,1 @@
+"""Screens of the modelreg TUI, one per file."""

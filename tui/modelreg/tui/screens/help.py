@@ -1,0 +1,62 @@
+"""`?` / F1: every key, as remapped by the user's keymap, and where that keymap lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from ..keymap import DEFAULT_KEYS, KEYMAP_FILE, keymap_paths, keys_for
+
+_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
+
+
+def pretty(keys: str) -> str:
+    return " ".join(_NAMES.get(k, k) for k in keys.split(","))
+
+
+def _tilde(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if text.startswith(home + "/") else text
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "close")]
+
+    def compose(self) -> ComposeResult:
+        keymap = getattr(self.app, "keymap", {})
+        table = Table(box=None, show_header=False, pad_edge=False, expand=True)
+        table.add_column(style="bold", no_wrap=True, min_width=10)
+        table.add_column(ratio=1)
+        for binding_id, (_default, what) in DEFAULT_KEYS.items():
+            table.add_row(pretty(keys_for(binding_id, keymap)), what)
+        table.add_row("enter", "open the highlighted model, version or event")
+        table.add_row("ctrl+p", "command palette: every action and every model by name")
+        where = getattr(self.app, "keymap_file", None)
+        candidates = [f"$MODELREG_HOME/{KEYMAP_FILE}", _tilde(keymap_paths(None)[0])]
+        note = Text.assemble(
+            ("\nRemap keys ", "bold"), "in ", f"{where} (loaded)" if where else " or ".join(candidates),
+            f"\none binding_id = \"key\" per line, e.g. promote = \"P\"  (ids: {', '.join(DEFAULT_KEYS)})",
+            style="dim")
+        with Vertical(id="dialog", classes="help"):
+            yield Label(Text("Keys", style="bold"), id="dialog-title")
+            with VerticalScroll():
+                yield Static(table)
+                yield Static(Text.assemble(
+                    ("\nStages ", "bold"), "none → staging → production → archived. Moving into staging or "
+                    "production runs the model's gates; a failed gate blocks unless forced with a reason. "
+                    "Promoting archives the previous production version in the same step.\n",
+                    ("Version filter ", "bold"), "production · staging · archived · none · ready · failed · "
+                    "auc>=0.9 · tag:team=risk (space-separated, all must match)."))
+                yield Static(note)
+            yield Static(Text(f"escape to close · {KEYMAP_FILE}", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

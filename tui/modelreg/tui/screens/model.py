@@ -1,0 +1,490 @@
+"""One model: its versions (paged on demand) over a detail pane, and the lifecycle keys."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+from urllib.parse import quote
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Input, OptionList, Static, TabbedContent
+from textual.widgets.option_list import Option
+
+from modelreg.shared.errors import InvalidInput, ModelregError, NotFound
+
+from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, VersionDetailLoaded, VersionsChanged,
+                        VersionsPage)
+from ..widgets.formatting import version_ref
+from ..widgets.header import StatusHeader
+from ..widgets.version_detail import VersionDetail
+from ..widgets.versions_table import PAGE, VersionsTable, pick_metric_keys
+from .base import RegistryScreen
+
+DETAIL_DEBOUNCE_S = 0.12
+_METRIC_FILTER = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:/-]*)\s*(>=|<=|==|!=|>|<|=)\s*([-+0-9.eE]+)$")
+
+
+def parse_filter(text: str) -> dict[str, Any]:
+    """``production``, ``staging``…, ``ready|pending|failed``, ``auc>=0.9``, ``tag:team=risk``."""
+    out: dict[str, Any] = {"stage": None, "status": None, "metrics": [], "tags": []}
+    for token in text.split():
+        low = token.lower()
+        if low in ("production", "staging", "archived", "none"):
+            out["stage"] = low
+        elif low in ("ready", "pending", "failed"):
+            out["status"] = low
+        elif low.startswith("tag:") and len(token) > 4:
+            out["tags"].append(token[4:])
+        elif _METRIC_FILTER.match(token):
+            out["metrics"].append(token)
+        else:
+            raise InvalidInput(f"filter {token!r}: use a stage (production, staging, archived, none), a status "
+                               "(ready, pending, failed), a metric test such as auc>=0.9, or tag:key=value")
+    return out
+
+
+class ModelScreen(RegistryScreen):
+    AUTO_FOCUS = "#versions"
+    BINDINGS = [
+        Binding("s", "stage", "stage", id="stage", tooltip="Move the highlighted version to staging"),
+        Binding("p", "promote", "promote", id="promote", tooltip="Promote the highlighted version to production"),
+        Binding("a", "archive", "archive", id="archive"),
+        Binding("r", "rollback", "rollback", id="rollback"),
+        Binding("g", "gates", "gates", id="gates", tooltip="Dry-run the staging and production gates"),
+        Binding("space", "mark", "mark", id="mark", key_display="␣"),
+        Binding("c", "compare", "compare", id="compare"),
+        Binding("l", "lineage", "lineage", id="lineage"),
+        Binding("h", "history", "history", id="history"),
+        Binding("e", "events", "events", id="events"),
+        Binding("slash", "filter", "filter", id="filter"),
+        Binding("q,escape", "back", "back", id="back"),
+    ]
+
+    def __init__(self, name: str, focus_version: int | None = None) -> None:
+        super().__init__()
+        self.model_name = name
+        self.focus_version = focus_version
+        self.info: dict[str, Any] = {"name": name}
+        self.history: list[dict[str, Any]] = []
+        self.production: dict[str, Any] | None = None
+        self.filters: dict[str, Any] = parse_filter("")
+        self.filter_text = ""
+        self.generation = 0
+        self.loaded = False
+        self.detail_version: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.model_name)
+        with Horizontal(id="body"):
+            yield OptionList(id="sidebar")
+            with Vertical(id="main"):
+                yield Static(id="vinfo")
+                yield Input(placeholder="production · staging · auc>=0.9 · tag:team=risk · failed", id="vfilter")
+                yield VersionsTable(id="versions")
+                yield VersionDetail(id="detail")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> VersionsTable:
+        return self.query_one("#versions", VersionsTable)
+
+    @property
+    def detail(self) -> VersionDetail:
+        return self.query_one("#detail", VersionDetail)
+
+    def on_mount(self) -> None:
+        self.query_one("#vfilter").display = False
+        self.table.palette, self.table.clock = self.palette, self.clock
+        self.detail.clear_detail("loading…")
+        self._fill_sidebar()
+        self.table.focus()
+        if self.app.client is not None:
+            self.reload()
+
+    def reconnected(self, first: bool) -> None:
+        if not self.loaded:
+            self.reload()
+
+    def reload(self) -> None:
+        self.load_model()
+        self.load_page(reset=True)
+
+    def _fill_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar", OptionList)
+        sidebar.clear_options()
+        names = [m["name"] for m in self.app.models_cache] or [self.model_name]
+        sidebar.add_options([Option(name, id=name) for name in names])
+        if self.model_name in names:
+            sidebar.highlighted = names.index(self.model_name)
+
+    @on(OptionList.OptionSelected, "#sidebar")
+    def _switch_model(self, event: OptionList.OptionSelected) -> None:
+        name = str(event.option.id)
+        if name != self.model_name:
+            self.app.switch_screen(ModelScreen(name))
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="model-info")
+    async def load_model(self) -> None:
+        info = await self.client.model(self.model_name)
+        self.post_message(ModelInfoLoaded(info))
+        try:
+            history = await self.client.history(info["name"], limit=10000)
+        except NotFound:
+            history = {"items": []}
+        self.post_message(HistoryLoaded(info["name"], history))
+
+    @work(exclusive=True, exit_on_error=False, group="versions-page")
+    async def load_page(self, reset: bool = False) -> None:
+        table = self.table
+        generation = self.generation
+        cursor = None if reset else table.next_cursor
+        if not reset and not cursor:
+            return
+        table.loading = True
+        try:
+            f = self.filters
+            page = await self.client.versions(self.model_name, stage=f["stage"], status=f["status"], tags=f["tags"],
+                                              metrics=f["metrics"], limit=PAGE, cursor=cursor)
+        finally:
+            table.loading = False
+        self.post_message(VersionsPage(self.model_name, page["items"], page.get("next"), page.get("total", 0), reset,
+                                       generation))
+
+    def on_versions_page(self, message: VersionsPage) -> None:
+        if message.generation != self.generation:
+            return
+        table = self.table
+        if message.reset:
+            room = (self.table.size.width or 80) - 50
+            table.reset(pick_metric_keys(message.items, max(room, 0)))
+        table.next_cursor, table.total = message.next, message.total
+        table.append_page(message.items)
+        self.loaded = True
+        if message.reset:
+            if self.focus_version is not None and str(self.focus_version) in {str(k) for k in table.summaries}:
+                table.move_cursor(row=table.get_row_index(str(self.focus_version)), animate=False)
+            if table.row_count == 0:
+                self.detail.clear_detail("no versions match the filter" if self.filter_text else "no versions yet")
+            else:
+                self._detail_for_cursor()
+        self._show_info()
+        self.refresh_bindings()
+        if table.needs_more():
+            self.load_page()
+
+    def on_model_info_loaded(self, message: ModelInfoLoaded) -> None:
+        self.info = message.model
+        self.query_one(StatusHeader).set_title(self.info["name"])
+        self._show_info()
+        self.refresh_bindings()
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self.history = message.history.get("items", [])
+        self.detail.show_history(self.history, self.clock, self.palette)
+        self.refresh_bindings()
+
+    def _show_info(self) -> None:
+        info, table, p = self.info, self.table, self.palette
+        text = Text.assemble(
+            (info["name"], "bold"), "  ",
+            f"{info.get('version_count', table.total)} versions", "  production ",
+            version_ref(info.get("production"), "production", p), "  staging ",
+            version_ref(info.get("staging"), "staging", p))
+        if table.next_cursor or len(table.summaries) < table.total:
+            text.append(f"  · {len(table.summaries):,} loaded", style=p.muted)
+        if table.marked:
+            text.append(f"  · {len(table.marked)} marked", style=p.accent)
+        if self.filter_text:
+            text.append(f"  · filter: {self.filter_text}", style=p.accent)
+        self.query_one("#vinfo", Static).update(text)
+
+    @on(DataTable.RowHighlighted, "#versions")
+    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+        if self.table.needs_more():
+            self.load_page()
+        self._detail_for_cursor()
+
+    def on_versions_table_need_more(self, _message: VersionsTable.NeedMore) -> None:
+        if self.table.next_cursor and not self.table.loading:
+            self.load_page()
+
+    def _detail_for_cursor(self) -> None:
+        n = self.table.current_version()
+        if n is not None and n != self.detail_version:
+            self.detail_version = n
+            self.load_detail(n)
+
+    @work(exclusive=True, exit_on_error=False, group="detail")
+    async def load_detail(self, n: int, debounce: bool = True) -> None:
+        if debounce:
+            await asyncio.sleep(DETAIL_DEBOUNCE_S)  # holding a key down must not fire one request per row
+        detail = await self.client.version(f"{self.model_name}@{n}")
+        production = None
+        prod_number = self.info.get("production")
+        if prod_number is not None:
+            if self.production and self.production.get("version") == prod_number:
+                production = self.production
+            elif prod_number == n:
+                production = detail
+            else:
+                try:
+                    production = await self.client.version(f"{self.model_name}@{prod_number}")
+                except NotFound:
+                    production = None
+        self.post_message(VersionDetailLoaded(detail, production))
+
+    def on_version_detail_loaded(self, message: VersionDetailLoaded) -> None:
+        d = message.detail
+        if d["version"] != self.table.current_version():
+            return
+        self.production = message.production
+        self.detail.show(d, message.production, self.history, self.info.get("metric_directions") or {},
+                         self.clock, self.palette)
+        if self.detail.active == "card":
+            self._load_card_for(d)
+
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "card" and self.detail.detail is not None:
+            self._load_card_for(self.detail.detail)
+
+    def _load_card_for(self, d: dict[str, Any]) -> None:
+        ref = f"{self.model_name}@{d['version']}"
+        if self.detail.card_ref == ref:
+            return
+        card = next((f["path"] for f in d.get("files") or [] if f["path"].lower() == "readme.md"), None)
+        if card is None:
+            self.detail.show_card(ref, None)
+        else:
+            self.load_card(ref, card)
+
+    @work(exclusive=True, exit_on_error=False, group="card")
+    async def load_card(self, ref: str, path: str) -> None:
+        name, _, number_ = ref.partition("@")
+        raw = await self.client.request("GET", f"/v1/models/{quote(name)}/versions/{number_}/files/{quote(path)}")
+        if isinstance(raw, (bytes, bytearray)):
+            text = bytes(raw[:200_000]).decode("utf-8", "replace")
+        else:
+            text = str(raw) if raw is not None else None
+        self.post_message(ModelCardLoaded(ref, text))
+
+    def on_model_card_loaded(self, message: ModelCardLoaded) -> None:
+        self.detail.show_card(message.ref, message.text)
+
+    # -- live updates -------------------------------------------------------------------------
+
+    def apply_events(self, events: list[dict[str, Any]]) -> None:
+        mine = [e for e in events if (e.get("model") or "").lower() == self.model_name.lower()]
+        if not mine or not self.loaded:
+            return
+        numbers = sorted({int(e["version"]) for e in mine if e.get("version")})
+        if numbers:
+            self.refresh_versions(numbers)
+        if any(e["kind"].startswith(("stage.", "version.created", "drop.registered", "model.")) for e in mine):
+            self.load_model()
+
+    @work(exclusive=False, exit_on_error=False, group="versions-refresh")
+    async def refresh_versions(self, numbers: list[int]) -> None:
+        items, missing = [], []
+        for n in numbers[-100:]:
+            try:
+                items.append(await self.client.version(f"{self.model_name}@{n}"))
+            except NotFound:
+                missing.append(n)
+        self.post_message(VersionsChanged(self.model_name, items, missing))
+
+    def on_versions_changed(self, message: VersionsChanged) -> None:
+        table = self.table
+        for item in message.items:
+            if not self._matches_filter(item) and item["version"] not in table.summaries:
+                continue
+            table.upsert(item)
+        current = table.current_version()
+        if current in {i["version"] for i in message.items}:
+            self.load_detail(current, debounce=False)
+        if table.row_count and self.detail.detail is None:
+            self._detail_for_cursor()
+        self._show_info()
+        self.refresh_bindings()
+
+    def _matches_filter(self, item: dict[str, Any]) -> bool:
+        f = self.filters
+        return (f["stage"] in (None, item.get("stage")) and f["status"] in (None, item.get("status"))
+                and not f["metrics"] and not f["tags"])
+
+    def apply_transition(self, result: dict[str, Any]) -> None:
+        """Show a transition's outcome at once, without waiting for its events."""
+        version = result.get("version")
+        if version:
+            self.table.upsert(version)
+            for n in result.get("archived") or []:
+                if n in self.table.summaries:
+                    self.table.upsert({**self.table.summaries[n], "stage": "archived"})
+        elif result.get("to"):  # a rollback: {model, from, to}
+            for n, stage in ((result["from"], "archived"), (result["to"], "production")):
+                if n in self.table.summaries:
+                    self.table.upsert({**self.table.summaries[n], "stage": stage})
+        self.production = None
+        self.detail_version = None
+        self.load_model()
+        self._detail_for_cursor()
+        self.refresh_bindings()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        v = self.table.current()
+        ready = bool(v) and v.get("status") == "ready"
+        stage = v.get("stage") if v else None
+        if action == "stage":
+            return ready and stage in ("none", "archived")
+        if action == "promote":
+            return ready and stage != "production"
+        if action == "archive":
+            return ready and stage != "archived"
+        if action == "rollback":
+            return self._rollback_target() is not None
+        if action in ("gates", "mark", "lineage"):
+            return v is not None
+        if action == "compare":
+            return len(self.table.marked) >= 2
+        return True
+
+    def _rollback_target(self) -> int | None:
+        current = self.info.get("production")
+        if current is None:
+            return None
+        for h in reversed(self.history):
+            if h.get("to") == "production" and h.get("version") != current:
+                return int(h["version"])
+        return None
+
+    def _transition(self, target: str) -> None:
+        v = self.table.current()
+        if not v:
+            return
+        from .transition import TransitionModal
+
+        self.app.push_screen(TransitionModal(self.info.get("name", self.model_name), v["version"], target,
+                                             v.get("stage", "none")), self._transition_done)
+
+    def _transition_done(self, result: dict[str, Any] | None) -> None:
+        if result:
+            self.apply_transition(result)
+
+    def action_stage(self) -> None:
+        self._transition("staging")
+
+    def action_promote(self) -> None:
+        self._transition("production")
+
+    def action_archive(self) -> None:
+        self._transition("archived")
+
+    def action_rollback(self) -> None:
+        current = self.info.get("production")
+        if current is None:
+            self.notify(f"{self.model_name} has nothing in production to roll back", severity="warning")
+            return
+        from .transition import RollbackModal
+
+        self.app.push_screen(RollbackModal(self.info.get("name", self.model_name), current, self._rollback_target()),
+                             self._transition_done)
+
+    def action_gates(self) -> None:
+        if v := self.table.current():
+            from .gates import GatesModal
+
+            self.app.push_screen(GatesModal(self.model_name, v["version"], v.get("stage", "none")))
+
+    def action_mark(self) -> None:
+        n = self.table.current_version()
+        if n is None:
+            return
+        self.table.toggle_mark(n)
+        self._show_info()
+        self.refresh_bindings()
+        if self.table.cursor_row < self.table.row_count - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1, animate=False)
+
+    def action_compare(self) -> None:
+        if len(self.table.marked) < 2:
+            self.notify("mark two or more versions with space first", severity="warning")
+            return
+        from .compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(self.info.get("name", self.model_name), sorted(self.table.marked),
+                                           self.info.get("metric_directions") or {}))
+
+    def action_lineage(self) -> None:
+        if (n := self.table.current_version()) is not None:
+            from .lineage import LineageScreen
+
+            self.app.push_screen(LineageScreen(f"{self.model_name}@{n}"))
+
+    def action_history(self) -> None:
+        from .history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(self.info.get("name", self.model_name)))
+
+    def action_events(self) -> None:
+        self.app.open_events(self.info.get("name", self.model_name))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#vfilter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Submitted, "#vfilter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        try:
+            filters = parse_filter(event.value)
+        except ModelregError as exc:
+            self.notify(exc.message, title="filter", severity="error")
+            return
+        self.filters, self.filter_text = filters, event.value.strip()
+        self.query_one("#vfilter").display = False
+        self.generation += 1
+        self.detail_version = None
+        self.table.focus()
+        self.load_page(reset=True)
+
+    def action_back(self) -> None:
+        box = self.query_one("#vfilter", Input)
+        if box.display:
+            box.display = False
+            self.table.focus()
+            return
+        self.app.pop_screen()
+
+    def palette_commands(self):  # noqa: ANN201
+        v = self.table.current() if self.is_mounted else None
+        actions = [("stage", "Move to staging", "Move the highlighted version to staging (gated)"),
+                   ("promote", "Promote to production", "Promote the highlighted version (gated, archives the old one)"),
+                   ("archive", "Archive version", "Archive the highlighted version"),
+                   ("rollback", "Roll back production", "Make the previous production version production again"),
+                   ("gates", "Dry-run gates", "What the staging and production gates say about this version"),
+                   ("compare", "Compare marked versions", "Metrics, params and artifacts side by side"),
+                   ("lineage", "Lineage", "Datasets, runs and parents upstream; derived versions downstream"),
+                   ("history", "Stage history", "Every stage change of this model"),
+                   ("events", "Model events", "The event log of this model"),
+                   ("filter", "Filter versions", "By stage, status, metric (auc>=0.9) or tag")]
+        ref = f"{self.model_name}@{v['version']}" if v else self.model_name
+        for action, title, help_text in actions:
+            if self.check_action(action, ()):
+                yield SystemCommand(f"{title} ({ref})" if action in ("stage", "promote", "archive", "gates", "lineage")
+                                    else title, help_text, getattr(self, f"action_{action}"))
+
+
+__all__ = ["ModelScreen", "parse_filter"]

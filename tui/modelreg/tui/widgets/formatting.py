@@ -1,0 +1,178 @@
+"""How values read on screen: times (through a clock the snapshot tests can freeze), sizes,
+metric values and deltas, stage badges and text sparklines."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+
+from modelreg.shared.names import metric_direction
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+class Clock:
+    """Wall-clock time and how timestamps are shown (local time)."""
+
+    tz: timezone | None = None  # None: the machine's local zone
+
+    def now(self) -> float:
+        return time.time()
+
+    def ts(self, value: Any) -> float | None:
+        """Epoch seconds from an ISO string (the wire format) or a number (event ``ts``)."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+
+    def date(self, value: Any, seconds: bool = False) -> str:
+        ts = self.ts(value)
+        if ts is None:
+            return "-"
+        dt = datetime.fromtimestamp(ts, self.tz) if self.tz else datetime.fromtimestamp(ts)
+        return dt.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+    def day(self, value: Any) -> str:
+        return self.date(value)[:10]
+
+    def ago(self, value: Any) -> str:
+        ts = self.ts(value)
+        if ts is None:
+            return "-"
+        return f"{span(max(0.0, self.now() - ts))} ago" if self.now() - ts >= 5 else "just now"
+
+    def since(self, value: Any) -> str:
+        """'for 2 days': how long something has been so."""
+        ts = self.ts(value)
+        return "-" if ts is None else span(max(0.0, self.now() - ts))
+
+
+class FrozenClock(Clock):
+    """Every timestamp is the same fixed instant, two hours before 'now' (snapshot tests)."""
+
+    tz = timezone.utc
+    FIXED = 1795600000.0  # 2026-11-25 08:26:40 UTC
+
+    def now(self) -> float:
+        return self.FIXED + 7200
+
+    def ts(self, value: Any) -> float | None:
+        return None if value is None or value == "" else self.FIXED
+
+
+def span(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}" if unit == "day" else f"{n}{unit[0]}"
+    return f"{int(seconds)}s"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def number(value: Any) -> str:
+    """A metric value: integers as integers, big numbers grouped, others to 4 significant digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def delta(d: float) -> str:
+    if d == 0:
+        return "±0"
+    if float(d).is_integer() and abs(d) < 1e15:
+        return f"{int(d):+d}"
+    return f"{d:+.3g}" if abs(d) >= 0.001 else f"{d:+.2e}"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Rich styles for cell content, taken from the app's theme."""
+
+    production: str = "bold #4EBF71"
+    staging: str = "bold #FFA62B"
+    archived: str = "dim"
+    better: str = "#4EBF71"
+    worse: str = "#E0605A"
+    error: str = "bold #E0605A"
+    accent: str = "#FFA62B"
+    muted: str = "dim"
+
+    @classmethod
+    def from_theme(cls, theme: Any) -> Palette:
+        if theme is None:
+            return cls()
+        ok, warn, bad = theme.success or "#4EBF71", theme.warning or "#FFA62B", theme.error or "#E0605A"
+        return cls(production=f"bold {ok}", staging=f"bold {warn}", better=ok, worse=bad, error=f"bold {bad}",
+                   accent=theme.accent or warn)
+
+
+BADGES = {"production": "● production", "staging": "◆ staging", "archived": "○ archived", "none": "  none"}
+
+
+def stage_badge(stage: str, palette: Palette, status: str = "ready") -> Text:
+    if status == "pending":
+        return Text("… pending", style="italic")
+    if status == "failed":
+        return Text("✗ failed", style=palette.error)
+    style = {"production": palette.production, "staging": palette.staging, "archived": palette.archived}.get(stage, "")
+    return Text(BADGES.get(stage, stage), style=style)
+
+
+def version_ref(number: int | None, stage: str, palette: Palette) -> Text:
+    if number is None:
+        return Text("-", style=palette.muted)
+    style = {"production": palette.production, "staging": palette.staging}.get(stage, "")
+    return Text(f"v{number}", style=style)
+
+
+def sparkline(values: list[float]) -> str:
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        return _SPARKS[3] * len(values)
+    return "".join(_SPARKS[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in values)
+
+
+def judged_delta(key: str, d: float | None, palette: Palette, directions: dict[str, str] | None = None) -> Text:
+    """A delta coloured by whether it is better (green) or worse (red) for this metric."""
+    if d is None:
+        return Text("")
+    if d == 0:
+        return Text("±0", style=palette.muted)
+    better = (d > 0) == (metric_direction(key, directions) == "higher")
+    return Text(delta(d), style=palette.better if better else palette.worse)
+
+
+def source_label(source: str | None) -> str:
+    if not source:
+        return "-"
+    return "drop" if source.startswith("drop:") else source

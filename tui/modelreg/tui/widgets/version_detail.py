@@ -1,0 +1,289 @@
+"""The detail pane under the versions table: one tab per aspect of the highlighted version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
+
+from .formatting import Clock, Palette, judged_delta, number, size, source_label, sparkline, stage_badge
+
+TABS = ("overview", "card", "metrics", "params", "artifacts", "lineage", "history")
+
+
+class VersionDetail(Vertical):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.detail: dict[str, Any] | None = None
+        self.card_ref: str | None = None
+
+    @property
+    def active(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="overview", id="detail-tabs"):
+            with TabPane("Overview", id="overview"):
+                yield VerticalScroll(Static(id="overview-text"))
+            with TabPane("Model card", id="card"):
+                yield VerticalScroll(Markdown(id="card-md"))
+            with TabPane("Metrics", id="metrics"):
+                yield _table("metrics-table", "metric", "value", "vs prod", "trend", "n", "source", "dataset")
+            with TabPane("Params", id="params"):
+                yield _table("params-table", "param", "value")
+            with TabPane("Artifacts", id="artifacts"):
+                with VerticalScroll():
+                    yield _table("files-table", "path", "size", "sha256")
+                    yield Static(id="facts-text")
+            with TabPane("Lineage", id="lineage"):
+                yield VerticalScroll(Static(id="lineage-text"))
+            with TabPane("History", id="history"):
+                yield _table("history-table", "when", "from → to", "kind", "actor", "reason", "gates")
+
+    def clear_detail(self, message: str) -> None:
+        self.detail = None
+        self.query_one("#overview-text", Static).update(Text(message, style="dim"))
+        for table in self.query(DataTable):
+            table.clear()
+
+    def show(self, detail: dict[str, Any], production: dict[str, Any] | None, history: list[dict[str, Any]],
+             directions: dict[str, str], clock: Clock, palette: Palette) -> None:
+        self.detail = detail
+        prod_metrics = (production or {}).get("metrics") or {}
+        prod_number = (production or {}).get("version")
+        is_prod = prod_number == detail["version"]
+        self.query_one("#overview-text", Static).update(
+            overview(detail, None if is_prod else production, directions, clock, palette))
+        self._metrics(detail, {} if is_prod else prod_metrics, directions, palette)
+        params = self.query_one("#params-table", DataTable)
+        params.clear()
+        for key, value in sorted((detail.get("params") or {}).items()):
+            params.add_row(key, value)
+        run = (detail.get("lineage") or {}).get("run") or {}
+        for key, value in sorted((run.get("hyperparameters") or {}).items()):
+            params.add_row(Text(f"run · {key}", style=palette.muted), value)
+        if params.row_count == 0:
+            params.add_row(Text("no params", style="dim"), "")
+        files = self.query_one("#files-table", DataTable)
+        files.clear()
+        for f in detail.get("files") or []:
+            files.add_row(f["path"], Text(size(f["size"]), justify="right"), Text(f["sha256"][:16], style=palette.muted))
+        self.query_one("#facts-text", Static).update(facts_text(detail.get("facts") or {}, palette))
+        self.query_one("#lineage-text", Static).update(lineage_text(detail, clock, palette))
+        self.show_history(history, clock, palette)
+
+    def show_history(self, history: list[dict[str, Any]], clock: Clock, palette: Palette) -> None:
+        table = self.query_one("#history-table", DataTable)
+        table.clear()
+        if self.detail is None:
+            return
+        mine = [h for h in history if h.get("version") == self.detail["version"]]
+        for h in reversed(mine):
+            table.add_row(*history_cells(h, clock, palette))
+        if not mine:
+            table.add_row(Text("no stage changes yet", style="dim"), "", "", "", "", "")
+
+    def _metrics(self, detail: dict[str, Any], prod: dict[str, Any], directions: dict[str, str],
+                 palette: Palette) -> None:
+        table = self.query_one("#metrics-table", DataTable)
+        table.clear()
+        records: dict[str, list[dict[str, Any]]] = {}
+        for r in detail.get("metric_records") or []:
+            records.setdefault(r["key"], []).append(r)
+        for key, value in sorted((detail.get("metrics") or {}).items()):
+            recs = records.get(key, [])
+            last = recs[-1] if recs else {}
+            sources = sorted({r.get("source") or "" for r in recs})
+            d = value - prod[key] if key in prod and isinstance(value, (int, float)) else None
+            table.add_row(key, Text(number(value), justify="right"), judged_delta(key, d, palette, directions),
+                          Text(sparkline([r["value"] for r in recs]), style=palette.accent), str(len(recs)),
+                          ", ".join(sources), last.get("dataset") or "-")
+        if table.row_count == 0:
+            table.add_row(Text("no metrics recorded", style="dim"), "", "", "", "", "", "")
+
+    def show_card(self, ref: str, text: str | None) -> None:
+        self.card_ref = ref
+        md = self.query_one("#card-md", Markdown)
+        md.update(text if text is not None else
+                  f"*{ref} has no model card.*\n\nA `README.md` among the version's files is shown here.")
+
+
+def _table(table_id: str, *columns: str) -> DataTable:
+    table: DataTable = DataTable(id=table_id, cursor_type="row", show_cursor=False, zebra_stripes=False)
+    for column in columns:
+        table.add_column(column, key=column)
+    return table
+
+
+def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: dict[str, str], clock: Clock,
+             palette: Palette) -> Text:
+    lines: list[Text] = []
+    stage = d.get("stage", "none")
+    head = Text.assemble((f"v{d['version']}", "bold"), "  ", stage_badge(stage, palette, d.get("status", "ready")))
+    if stage in ("staging", "production") and d.get("stage_changed_at"):
+        head.append(f" for {clock.since(d['stage_changed_at'])}")
+    if d.get("status") == "failed" and d.get("status_message"):
+        head.append(f"  {d['status_message']}", style=palette.worse)
+    lines.append(head)
+    lines.append(Text(f"created {clock.date(d.get('created_at'))} ({clock.ago(d.get('created_at'))}) by "
+                      f"{d.get('created_by') or '-'} · source {source_label(d.get('source'))} · "
+                      f"{d.get('file_count', 0)} files · {size(d.get('total_size'))}"))
+    lin = d.get("lineage") or {}
+    bits = []
+    for ds in lin.get("datasets") or []:
+        bits.append(f"{ds.get('relation', 'trained_on').replace('_', ' ')} {ds['dataset']}")
+    if run := lin.get("run"):
+        bits.append(f"run {run['id']}")
+    for parent in lin.get("parents") or []:
+        bits.append(f"derived from {parent['ref']}")
+    if bits:
+        lines.append(Text(" · ".join(bits)))
+    metrics = d.get("metrics") or {}
+    if metrics:
+        prod = (production or {}).get("metrics") or {}
+        line = Text()
+        for i, (key, value) in enumerate(sorted(metrics.items())):
+            if i:
+                line.append(" · ")
+            line.append(f"{key} ", style=palette.muted)
+            line.append(number(value), style="bold")
+            if key in prod and isinstance(value, (int, float)):
+                line.append(" (")
+                line.append_text(judged_delta(key, value - prod[key], palette, directions))
+                line.append(f" vs v{production['version']})")
+        lines.append(line)
+    if d.get("description"):
+        lines.append(Text(d["description"], style="italic"))
+    if tags := d.get("tags"):
+        lines.append(Text("tags " + "  ".join(f"{k}={v}" for k, v in sorted(tags.items())), style=palette.muted))
+    facts = d.get("facts") or {}
+    if facts:
+        lines.append(Text(_facts_line(facts), style=palette.muted))
+    if d.get("content_digest"):
+        lines.append(Text(f"digest {d['content_digest'][:16]}", style=palette.muted))
+    return Text("\n").join(lines)
+
+
+def _count(n: Any) -> str:
+    if not isinstance(n, (int, float)):
+        return str(n)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}".replace(".0" + unit, unit)
+    return str(int(n))
+
+
+def _facts_line(facts: dict[str, Any]) -> str:
+    """'format safetensors · 1.2M parameters · 14 tensors · F16' from the sniffed facts."""
+    bits = [str(facts["format"])] if facts.get("format") else []
+    if facts.get("parameter_count"):
+        bits.append(f"{_count(facts['parameter_count'])} parameters")
+    tensors, dtypes, unsafe = 0, set(), False
+    for info in (facts.get("files") or {}).values():
+        if isinstance(info, dict):
+            tensors += info.get("tensor_count") or 0
+            dtypes |= set(info.get("dtypes") or ())
+            unsafe = unsafe or bool(info.get("unsafe"))
+    if tensors:
+        bits.append(f"{tensors} tensors")
+    if dtypes:
+        bits.append("/".join(sorted(dtypes)))
+    hf = facts.get("huggingface") or {}
+    for key in ("architecture", "architectures", "model_type", "license", "base_model"):
+        if isinstance(hf, dict) and hf.get(key):
+            value = hf[key]
+            bits.append(f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}")
+    if unsafe:
+        bits.append("UNSAFE TO LOAD (pickle reaches beyond tensors)")
+    return "format " + " · ".join(bits) if bits else ""
+
+
+def _fact_value(value: Any) -> str:
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value[:5])
+        return shown + (f" … ({len(value)} in all)" if len(value) > 5 else "")
+    if isinstance(value, dict):
+        shown = ", ".join(f"{k}={v}" for k, v in list(value.items())[:6])
+        return shown + (" …" if len(value) > 6 else "")
+    text = str(value)
+    return text[:160] + "…" if len(text) > 160 else text
+
+
+def facts_text(facts: dict[str, Any], palette: Palette) -> Text:
+    """What the sniffers read from the files (PRODUCT.md §6), per file and per folder format."""
+    if not facts:
+        return Text("")
+    out = Text("\nformat facts", style="bold")
+    if line := _facts_line(facts):
+        out.append(f"  {line}", style=palette.muted)
+    sections = [(f"file {path}", info) for path, info in sorted((facts.get("files") or {}).items())]
+    sections += [(key, value) for key, value in sorted(facts.items())
+                 if key not in ("files", "format", "parameter_count") and isinstance(value, dict)]
+    for title, info in sections:
+        out.append(f"\n  {title}", style=palette.accent)
+        if not isinstance(info, dict):
+            continue
+        for key, value in sorted(info.items()):
+            if key == "tensors":
+                value = [f"{t.get('name')} {t.get('dtype')} {t.get('shape')}" for t in value if isinstance(t, dict)]
+            out.append(f"\n    {key}: ", style=palette.muted)
+            out.append(_fact_value(value))
+    return out
+
+
+def lineage_text(d: dict[str, Any], clock: Clock, palette: Palette) -> Text:
+    lin = d.get("lineage") or {}
+    out = Text()
+    for ds in lin.get("datasets") or []:
+        out.append(f"{ds.get('relation', 'trained_on').replace('_', ' '):<13}", style=palette.muted)
+        out.append(f"dataset {ds['dataset']}")
+        if ds.get("digest"):
+            out.append(f"  {ds['digest'][:20]}", style=palette.muted)
+        out.append("\n")
+    if run := lin.get("run"):
+        out.append(f"{'produced by':<13}", style=palette.muted)
+        out.append(f"run {run['id']}")
+        extra = [x for x in (run.get("experiment"), run.get("hardware"), run.get("code_revision")) if x]
+        if run.get("duration_s"):
+            extra.append(_duration(run["duration_s"]))
+        if extra:
+            out.append(f"  ({', '.join(extra)})", style=palette.muted)
+        out.append("\n")
+    for parent in lin.get("parents") or []:
+        out.append(f"{'derived from':<13}", style=palette.muted)
+        out.append(parent["ref"])
+        if parent.get("stage"):
+            out.append("  ")
+            out.append_text(stage_badge(parent["stage"], palette))
+        out.append("\n")
+    if not out.plain:
+        out.append("no lineage recorded (datasets, run, parent)\n", style="dim")
+    out.append("\npress l for the full tree, upstream and downstream", style="dim")
+    return out
+
+
+def history_cells(h: dict[str, Any], clock: Clock, palette: Palette, with_version: bool = False) -> list[Any]:
+    move = Text.assemble(stage_badge(h.get("from", "none"), palette).plain.strip(), " → ",
+                         stage_badge(h.get("to", "none"), palette))
+    gate = "-"
+    if h.get("forced"):
+        gate = Text("forced", style=palette.worse)
+    elif h.get("passed") is True:
+        gate = Text("✓ passed", style=palette.better)
+    elif h.get("passed") is False:
+        gate = Text("✗ failed", style=palette.worse)
+    cells: list[Any] = [clock.date(h.get("ts"))]
+    if with_version:
+        cells.append(Text(f"v{h.get('version')}", style="bold"))
+    return cells + [move, h.get("kind", ""), h.get("actor", ""), h.get("reason") or "", gate]
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,132 @@
+"""The versions table: loaded a page at a time, rows updated in place as events arrive."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from .formatting import Palette, number, size, source_label, stage_badge
+
+PAGE = 200
+PREFETCH = 60  # load the next page when the cursor is this close to the last loaded row
+
+
+def pick_metric_keys(items: list[dict[str, Any]], room: int) -> list[str]:
+    """The metric keys most versions have, as many as fit (about 10 columns each)."""
+    counts: Counter[str] = Counter()
+    for item in items:
+        counts.update((item.get("metrics") or {}).keys())
+    ranked = sorted(counts, key=lambda k: (-counts[k], k))
+    return ranked[: max(0, room // 10)]
+
+
+class VersionsTable(DataTable):
+    """Rows keyed by version number; knows which page comes next and which rows are marked."""
+
+    BINDINGS = [
+        Binding("end", "scroll_bottom", "last row", show=False),
+        Binding("home", "scroll_top", "first row", show=False),
+    ]
+
+    class NeedMore(Message):
+        """Scrolled (by wheel or scrollbar) near the last loaded row."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.summaries: dict[int, dict[str, Any]] = {}
+        self.marked: set[int] = set()
+        self.metric_keys: list[str] = []
+        self.next_cursor: str | None = None
+        self.total = 0
+        self.loading = False
+        self.palette = Palette()
+        self.clock: Any = None
+
+    def reset(self, metric_keys: list[str]) -> None:
+        self.clear(columns=True)
+        self.summaries.clear()
+        self.metric_keys = metric_keys
+        self.add_column(" ", key="mark", width=1)
+        self.add_column("v", key="v")
+        self.add_column("stage", key="stage", width=12)
+        self.add_column("created", key="created")
+        self.add_column("source", key="source")
+        for key in metric_keys:
+            self.add_column(_short_key(key), key=f"m:{key}")
+        self.add_column("size", key="size")
+
+    def cells(self, s: dict[str, Any]) -> list[Any]:
+        n = s["version"]
+        metrics = s.get("metrics") or {}
+        return [
+            Text("✓" if n in self.marked else " ", style=self.palette.accent),
+            Text(str(n), style="bold", justify="right"),
+            stage_badge(s.get("stage", "none"), self.palette, s.get("status", "ready")),
+            self.clock.day(s.get("created_at")),
+            source_label(s.get("source")),
+            *[Text(number(metrics.get(k)), justify="right") if k in metrics else Text("-", style="dim", justify="right")
+              for k in self.metric_keys],
+            Text(size(s.get("total_size")) if s.get("status") == "ready" else "-", justify="right"),
+        ]
+
+    def append_page(self, items: list[dict[str, Any]]) -> None:
+        for s in items:
+            n = s["version"]
+            if n in self.summaries:
+                self.upsert(s)
+                continue
+            self.summaries[n] = s
+            self.add_row(*self.cells(s), key=str(n))
+
+    def upsert(self, s: dict[str, Any]) -> bool:
+        """Update a loaded row, or insert a new version above the others; True if it is new."""
+        n = s["version"]
+        if n in self.summaries:
+            self.summaries[n] = s
+            for column, value in zip(self.columns, self.cells(s)):
+                self.update_cell(str(n), column, value)
+            return False
+        if self.summaries and n < min(self.summaries) and self.next_cursor:
+            return False  # belongs to a page not loaded yet; it will come with that page
+        current = self.current_version()
+        self.summaries[n] = s
+        self.add_row(*self.cells(s), key=str(n))
+        self.sort("v", key=lambda cell: int(cell.plain), reverse=True)
+        self.total += 1
+        if current is not None:
+            self.move_cursor(row=self.get_row_index(str(current)), animate=False)
+        return True
+
+    def toggle_mark(self, n: int) -> None:
+        self.marked ^= {n}
+        if n in self.summaries:
+            self.update_cell(str(n), "mark", self.cells(self.summaries[n])[0])
+
+    def current_version(self) -> int | None:
+        if self.row_count == 0:
+            return None
+        try:
+            return int(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001 - no cursor in an empty or changing table
+            return None
+
+    def current(self) -> dict[str, Any] | None:
+        n = self.current_version()
+        return self.summaries.get(n) if n is not None else None
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.next_cursor and not self.loading and new_value >= self.max_scroll_y - PREFETCH:
+            self.post_message(self.NeedMore())
+
+    def needs_more(self) -> bool:
+        return bool(self.next_cursor) and not self.loading and self.cursor_row >= self.row_count - PREFETCH
+
+
+def _short_key(key: str) -> str:
+    return key if len(key) <= 10 else key[:9] + "…"
