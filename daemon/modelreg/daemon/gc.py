@@ -30,7 +30,11 @@ async def plan(db: Database, retention_days: float = RETENTION_DAYS) -> dict[str
     protected = {r["version_id"] for r in await db.all(
         "SELECT version_id FROM (SELECT version_id, model_id, max(id) AS last_left, "
         "row_number() OVER (PARTITION BY model_id ORDER BY max(id) DESC) AS rank "
-        "FROM stage_changes WHERE from_stage = 'production' GROUP BY model_id, version_id) WHERE rank <= ?",
+        "FROM stage_changes WHERE from_stage = 'production' "
+        # After a rollback the production version has left production before: it is not a
+        # former one, and must not take one of the three places.
+        "AND version_id NOT IN (SELECT id FROM versions WHERE stage = 'production') "
+        "GROUP BY model_id, version_id) WHERE rank <= ?",
         (KEEP_FORMER_PRODUCTION,))}
     expired = [r for r in await db.all(
         "SELECT v.id, v.number, m.name, v.stage_changed_at FROM versions v JOIN models m ON m.id = v.model_id "

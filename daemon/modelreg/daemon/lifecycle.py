@@ -115,12 +115,13 @@ class Lifecycle:
                         archived.append(prev["number"])
                 await self._change(tx, row["model_id"], row["model_name"], row["id"], row["number"], row["stage"], to,
                                    "transition", actor, reason, verdict["forced"], verdict if gated else None)
+                # Read under the write lock: the answer describes this move, not a later one.
+                view = await catalog.version_detail(tx, await catalog.resolve(tx, f"{row['model_name']}@{row['number']}"))
         if refused is not None:
             failed = [r for r in refused["rules"] if r["status"] != "pass"]
             raise GateFailed(f"{row['model_name']}@{row['number']} did not pass the {to} gates: "
                              + "; ".join(f"{r['rule']} → {r['message']}" for r in failed), {"verdict": refused})
         await self.refresh_serving(row["model_name"])
-        view = await catalog.version_detail(self.db, await catalog.resolve(self.db, f"{row['model_name']}@{row['number']}"))
         return {"version": view, "verdict": verdict if gated else None, "archived": archived}
 
     async def rollback(self, name: str, actor: str, reason: str, to: int | None = None) -> dict[str, Any]:
