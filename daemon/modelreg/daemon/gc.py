@@ -70,7 +70,8 @@ async def run(db: Database, blobs: BlobStore, pool: Executor, home: Path, *, dry
         await events.append(tx, "gc.completed", actor, data={"versions": p["versions"], "blobs": len(gone),
                                                              "bytes": p["bytes"], "orphans": len(orphans)})
     purged = await db.all("SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-                          "WHERE v.id IN (SELECT value FROM json_each(?))", (json.dumps(p["version_ids"]),))
+                          "WHERE v.purged_at IS NOT NULL AND v.id IN (SELECT value FROM json_each(?))",
+                          (json.dumps(p["version_ids"]),))
 
     def remove() -> None:
         for sha in gone + orphans:

@@ -125,13 +125,15 @@ class HookDispatcher:
 
     async def _attempt(self, d: Any) -> None:
         row = await self.db.one("SELECT * FROM events WHERE id = ?", (d["event_id"],))
-        event = events_mod.event_from_row(row)
         try:
+            if row is None:
+                raise LookupError(f"event {d['event_id']} is no longer in the log")
+            event = events_mod.event_from_row(row)
             ok, status = await (self._webhook(d, event) if d["kind"] == "webhook" else self._command(d, event))
         except Exception as exc:  # noqa: BLE001 - a hook's failure is logged, never raised
             ok, status = False, f"{type(exc).__name__}: {exc}"
         attempts = d["attempts"] + 1
-        state = "delivered" if ok else ("failed" if attempts >= MAX_ATTEMPTS else "pending")
+        state = "delivered" if ok else ("failed" if attempts >= MAX_ATTEMPTS or row is None else "pending")
         next_at = time.time() + self.backoff_base * (2 ** (attempts - 1))
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE hook_deliveries SET state = ?, attempts = ?, last_status = ?, next_at = ?, "
