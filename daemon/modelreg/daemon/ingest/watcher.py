@@ -29,6 +29,8 @@ TICK_MS = 250
 QUICK_S = 0.2          # a renamed-in or marked drop must hold still this long
 FULL_RESCAN_S = 10.0
 GIVE_UP_FACTOR = 5     # a format-incomplete drop that stays unchanged settle × this long fails
+_TEMP_PREFIXES = (".syncthing.", "~syncthing~", ".")
+_TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload")
 
 
 @dataclass
@@ -59,7 +61,9 @@ class DropWatcher:
             identity = _identity(folder)
             restart = asyncio.Event()
             await self.rescan()
-            last_full = time.monotonic()
+            # Scan again on the first batch: an entry that landed between this scan and the OS
+            # watcher's start sends no event, and would otherwise wait for the periodic rescan.
+            last_full = time.monotonic() - FULL_RESCAN_S
             try:
                 async for changes in watchfiles.awatch(
                         folder, stop_event=restart, rust_timeout=TICK_MS, yield_on_timeout=True,
@@ -100,7 +104,7 @@ class DropWatcher:
     def _hints(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
         """Which top-level entries an event batch touched, and which were renamed in."""
         root = str(self.watch.path)
-        touched, added, deleted_temp = set(), set(), False
+        touched, added, deleted_temp = set(), set(), set()
         for change, path in changes:
             rel = os.path.relpath(path, root)
             if rel.startswith(".."):
@@ -109,15 +113,18 @@ class DropWatcher:
             if top == ".":
                 continue
             if is_temporary(top):
-                deleted_temp |= change == watchfiles.Change.deleted and os.sep not in rel
+                if change == watchfiles.Change.deleted and os.sep not in rel:
+                    deleted_temp.add(top)
                 continue
             touched.add(top)
             if change == watchfiles.Change.added and os.sep not in rel:
                 added.add(top)
         for name in touched:
             self.tracked.setdefault(name, Tracked())
-        if deleted_temp:  # {added x, deleted x.part}: an atomic rename of a finished file
-            for name in added:
+        # {added x.safetensors, deleted x.part}: an atomic rename of a finished file. Only the entry
+        # the temporary name turned into counts: a slow writer's first bytes may share the batch.
+        for name in added:
+            if any(_renamed_from(temp, name) for temp in deleted_temp):
                 self.tracked[name].renamed_hint = True
 
     async def rescan(self) -> None:
@@ -196,6 +203,24 @@ class DropWatcher:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _renamed_from(temp: str, name: str) -> bool:
+    """Whether temporary name ``temp`` was plausibly renamed to ``name``.
+
+    ``x.part`` → ``x`` or ``x.safetensors``; ``x.safetensors.partial`` → ``x.safetensors``;
+    rsync's ``.x.safetensors.Ab12Cd`` → ``x.safetensors``.
+    """
+    base = temp
+    for prefix in _TEMP_PREFIXES:
+        if base.startswith(prefix):
+            base = base[len(prefix):]
+            break
+    for suffix in _TEMP_SUFFIXES:
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return bool(base) and (name == base or name.startswith(base + ".") or base.startswith(name + "."))
 
 
 def _scan_all(folder: Path, names: list[str]) -> list[EntryScan | None]:
