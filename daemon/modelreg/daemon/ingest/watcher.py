@@ -52,6 +52,7 @@ class DropWatcher:
     in_flight: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task] = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _dirty: set[str] = field(default_factory=set)   # entries an event or a full rescan touched
 
     async def run(self) -> None:
         folder = self.watch.path
@@ -121,6 +122,7 @@ class DropWatcher:
                 added.add(top)
         for name in touched:
             self.tracked.setdefault(name, Tracked())
+        self._dirty.update(touched)
         # {added x.safetensors, deleted x.part}: an atomic rename of a finished file. Only the entry
         # the temporary name turned into counts: a slow writer's first bytes may share the batch.
         for name in added:
@@ -134,11 +136,16 @@ class DropWatcher:
             return
         for name in names:
             self.tracked.setdefault(name, Tracked())
+        self._dirty.update(names)
         for gone in set(self.tracked) - set(names) - self.in_flight:
             del self.tracked[gone]
 
     async def evaluate(self) -> None:
-        pending = [n for n, t in self.tracked.items() if n not in self.in_flight]
+        # Drops already taken (copy mode keeps them) are rescanned only when an event or the
+        # periodic full rescan marks them dirty: an idle folder of big models costs nothing.
+        pending = [n for n, t in self.tracked.items()
+                   if n not in self.in_flight and (n in self._dirty or not t.handled or t.handled != t.fingerprint)]
+        self._dirty.clear()
         if not pending:
             return
         loop = asyncio.get_running_loop()
