@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,8 +67,12 @@ def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[
         cmd += ["--listen", listen]
     log = open(home / "logs" / "daemon.log", "ab")
     env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, close_fds=True, env=env)
+    # A long-lived parent (the TUI, `modelreg demo`) reaps the daemon when it exits, so it
+    # does not linger as a zombie that still looks alive to `modelreg daemon --stop`.
+    threading.Thread(target=proc.wait, name="modelreg-daemon-reaper", daemon=True).start()
+    return proc
 
 
 def _port_free(host: str, port: int) -> bool:

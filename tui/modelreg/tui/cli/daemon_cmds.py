@@ -80,9 +80,7 @@ def _stop(ctx: Context) -> None:
         raise NotFound(f"no daemon is running for {ctx.home} (stale pid {pid})") from None
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.05)
     else:
@@ -91,6 +89,19 @@ def _stop(ctx: Context) -> None:
         emit_json({"stopped": pid})
     else:
         out.print(f"stopped daemon {pid}")
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent (e.g. a TUI that started it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 @click.command()
