@@ -78,6 +78,7 @@ class ModelregApp(App[None]):
         self.last_event_id: int | None = None
         self.models_cache: list[dict[str, Any]] = []
         self._pending: deque[dict[str, Any]] = deque()
+        self._toasted: dict[str, float] = {}  # drop refs already announced, until when
         self._expected: dict[tuple[str, int, str], float] = {}
         self._recent_errors: dict[str, float] = {}
         self._stream_retry_at = 0.0
@@ -247,6 +248,10 @@ class ModelregApp(App[None]):
                 self.notify(f"{ref} {data.get('from')} {verb} {data.get('to')} by {ev.get('actor')}{reason}"
                             if verb == "→" else f"{ev.get('model')} {verb} v{ev.get('version')} by {ev.get('actor')}{reason}",
                             title="stage changed", timeout=6)
+        # A drop's events may arrive in two bursts (created/ready, then drop.registered): toast once.
+        self._toasted = {k: t for k, t in self._toasted.items() if t > now}
+        drops = {ref: None for ref in drops if ref not in self._toasted}
+        self._toasted.update({ref: now + EXPECT_S for ref in drops})
         if drops:
             refs = list(drops)
             shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")

@@ -77,6 +77,7 @@ class ModelScreen(RegistryScreen):
         self.generation = 0
         self.loaded = False
         self.detail_version: int | None = None
+        self._binding_signature: Any = ()
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.model_name)
@@ -173,9 +174,9 @@ class ModelScreen(RegistryScreen):
             if table.row_count == 0:
                 self.detail.clear_detail("no versions match the filter" if self.filter_text else "no versions yet")
             else:
-                self._detail_for_cursor()
+                self._detail_for_cursor(debounce=False)
         self._show_info()
-        self.refresh_bindings()
+        self._bindings_changed()
         if table.needs_more():
             self.load_page()
 
@@ -183,12 +184,12 @@ class ModelScreen(RegistryScreen):
         self.info = message.model
         self.query_one(StatusHeader).set_title(self.info["name"])
         self._show_info()
-        self.refresh_bindings()
+        self._bindings_changed()
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self.history = message.history.get("items", [])
         self.detail.show_history(self.history, self.clock, self.palette)
-        self.refresh_bindings()
+        self._bindings_changed()
 
     def _show_info(self) -> None:
         info, table, p = self.info, self.table, self.palette
@@ -205,9 +206,18 @@ class ModelScreen(RegistryScreen):
             text.append(f"  · filter: {self.filter_text}", style=p.accent)
         self.query_one("#vinfo", Static).update(text)
 
+    def _bindings_changed(self) -> None:
+        """Refresh the footer only when the set of keys that apply changed (it re-lays out)."""
+        v = self.table.current()
+        signature = (v.get("stage"), v.get("status")) if v else None, len(self.table.marked) >= 2, \
+            self._rollback_target()
+        if signature != self._binding_signature:
+            self._binding_signature = signature
+            self.refresh_bindings()
+
     @on(DataTable.RowHighlighted, "#versions")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self._bindings_changed()
         if self.table.needs_more():
             self.load_page()
         self._detail_for_cursor()
@@ -216,11 +226,11 @@ class ModelScreen(RegistryScreen):
         if self.table.next_cursor and not self.table.loading:
             self.load_page()
 
-    def _detail_for_cursor(self) -> None:
+    def _detail_for_cursor(self, debounce: bool = True) -> None:
         n = self.table.current_version()
         if n is not None and n != self.detail_version:
             self.detail_version = n
-            self.load_detail(n)
+            self.load_detail(n, debounce)
 
     @work(exclusive=True, exit_on_error=False, group="detail")
     async def load_detail(self, n: int, debounce: bool = True) -> None:
@@ -253,6 +263,7 @@ class ModelScreen(RegistryScreen):
 
     @on(TabbedContent.TabActivated, "#detail-tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.detail.draw(str(event.pane.id))
         if event.pane.id == "card" and self.detail.detail is not None:
             self._load_card_for(self.detail.detail)
 
@@ -313,7 +324,7 @@ class ModelScreen(RegistryScreen):
         if table.row_count and self.detail.detail is None:
             self._detail_for_cursor()
         self._show_info()
-        self.refresh_bindings()
+        self._bindings_changed()
 
     def _matches_filter(self, item: dict[str, Any]) -> bool:
         f = self.filters
@@ -336,7 +347,7 @@ class ModelScreen(RegistryScreen):
         self.detail_version = None
         self.load_model()
         self._detail_for_cursor()
-        self.refresh_bindings()
+        self._bindings_changed()
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -413,7 +424,7 @@ class ModelScreen(RegistryScreen):
             return
         self.table.toggle_mark(n)
         self._show_info()
-        self.refresh_bindings()
+        self._bindings_changed()
         if self.table.cursor_row < self.table.row_count - 1:
             self.table.move_cursor(row=self.table.cursor_row + 1, animate=False)
 

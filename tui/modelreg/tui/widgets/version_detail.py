@@ -19,6 +19,8 @@ class VersionDetail(Vertical):
         super().__init__(**kwargs)
         self.detail: dict[str, Any] | None = None
         self.card_ref: str | None = None
+        self._view: tuple[Any, ...] = (None, [], {}, Clock(), Palette())
+        self._drawn: set[str] = set()
 
     @property
     def active(self) -> str:
@@ -51,40 +53,60 @@ class VersionDetail(Vertical):
 
     def show(self, detail: dict[str, Any], production: dict[str, Any] | None, history: list[dict[str, Any]],
              directions: dict[str, str], clock: Clock, palette: Palette) -> None:
+        """Show a version; only the visible tab is drawn now, the others when they are opened
+        (scrolling through versions must not rebuild seven panes per row)."""
         self.detail = detail
-        prod_metrics = (production or {}).get("metrics") or {}
-        prod_number = (production or {}).get("version")
-        is_prod = prod_number == detail["version"]
-        self.query_one("#overview-text", Static).update(
-            overview(detail, None if is_prod else production, directions, clock, palette))
-        self._metrics(detail, {} if is_prod else prod_metrics, directions, palette)
-        params = self.query_one("#params-table", DataTable)
-        params.clear()
-        for key, value in sorted((detail.get("params") or {}).items()):
-            params.add_row(key, value)
-        run = (detail.get("lineage") or {}).get("run") or {}
-        for key, value in sorted((run.get("hyperparameters") or {}).items()):
-            params.add_row(Text(f"run · {key}", style=palette.muted), value)
-        if params.row_count == 0:
-            params.add_row(Text("no params", style="dim"), "")
-        files = self.query_one("#files-table", DataTable)
-        files.clear()
-        for f in detail.get("files") or []:
-            files.add_row(f["path"], Text(size(f["size"]), justify="right"), Text(f["sha256"][:16], style=palette.muted))
-        self.query_one("#facts-text", Static).update(facts_text(detail.get("facts") or {}, palette))
-        self.query_one("#lineage-text", Static).update(lineage_text(detail, clock, palette))
-        self.show_history(history, clock, palette)
+        is_prod = (production or {}).get("version") == detail["version"]
+        self._view = (None if is_prod else production, history, directions, clock, palette)
+        self._drawn: set[str] = set()
+        self.draw(self.active)
 
     def show_history(self, history: list[dict[str, Any]], clock: Clock, palette: Palette) -> None:
-        table = self.query_one("#history-table", DataTable)
-        table.clear()
         if self.detail is None:
             return
-        mine = [h for h in history if h.get("version") == self.detail["version"]]
-        for h in reversed(mine):
-            table.add_row(*history_cells(h, clock, palette))
-        if not mine:
-            table.add_row(Text("no stage changes yet", style="dim"), "", "", "", "", "")
+        production, _, directions, _, _ = self._view
+        self._view = (production, history, directions, clock, palette)
+        self._drawn.discard("history")
+        if self.active == "history":
+            self.draw("history")
+
+    def draw(self, pane: str) -> None:
+        if self.detail is None or pane in self._drawn:
+            return
+        self._drawn.add(pane)
+        detail = self.detail
+        production, history, directions, clock, palette = self._view
+        if pane == "overview":
+            self.query_one("#overview-text", Static).update(overview(detail, production, directions, clock, palette))
+        elif pane == "metrics":
+            self._metrics(detail, (production or {}).get("metrics") or {}, directions, palette)
+        elif pane == "params":
+            params = self.query_one("#params-table", DataTable)
+            params.clear()
+            for key, value in sorted((detail.get("params") or {}).items()):
+                params.add_row(key, value)
+            run = (detail.get("lineage") or {}).get("run") or {}
+            for key, value in sorted((run.get("hyperparameters") or {}).items()):
+                params.add_row(Text(f"run · {key}", style=palette.muted), value)
+            if params.row_count == 0:
+                params.add_row(Text("no params", style="dim"), "")
+        elif pane == "artifacts":
+            files = self.query_one("#files-table", DataTable)
+            files.clear()
+            for f in detail.get("files") or []:
+                files.add_row(f["path"], Text(size(f["size"]), justify="right"),
+                              Text(f["sha256"][:16], style=palette.muted))
+            self.query_one("#facts-text", Static).update(facts_text(detail.get("facts") or {}, palette))
+        elif pane == "lineage":
+            self.query_one("#lineage-text", Static).update(lineage_text(detail, clock, palette))
+        elif pane == "history":
+            table = self.query_one("#history-table", DataTable)
+            table.clear()
+            mine = [h for h in history if h.get("version") == detail["version"]]
+            for h in reversed(mine):
+                table.add_row(*history_cells(h, clock, palette))
+            if not mine:
+                table.add_row(Text("no stage changes yet", style="dim"), "", "", "", "", "")
 
     def _metrics(self, detail: dict[str, Any], prod: dict[str, Any], directions: dict[str, str],
                  palette: Palette) -> None:
