@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from modelreg.shared.client import Client
-from modelreg.shared.config import resolve_endpoint
+from modelreg.shared.config import resolve_endpoint, running_daemon_url
 from modelreg.shared.errors import ModelregError, Unavailable
 from modelreg.shared.launcher import ensure_daemon
 
@@ -125,6 +125,9 @@ class ModelregApp(App[None]):
         elif first and self.start_daemon:
             endpoint = await ensure_daemon(self.home)
         else:
+            if self.client is not None and running_daemon_url(self.home) is None:
+                # Stopped, not moved: keep showing where it was until a daemon writes its URL again.
+                raise Unavailable(f"no daemon is running for {self.home}; start it with `modelreg daemon`")
             endpoint = resolve_endpoint(home=self.home)
         client = self.client
         if client is None or client.url != endpoint.url or client.token != endpoint.token:
