@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.shared.client import Client
-from modelreg.shared.config import Endpoint, read_token, running_daemon_url
+from modelreg.shared.config import DAEMON_FILE, Endpoint, read_token, running_daemon_url
 from modelreg.shared.errors import GateFailed, ModelregError, NotFound, Unavailable
 
 DTYPES = {"F32": ("f", 4), "F16": ("e", 2), "I32": ("i", 4)}
@@ -377,16 +378,66 @@ def make_demo_home(base: Path | None = None) -> Path:
     return Path(tempfile.mkdtemp(prefix="modelreg-demo-", dir=base))
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, home: Path) -> None:
+    """Stop the demo daemon, and the one the user may have restarted on the same home."""
     if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    try:
+        pid = int(json.loads((home / DAEMON_FILE).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if pid != proc.pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
 
 
-def run_demo(root: Path | None = None, keep: bool = False, open_tui: bool = True, log=print) -> Path:  # noqa: ANN001
+async def save_screenshots(home: Path, drop: Path, out: Path, size: tuple[int, int] = (130, 36)) -> list[Path]:
+    """SVGs of the models screen and of fraud-detector's model screen, for the README."""
+    from .app import DemoInfo, ModelregApp
+    from .screens.model import ModelScreen
+
+    app = ModelregApp(home=home, demo=DemoInfo(home=home, drop=drop), start_daemon=False, keymap={},
+                      cursor_blink=False, url_label="127.0.0.1:7311")
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    async with app.run_test(size=size) as pilot:
+        while not getattr(app.screen, "loaded", False):
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        saved.append(Path(app.save_screenshot("models.svg", str(out))))
+        app.open_model("fraud-detector")
+        while not (isinstance(app.screen, ModelScreen) and app.screen.loaded):
+            await pilot.pause(0.05)
+        screen = app.screen
+        screen.table.move_cursor(row=1, animate=False)  # v13, in staging
+        while (screen.detail.detail or {}).get("version") != 13:
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        saved.append(Path(app.save_screenshot("model.svg", str(out))))
+        screen.query_one("#detail-tabs").active = "metrics"
+        screen.table.move_cursor(row=2, animate=False)  # v12, production, with monitoring history
+        while (screen.detail.detail or {}).get("version") != 12:
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        saved.append(Path(app.save_screenshot("model-metrics.svg", str(out))))
+    return saved
+
+
+def run_demo(root: Path | None = None, keep: bool = False, open_tui: bool = True, log=print,  # noqa: ANN001
+             screenshots: Path | None = None) -> Path:
     """Build the demo under ``root`` (a new temporary folder by default) and open the TUI on it.
 
     ``root/registry`` is the registry home, ``root/drop`` the watched drop folder. When the
@@ -408,13 +459,16 @@ def run_demo(root: Path | None = None, keep: bool = False, open_tui: bool = True
         for note in notes:
             log(f"note: {note}")
         ok = True
-        if open_tui:
+        if screenshots is not None:
+            for path in asyncio.run(save_screenshots(home, drop, screenshots)):
+                log(f"saved {path}")
+        elif open_tui:
             from .app import DemoInfo, ModelregApp
 
             ModelregApp(home=home, demo=DemoInfo(home=home, drop=drop), start_daemon=False).run()
     finally:
-        if open_tui or not ok:
-            stop(proc)
+        if open_tui or screenshots is not None or not ok:
+            stop(proc, home)
             if fresh and not keep:
                 shutil.rmtree(root, ignore_errors=True)
             else:

@@ -31,7 +31,9 @@ def tui(ctx: Context) -> None:
 @click.option("--into", "into", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Build the demo registry in this (empty or new) folder instead of a temporary one; kept.")
 @click.option("--no-tui", is_flag=True, help="Only build the registry and leave its daemon running.")
-def demo(keep: bool, into: Path | None, no_tui: bool) -> None:
+@click.option("--screenshots", type=click.Path(file_okay=False, path_type=Path), default=None, hidden=True,
+              help="Save SVG screenshots of the main screens into this folder instead of opening the TUI.")
+def demo(keep: bool, into: Path | None, no_tui: bool, screenshots: Path | None) -> None:
     """A throwaway registry full of realistic models, with the TUI on it.
 
     Starts a private daemon on a free port in a temporary home (never your own registry),
@@ -44,7 +46,8 @@ def demo(keep: bool, into: Path | None, no_tui: bool) -> None:
     if into is not None and into.exists() and any(into.iterdir()):
         raise ModelregError(f"{into} is not empty; the demo builds a fresh registry")
     home = run_demo(into.absolute() if into else None, keep=keep, open_tui=not no_tui,
-                    log=lambda text: click.echo(text, err=True))
+                    log=lambda text: click.echo(text, err=True),
+                    screenshots=screenshots.absolute() if screenshots else None)
     if no_tui:
         click.echo(f"demo registry ready: MODELREG_HOME={home} (its daemon keeps running; "
                    f"stop it with `MODELREG_HOME={home} modelreg daemon --stop`)")

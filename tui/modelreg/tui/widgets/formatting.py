@@ -60,7 +60,7 @@ class FrozenClock(Clock):
     """Every timestamp is the same fixed instant, two hours before 'now' (snapshot tests)."""
 
     tz = timezone.utc
-    FIXED = 1795600000.0  # 2026-11-25 08:26:40 UTC
+    FIXED = 1795600000.0  # 2026-11-25 09:46:40 UTC
 
     def now(self) -> float:
         return self.FIXED + 7200

@@ -56,8 +56,10 @@ class VersionsTable(DataTable):
         self.add_column("stage", key="stage", width=12)
         self.add_column("created", key="created")
         self.add_column("source", key="source")
+        room = max(0, (self.size.width or 80) - 50)
+        limit = 16 if metric_keys and room // len(metric_keys) >= 18 else 10
         for key in metric_keys:
-            self.add_column(_short_key(key), key=f"m:{key}")
+            self.add_column(_short_key(key, limit), key=f"m:{key}")
         self.add_column("size", key="size")
 
     def cells(self, s: dict[str, Any]) -> list[Any]:
@@ -128,5 +130,5 @@ class VersionsTable(DataTable):
         return bool(self.next_cursor) and not self.loading and self.cursor_row >= self.row_count - PREFETCH
 
 
-def _short_key(key: str) -> str:
-    return key if len(key) <= 10 else key[:9] + "…"
+def _short_key(key: str, limit: int) -> str:
+    return key if len(key) <= limit else key[: limit - 1] + "…"
