@@ -82,6 +82,7 @@ class ModelregApp(App[None]):
         self._expected: dict[tuple[str, int, str], float] = {}
         self._recent_errors: dict[str, float] = {}
         self._stream_retry_at = 0.0
+        self._start_tried = False
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -122,7 +123,8 @@ class ModelregApp(App[None]):
         """A client whose daemon answers /v1/health; raises Unavailable otherwise."""
         if self.explicit_url:
             endpoint = resolve_endpoint(home=self.home, url=self.explicit_url)
-        elif first and self.start_daemon:
+        elif first and self.start_daemon and not self._start_tried:
+            self._start_tried = True  # one attempt: a daemon that cannot start is reported, not respawned
             endpoint = await ensure_daemon(self.home)
         else:
             if self.client is not None and running_daemon_url(self.home) is None:

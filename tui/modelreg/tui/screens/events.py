@@ -69,7 +69,7 @@ class EventsScreen(RegistryScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"events · {self.model}" if self.model else "events")
-        table: DataTable = DataTable(id="events", cursor_type="row")
+        table: DataTable = DataTable(id="events", cursor_type="row", cursor_foreground_priority="renderable")
         for column in ("id", "when", "kind", "ref", "actor", "what"):
             table.add_column(column, key=column)
         yield table

@@ -27,7 +27,7 @@ class HistoryScreen(RegistryScreen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"{self.model} · history")
         yield Static(Text("loading…", style="italic"), id="history-summary")
-        table: DataTable = DataTable(id="history", cursor_type="row")
+        table: DataTable = DataTable(id="history", cursor_type="row", cursor_foreground_priority="renderable")
         for column in ("when", "version", "from → to", "kind", "actor", "reason", "gates"):
             table.add_column(column, key=column)
         yield table

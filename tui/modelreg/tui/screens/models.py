@@ -39,7 +39,7 @@ class ModelsScreen(RegistryScreen):
         yield StatusHeader("models")
         yield Input(placeholder="filter models by name…", id="filter")
         yield Static(id="banner")
-        table: DataTable = DataTable(id="models", cursor_type="row")
+        table: DataTable = DataTable(id="models", cursor_type="row", cursor_foreground_priority="renderable")
         table.add_column("model", key="name")
         table.add_column("versions", key="versions")
         table.add_column("production", key="production")

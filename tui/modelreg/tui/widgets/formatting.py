@@ -137,20 +137,27 @@ class Palette:
 BADGES = {"production": "● production", "staging": "◆ staging", "archived": "○ archived", "none": "  none"}
 
 
+def _span(text: str, style: str) -> Text:
+    """Styled as a span, not as the Text's base style, so a table's cursor row keeps the colour."""
+    out = Text()
+    out.append(text, style=style)
+    return out
+
+
 def stage_badge(stage: str, palette: Palette, status: str = "ready") -> Text:
     if status == "pending":
-        return Text("… pending", style="italic")
+        return _span("… pending", "italic")
     if status == "failed":
-        return Text("✗ failed", style=palette.error)
+        return _span("✗ failed", palette.error)
     style = {"production": palette.production, "staging": palette.staging, "archived": palette.archived}.get(stage, "")
-    return Text(BADGES.get(stage, stage), style=style)
+    return _span(BADGES.get(stage, stage), style)
 
 
 def version_ref(number: int | None, stage: str, palette: Palette) -> Text:
     if number is None:
         return Text("-", style=palette.muted)
     style = {"production": palette.production, "staging": palette.staging}.get(stage, "")
-    return Text(f"v{number}", style=style)
+    return _span(f"v{number}", style)
 
 
 def sparkline(values: list[float]) -> str:
@@ -169,7 +176,7 @@ def judged_delta(key: str, d: float | None, palette: Palette, directions: dict[s
     if d == 0:
         return Text("±0", style=palette.muted)
     better = (d > 0) == (metric_direction(key, directions) == "higher")
-    return Text(delta(d), style=palette.better if better else palette.worse)
+    return _span(delta(d), palette.better if better else palette.worse)
 
 
 def source_label(source: str | None) -> str:

@@ -37,7 +37,7 @@ class VersionsTable(DataTable):
         """Scrolled (by wheel or scrollbar) near the last loaded row."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(cursor_type="row", cursor_foreground_priority="renderable", **kwargs)
         self.summaries: dict[int, dict[str, Any]] = {}
         self.marked: set[int] = set()
         self.metric_keys: list[str] = []
