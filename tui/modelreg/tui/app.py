@@ -42,6 +42,7 @@ class DemoInfo:
 
     home: Path
     drop: Path
+    command: str = "modelreg"  # how to run the CLI from another shell (a venv's is not on PATH)
 
 
 class ModelregApp(App[None]):

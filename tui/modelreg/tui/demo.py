@@ -465,7 +465,8 @@ def run_demo(root: Path | None = None, keep: bool = False, open_tui: bool = True
         elif open_tui:
             from .app import DemoInfo, ModelregApp
 
-            ModelregApp(home=home, demo=DemoInfo(home=home, drop=drop), start_daemon=False).run()
+            ModelregApp(home=home, demo=DemoInfo(home=home, drop=drop, command=cli_command()),
+                        start_daemon=False).run()
     finally:
         if open_tui or screenshots is not None or not ok:
             stop(proc, home)
@@ -474,3 +475,15 @@ def run_demo(root: Path | None = None, keep: bool = False, open_tui: bool = True
             else:
                 log(f"kept {root}")
     return home
+
+
+def cli_command() -> str:
+    """`modelreg` when that is what the shell finds, else the full path of this one."""
+    import shutil
+    import sys
+
+    this = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("modelreg")
+    if this is None or not this.name.startswith("modelreg") or (found and Path(found).resolve() == this):
+        return "modelreg"
+    return str(this)

@@ -81,7 +81,7 @@ class ModelsScreen(RegistryScreen):
             lines.append(Text.assemble(
                 ("demo registry ", "bold"), str(demo.home), "\n",
                 ("drop folder   ", "bold"), str(demo.drop), ("  ← copy a model file here", self.palette.muted), "\n",
-                ("other shell   ", "bold"), f"MODELREG_HOME={demo.home} modelreg history fraud-detector"))
+                ("other shell   ", "bold"), f"MODELREG_HOME={demo.home} {demo.command} history fraud-detector"))
         banner.update(Text("\n").join(lines) if lines else "")
         banner.display = bool(lines)
 
