@@ -115,6 +115,11 @@ class DropProcessor:
         # The drop must not have changed while we read it (a writer that paused, then went on).
         again = await loop.run_in_executor(self.pool, scan_entry, watch.path, scan.name)
         if again is None or again.fingerprint != scan.fingerprint:
+            # A blob hardlinked from the drop shares its inode: if the writer changed it, its
+            # bytes no longer match its name. Remove such blobs before anything can dedup on them.
+            linked = [b.sha256 for b in stored if b.method == "rename"]
+            if linked:
+                await loop.run_in_executor(self.pool, self._discard_changed, linked)
             async with self.db.transaction() as tx:
                 await tx.execute("DELETE FROM ingest_journal WHERE id = ?", (journal_id,))
             return "changed"
@@ -149,6 +154,11 @@ class DropProcessor:
             except ModelregError as exc:
                 log.warning("stage %s requested by %s failed: %s", meta["stage"], scan.name, exc.message)
         return outcome
+
+    def _discard_changed(self, digests: list[str]) -> None:
+        for sha in digests:
+            if self.blobs.verify(sha) != "ok":
+                self.blobs.remove(sha)
 
     async def lifecycle_resolve(self, ref: str) -> None:
         await catalog.resolve(self.db, ref)
