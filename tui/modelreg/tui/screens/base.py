@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -63,6 +64,30 @@ class RegistryScreen(WorkerErrors, Screen):
     def palette_commands(self):  # noqa: ANN201 - Iterable[SystemCommand]
         """Command-palette entries for this screen (override)."""
         return []
+
+
+class LoadingScreen(RegistryScreen):
+    """A screen that loads its data once: at mount when connected, else when the daemon answers.
+
+    Subclasses implement ``load()`` (a worker) and set ``self.loaded`` when its result arrives.
+    """
+
+    BINDINGS = [Binding("q,escape", "back", "back", id="back")]
+    loaded = False
+
+    def on_mount(self) -> None:
+        if self.app.client is not None:
+            self.load()
+
+    def reconnected(self, first: bool) -> None:
+        if not self.loaded:
+            self.load()
+
+    def load(self) -> None:
+        """Fetch the screen's data in a worker (override)."""
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
 
 
 class RegistryModal(WorkerErrors, ModalScreen):

@@ -7,13 +7,12 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 
 from ..messages import EventsLoaded
 from ..widgets.formatting import Palette, number, size, source_label
 from ..widgets.header import StatusHeader
-from .base import RegistryScreen
+from .base import LoadingScreen
 
 KEEP = 2000
 
@@ -58,14 +57,12 @@ def kind_style(kind: str, palette: Palette) -> str:
     return ""
 
 
-class EventsScreen(RegistryScreen):
-    BINDINGS = [Binding("q,escape", "back", "back", id="back")]
+class EventsScreen(LoadingScreen):
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__()
         self.model = model
         self.seen: set[int] = set()
-        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"events · {self.model}" if self.model else "events")
@@ -74,14 +71,6 @@ class EventsScreen(RegistryScreen):
             table.add_column(column, key=column)
         yield table
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        if self.app.client is not None:
-            self.load()
-
-    def reconnected(self, first: bool) -> None:
-        if not self.loaded:
-            self.load()
 
     @work(exclusive=True, exit_on_error=False, group="events")
     async def load(self) -> None:
@@ -123,6 +112,3 @@ class EventsScreen(RegistryScreen):
         if "@" in ref:
             name, _, n = ref.partition("@")
             self.app.open_model(name, int(n))
-
-    def action_back(self) -> None:
-        self.app.pop_screen()

@@ -7,22 +7,19 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from ..messages import HistoryLoaded
 from ..widgets.header import StatusHeader
 from ..widgets.version_detail import history_cells
-from .base import RegistryScreen
+from .base import LoadingScreen
 
 
-class HistoryScreen(RegistryScreen):
-    BINDINGS = [Binding("q,escape", "back", "back", id="back")]
+class HistoryScreen(LoadingScreen):
 
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
-        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"{self.model} · history")
@@ -32,14 +29,6 @@ class HistoryScreen(RegistryScreen):
             table.add_column(column, key=column)
         yield table
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        if self.app.client is not None:
-            self.load()
-
-    def reconnected(self, first: bool) -> None:
-        if not self.loaded:
-            self.load()
 
     @work(exclusive=True, exit_on_error=False, group="history")
     async def load(self) -> None:
@@ -70,6 +59,3 @@ class HistoryScreen(RegistryScreen):
         if not items:
             summary = Text("no stage changes yet: promote a version with s or p on the model screen", style="dim")
         self.query_one("#history-summary", Static).update(summary)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()

@@ -8,13 +8,12 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Tree
 
 from ..messages import LineageLoaded
 from ..widgets.formatting import Palette, stage_badge
 from ..widgets.header import StatusHeader
-from .base import RegistryScreen
+from .base import LoadingScreen
 
 
 def _version_label(node: dict[str, Any], palette: Palette) -> Text:
@@ -31,13 +30,11 @@ def _version_label(node: dict[str, Any], palette: Palette) -> Text:
     return label
 
 
-class LineageScreen(RegistryScreen):
-    BINDINGS = [Binding("q,escape", "back", "back", id="back")]
+class LineageScreen(LoadingScreen):
 
     def __init__(self, ref: str) -> None:
         super().__init__()
         self.ref = ref
-        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"lineage · {self.ref}")
@@ -47,13 +44,8 @@ class LineageScreen(RegistryScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # LoadingScreen.on_mount runs too (Textual calls each class's handler) and loads.
         self.query_one(Tree).focus()
-        if self.app.client is not None:
-            self.load()
-
-    def reconnected(self, first: bool) -> None:
-        if not self.loaded:
-            self.load()
 
     @work(exclusive=True, exit_on_error=False, group="lineage")
     async def load(self) -> None:
@@ -118,6 +110,3 @@ class LineageScreen(RegistryScreen):
         if isinstance(ref, str) and "@" in ref and ref != self.ref:
             name, _, number = ref.partition("@")
             self.app.open_model(name, int(number) if number.isdigit() else None)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
