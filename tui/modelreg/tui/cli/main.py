@@ -12,7 +12,7 @@ import click
 
 from modelreg.shared.errors import ModelregError
 
-from . import daemon_cmds, lifecycle_cmds, lineage_cmds, registry_cmds, watch_cmds
+from . import daemon_cmds, lifecycle_cmds, lineage_cmds, register_cmds, registry_cmds, watch_cmds
 from .context import Context, make_context
 from .render import emit_json, err
 
@@ -45,7 +45,7 @@ def cli(ctx: click.Context, home: str | None, url: str | None) -> None:
         open_tui(ctx.obj)
 
 
-for module in (daemon_cmds, registry_cmds, lifecycle_cmds, lineage_cmds, watch_cmds):
+for module in (daemon_cmds, register_cmds, registry_cmds, lifecycle_cmds, lineage_cmds, watch_cmds):
     for command in module.COMMANDS:
         cli.add_command(command)
 

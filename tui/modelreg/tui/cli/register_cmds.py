@@ -1,0 +1,91 @@
+"""register: a file or folder becomes a new version (read by the daemon's one ingest pipeline)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelreg.shared.config import is_loopback
+from modelreg.shared.errors import InvalidInput, ModelregError
+from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_name
+
+from .context import Context, json_option, pass_ctx
+from .registry_cmds import _numbers, _pairs
+from .render import emit_json, out, progress, size
+
+
+def _daemon_is_local(ctx: Context) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(ctx.client().url).hostname or ""
+    return is_loopback(host)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", "-n", required=True, help="Model name (created on first registration).")
+@click.option("--metric", "-m", "metrics", multiple=True, metavar="K=V", help="Offline metric, e.g. auc=0.91.")
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="Training parameter, e.g. lr=0.01.")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="K=V")
+@click.option("--dataset", "-d", "datasets", multiple=True, metavar="NAME@VER", help="Dataset it was trained on.")
+@click.option("--eval-dataset", "eval_datasets", multiple=True, metavar="NAME@VER", help="Dataset it was evaluated on.")
+@click.option("--run", "run_id", default=None, help="Training run id.")
+@click.option("--parent", default=None, metavar="REF", help="Version it was derived from (fine-tune, quantize…).")
+@click.option("--description", default="", help="Free text.")
+@click.option("--move", is_flag=True, help="Move the files into the store instead of copying (same filesystem: no copy at all).")
+@click.option("--upload", is_flag=True, help="Stream the bytes over HTTP even when the daemon is local.")
+@click.option("--no-wait", is_flag=True, help="Return as soon as the version exists (still pending).")
+@json_option
+@pass_ctx
+def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], params: tuple[str, ...],
+             tags: tuple[str, ...], datasets: tuple[str, ...], eval_datasets: tuple[str, ...], run_id: str | None,
+             parent: str | None, description: str, move: bool, upload: bool, no_wait: bool) -> None:
+    """Register the file or folder PATH as a new version of model NAME."""
+    validate_name(name)
+    for ds in datasets + eval_datasets:
+        parse_dataset_ref(ds)
+    if parent:
+        parse_ref(parent)
+    metadata: dict[str, Any] = {
+        "metrics": _numbers(metrics), "params": _pairs(params, "param"), "tags": _pairs(tags, "tag"),
+        "datasets": [{"ref": d, "relation": "trained_on"} for d in datasets]
+        + [{"ref": d, "relation": "evaluated_on"} for d in eval_datasets],
+        "run": run_id, "parent": parent, "description": description, "source": "cli",
+    }
+    c = ctx.client()
+    path = path.absolute()
+    total = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    show_bar = not ctx.as_json
+    if upload or not _daemon_is_local(ctx):
+        if move:
+            raise InvalidInput("--move works only with a daemon on this machine")
+        with progress(total, f"uploading {path.name}", show_bar) as advance:
+            result = c.upload_and_register(name, path, progress=advance, **metadata)
+    else:
+        result = c.register(name, path=path, move=move, **metadata)
+        job = result.get("job")
+        if job and not no_wait:
+            with progress(job["total"], f"hashing {path.name}", show_bar) as advance:
+                while job["state"] == "running":
+                    time.sleep(0.1)
+                    job = c.job(job["id"])
+                    advance(job["done"], absolute=True)
+            result = {"version": c.version(f"{name}@{result['version']['version']}"), "job": job}
+            if job["state"] == "failed":
+                raise ModelregError(f"{name}@{result['version']['version']} failed: {job['error']['message']}")
+    v = result["version"]
+    if ctx.as_json:
+        return emit_json(v)
+    how = ""
+    job = result.get("job")
+    if job and job.get("result"):
+        methods = job["result"].get("methods", [])
+        how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
+    out.print(f"registered [bold]{v['model']}@{v['version']}[/] · {v['status']} · {v['file_count']} file(s), "
+              f"{size(v['total_size'])}{how}")
+
+
+COMMANDS = [register]
