@@ -58,6 +58,18 @@ def running_daemon_url(home: Path) -> str | None:
         return None
 
 
+def default_actor() -> str:
+    """Who a client says it is in the audit log: ``user@host``."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """'HOST:PORT', ':PORT' or 'PORT' → (host, port); IPv6 as '[::1]:7311'."""
     from .errors import InvalidInput

@@ -7,54 +7,83 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-import aiohttp
 
 from .config import DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
 from .errors import Unavailable
 
+NO_AUTOSTART_ENV = "MODELREG_NO_AUTOSTART"
 
-async def _answers(url: str) -> bool:
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether a modelreg daemon answers GET /v1/health at ``url`` (blocking, standard library only)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or DEFAULT_HOST, parts.port or (443 if parts.scheme == "https" else 80), timeout=timeout)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as s:
-            async with s.get(url + "/v1/health") as resp:
-                return resp.status == 200
-    except (aiohttp.ClientError, OSError, TimeoutError):
+        conn.request("GET", parts.path.rstrip("/") + "/v1/health")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
-async def answers(url: str) -> bool:
-    return await _answers(url)
+def autostart_disabled() -> bool:
+    return os.environ.get(NO_AUTOSTART_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 15.0) -> Endpoint:
-    """Return the endpoint of the home's daemon, starting it in the background if none answers."""
+def ensure_daemon_sync(home: Path, listen: str | None = None, timeout: float = 15.0, *,
+                       autostart: bool | None = None, announce: Callable[[str], None] | None = None) -> Endpoint:
+    """The endpoint of the home's daemon, starting one in the background if none answers (blocking).
+
+    ``autostart=False`` (or ``MODELREG_NO_AUTOSTART=1``) raises Unavailable instead of starting
+    one; ``announce`` is told, once, that a daemon was started and how to stop it.
+    """
     endpoint = resolve_endpoint(home=home)
     if endpoint.explicit_url:
-        if await _answers(endpoint.url):
+        if answers(endpoint.url):
             return endpoint
-        raise Unavailable(f"no modelreg daemon answers at {endpoint.url} (MODELREG_URL)")
+        raise Unavailable(f"no modelreg daemon answers at {endpoint.url} (MODELREG_URL)", {"url": endpoint.url})
     # Only the URL this home's daemon wrote counts: a daemon on the default port may serve another home.
-    if (home / DAEMON_FILE).exists() and await _answers(endpoint.url):
+    if (home / DAEMON_FILE).exists() and answers(endpoint.url):
         return endpoint
-    start_background(home, listen)
+    if autostart is False or (autostart is None and autostart_disabled()):
+        raise Unavailable(f"no modelreg daemon is running for {home}, and starting one is turned off "
+                          f"({NO_AUTOSTART_ENV} or --no-autostart); start it with `modelreg daemon --home {home}`",
+                          {"home": str(home)})
+    proc = start_background(home, listen)
     deadline = time.monotonic() + timeout
     log = home / "logs" / "daemon.log"
     while time.monotonic() < deadline:
-        import asyncio
-
-        await asyncio.sleep(0.1)
+        time.sleep(0.05)
         endpoint = resolve_endpoint(home=home)
-        if (home / DAEMON_FILE).exists() and await _answers(endpoint.url):
+        if (home / DAEMON_FILE).exists() and answers(endpoint.url):
+            if announce is not None:
+                announce(f"started a modelreg daemon in the background for {home} (pid {proc.pid}, {endpoint.url}); "
+                         "stop it with `modelreg daemon --stop`")
             return endpoint
+        if proc.poll() is not None:
+            break
     tail = ""
     try:
         tail = "\n".join(log.read_text().splitlines()[-5:])
     except OSError:
         pass
-    raise Unavailable(f"started a daemon for {home} but it did not answer within {timeout:.0f}s"
-                      + (f"; its log ({log}) ends with:\n{tail}" if tail else ""))
+    what = "exited" if proc.poll() is not None else f"did not answer within {timeout:.0f}s"
+    raise Unavailable(f"started a daemon for {home} but it {what}"
+                      + (f"; its log ({log}) ends with:\n{tail}" if tail else ""), {"home": str(home)})
+
+
+async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 15.0, **options: object) -> Endpoint:
+    """``ensure_daemon_sync`` off the event loop (for the TUI)."""
+    import asyncio
+
+    return await asyncio.to_thread(ensure_daemon_sync, home, listen, timeout, **options)  # type: ignore[arg-type]
 
 
 def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[bytes]:

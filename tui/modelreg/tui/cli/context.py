@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from modelreg.shared.config import default_home, resolve_endpoint
-from modelreg.shared.launcher import ensure_daemon
+from modelreg.shared.launcher import ensure_daemon_sync
 from modelreg.shared.sync_client import SyncClient
 
 
@@ -24,7 +23,7 @@ class Context:
         """A client for the home's daemon; starts one in the background unless a URL was given."""
         if self._client is None:
             if start and not (self.url or resolve_endpoint(home=self.home).explicit_url):
-                endpoint = asyncio.run(ensure_daemon(self.home))
+                endpoint = ensure_daemon_sync(self.home)
                 self._client = SyncClient(endpoint)
             else:
                 self._client = SyncClient(resolve_endpoint(home=self.home, url=self.url))

@@ -14,7 +14,7 @@ import click
 
 from modelreg.shared.config import DAEMON_FILE, resolve_endpoint
 from modelreg.shared.errors import ModelregError, NotFound, Unavailable
-from modelreg.shared.launcher import answers, ensure_daemon
+from modelreg.shared.launcher import answers, ensure_daemon_sync
 
 from .context import Context, json_option, pass_ctx
 from .render import emit_json, err, out, progress, size, table, when
@@ -51,8 +51,8 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
     if allow_remote:
         raise ModelregError("--allow-remote needs --foreground (a remote-facing daemon should be supervised)")
     endpoint = resolve_endpoint(home=ctx.home)
-    already = asyncio.run(answers(endpoint.url)) and (ctx.home / DAEMON_FILE).exists()
-    endpoint = asyncio.run(ensure_daemon(ctx.home, listen))
+    already = answers(endpoint.url) and (ctx.home / DAEMON_FILE).exists()
+    endpoint = ensure_daemon_sync(ctx.home, listen)
     info = {"url": endpoint.url, "home": str(ctx.home), "already_running": already, "watching": []}
     known = {w["path"] for w in ctx.client().watches()}
     for folder in watch_dirs:
@@ -111,7 +111,7 @@ def status(ctx: Context) -> None:
     """Daemon health, counts and watches."""
     endpoint = resolve_endpoint(home=ctx.home, url=ctx.url)
     own = endpoint.explicit_url or (ctx.home / DAEMON_FILE).exists()
-    if not own or not asyncio.run(answers(endpoint.url)):
+    if not own or not answers(endpoint.url):
         raise Unavailable(f"no modelreg daemon answers at {endpoint.url}; start one with `modelreg daemon`")
     s = ctx.client(start=False).status()
     if ctx.as_json:
@@ -139,7 +139,13 @@ def events(ctx: Context, follow: bool, after: int | None, limit: int, model: str
     _print_events(ctx, page["items"])
     if follow:
         last = page["last_id"] if page["last_id"] is not None else (after or 0)
-        c.run(_follow(ctx, c.client, last, model, kind))
+        from modelreg.shared.client import Client
+
+        async def follow_with_client() -> None:
+            async with Client(c.endpoint, actor=c.actor) as client:
+                await _follow(ctx, client, last, model, kind)
+
+        asyncio.run(follow_with_client())
 
 
 async def _follow(ctx: Context, client, last: int, model: str | None, kind: str | None) -> None:

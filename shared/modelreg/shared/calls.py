@@ -1,0 +1,300 @@
+"""Every /v1 request the clients make, declared once as data.
+
+A function here builds a ``Call`` (method, path, query, body); it never does I/O. The async
+client (``client.Client``, aiohttp, for the TUI and long-lived programs) and the light
+synchronous one (``sync_client.SyncClient``, the standard library, for the CLI and scripts)
+both execute the same calls, so a route, its parameters and its defaults live in one place.
+Calls that stream bytes or WebSocket frames (upload, download, the live event stream) are
+written per client, beside their transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+Params = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    params: Params | None = None
+    body: Any = None
+    pick: str | None = None  # return only this key of the decoded reply
+
+
+def q(text: str) -> str:
+    """One path segment; ``@`` stays readable in refs."""
+    return quote(text, safe="@")
+
+
+def version_path(ref: str) -> str:
+    """``NAME@SELECTOR`` → its /v1 path (``NAME`` alone means the latest version)."""
+    name, _, selector = ref.partition("@")
+    return f"/v1/models/{q(name)}/versions/{q(selector or 'latest')}"
+
+
+def _params(**values: Any) -> Params:
+    """Query parameters, skipping None; lists become repeated keys, booleans 1/0."""
+    out: Params = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            out.append((key, "1" if item is True else "0" if item is False else str(item)))
+    return out
+
+
+def upload_targets(path: Path) -> tuple[list[Path], list[str]]:
+    """The files an upload sends, and their relative paths in the version (blocking)."""
+    if path.is_dir():
+        targets = sorted(p for p in path.rglob("*") if p.is_file())
+        return targets, [p.relative_to(path).as_posix() for p in targets]
+    if path.is_file():
+        return [path], [path.name]
+    from .errors import InvalidInput
+
+    raise InvalidInput(f"{path} is neither a file nor a folder")
+
+
+CALLS: dict[str, Callable[..., Call]] = {}
+
+
+def call(fn: Callable[..., Call]) -> Callable[..., Call]:
+    CALLS[fn.__name__] = fn
+    return fn
+
+
+# -- daemon -------------------------------------------------------------------------------------
+
+
+@call
+def health() -> Call:
+    return Call("GET", "/v1/health")
+
+
+@call
+def status() -> Call:
+    return Call("GET", "/v1/status")
+
+
+# -- models and versions ----------------------------------------------------------------------
+
+
+@call
+def models(*, query: str | None = None, limit: int = 100, cursor: str | None = None) -> Call:
+    return Call("GET", "/v1/models", _params(limit=limit, q=query or None, cursor=cursor))
+
+
+@call
+def create_model(name: str, *, description: str = "", tags: dict[str, str] | None = None) -> Call:
+    return Call("POST", "/v1/models", body={"name": name, "description": description, "tags": tags or {}})
+
+
+@call
+def model(name: str) -> Call:
+    return Call("GET", f"/v1/models/{q(name)}")
+
+
+@call
+def update_model(name: str, **fields: Any) -> Call:
+    return Call("PATCH", f"/v1/models/{q(name)}", body=fields)
+
+
+@call
+def versions(name: str, *, stage: str | None = None, status: str | None = None, tags: list[str] | None = None,
+             metrics: list[str] | None = None, order: str = "-number", limit: int = 100,
+             cursor: str | None = None) -> Call:
+    return Call("GET", f"/v1/models/{q(name)}/versions",
+                _params(order=order, limit=limit, stage=stage or None, status=status or None, cursor=cursor or None,
+                        tag=tags or None, metric=metrics or None))
+
+
+@call
+def version(ref: str) -> Call:
+    return Call("GET", version_path(ref))
+
+
+@call
+def card(ref: str) -> Call:
+    """The version's model card: ``{"path", "text"}``; NotFound when it has none."""
+    return Call("GET", version_path(ref) + "/card")
+
+
+@call
+def resolve(ref: str, *, path: bool = False) -> Call:
+    """Which version a ref names; with ``path``, also a read-only folder of its files."""
+    return Call("GET", f"/v1/resolve/{q(ref)}", _params(path=True) if path else None)
+
+
+@call
+def register(name: str, *, path: str | Path | None = None, files: list[dict[str, Any]] | None = None,
+             move: bool = False, wait: bool = False, **metadata: Any) -> Call:
+    """Register from a path on the daemon's machine, or from uploaded blobs (``files``).
+
+    Returns ``{"version": …, "job": …}``; with a path and ``wait=False`` the version is
+    still ``pending`` and the job reports hashing progress (see ``job()``).
+    """
+    body: dict[str, Any] = {k: v for k, v in metadata.items() if v not in (None, [], {})}
+    body.setdefault("source", "api")
+    if path is not None:
+        body["path"] = str(Path(path).expanduser().absolute())
+        body["mode"] = "move" if move else "copy"
+    else:
+        body["files"] = files
+    return Call("POST", f"/v1/models/{q(name)}/versions", _params(wait=True) if wait else None, body)
+
+
+@call
+def job(job_id: str, wait: float = 0) -> Call:
+    return Call("GET", f"/v1/jobs/{q(job_id)}", _params(wait=int(wait)) if wait else None)
+
+
+@call
+def record_metrics(ref: str, metrics: dict[str, float] | list[dict[str, Any]], *, source: str | None = None,
+                   dataset: str | None = None) -> Call:
+    body: dict[str, Any] = {"metrics": metrics}
+    if source:
+        body["source"] = source
+    if dataset:
+        body["dataset"] = dataset
+    return Call("POST", version_path(ref) + "/metrics", body=body)
+
+
+# -- lifecycle (PRODUCT.md §4) ------------------------------------------------------------------
+
+
+@call
+def check(ref: str, to: str) -> Call:
+    """Dry-run the gates of moving ``ref`` to stage ``to``; returns the verdict."""
+    return Call("GET", version_path(ref) + "/check", _params(to=to))
+
+
+@call
+def transition(ref: str, to: str, *, reason: str | None = None, force: bool = False) -> Call:
+    """Move a version to a stage; raises GateFailed (details hold the verdict) when gates refuse.
+
+    Returns ``{"version": …, "verdict": …, "archived": [numbers archived by this move]}``.
+    """
+    return Call("POST", version_path(ref) + "/transition", body={"to": to, "reason": reason, "force": force})
+
+
+@call
+def promote(ref: str, to: str = "production", *, reason: str | None = None, force: bool = False) -> Call:
+    return transition(ref, to, reason=reason, force=force)
+
+
+@call
+def archive(ref: str, *, reason: str) -> Call:
+    return transition(ref, "archived", reason=reason)
+
+
+@call
+def rollback(name: str, *, reason: str, to: int | None = None) -> Call:
+    """Make the previous production version (or ``to``) production again, archiving the current one."""
+    return Call("POST", f"/v1/models/{q(name)}/rollback", body={"reason": reason, "to": to})
+
+
+@call
+def history(name: str, *, at: str | None = None, limit: int = 200) -> Call:
+    """Stage changes of a model, newest last; with ``at``, also what each stage held then."""
+    return Call("GET", f"/v1/models/{q(name)}/history", _params(limit=limit, at=at or None))
+
+
+@call
+def aliases(name: str) -> Call:
+    return Call("GET", f"/v1/models/{q(name)}/aliases")
+
+
+@call
+def set_alias(name: str, alias: str, version: int) -> Call:
+    return Call("PUT", f"/v1/models/{q(name)}/aliases/{q(alias)}", body={"version": version})
+
+
+@call
+def remove_alias(name: str, alias: str) -> Call:
+    return Call("DELETE", f"/v1/models/{q(name)}/aliases/{q(alias)}")
+
+
+@call
+def gates(model: str | None = None, stage: str | None = None) -> Call:
+    return Call("GET", "/v1/gates", _params(model=model or None, stage=stage or None))
+
+
+@call
+def add_gate(rule: str, *, stage: str, model: str | None = None, timeout: float | None = None) -> Call:
+    return Call("POST", "/v1/gates", body={"rule": rule, "stage": stage, "model": model, "timeout": timeout})
+
+
+@call
+def remove_gate(gate_id: int) -> Call:
+    return Call("DELETE", f"/v1/gates/{int(gate_id)}")
+
+
+@call
+def hooks() -> Call:
+    return Call("GET", "/v1/hooks", pick="items")
+
+
+@call
+def audit_verify() -> Call:
+    return Call("POST", "/v1/audit/verify")
+
+
+@call
+def gc(*, dry_run: bool = True) -> Call:
+    return Call("POST", "/v1/gc", body={"dry_run": dry_run})
+
+
+# -- drop folders (PRODUCT.md §6) -----------------------------------------------------------------
+
+
+@call
+def watches() -> Call:
+    return Call("GET", "/v1/watches", pick="items")
+
+
+@call
+def add_watch(path: str | Path, *, model: str | None = None, mode: str = "move", settle: float = 3.0,
+              poll: bool | None = None, **options: Any) -> Call:
+    body: dict[str, Any] = {"path": str(Path(path).expanduser().absolute()), "model": model, "mode": mode,
+                            "settle": settle, **{k: v for k, v in options.items() if v is not None}}
+    if poll is not None:
+        body["poll"] = poll
+    return Call("POST", "/v1/watches", body=body)
+
+
+@call
+def remove_watch(path_or_id: str | Path | int) -> Call:
+    key = str(path_or_id)
+    if not key.isdigit():
+        key = str(Path(key).expanduser().absolute())
+    return Call("DELETE", f"/v1/watches/{quote(key, safe='')}")
+
+
+# -- lineage, events, integrity ------------------------------------------------------------------
+
+
+@call
+def lineage(ref: str, direction: str = "both") -> Call:
+    return Call("GET", f"/v1/lineage/{q(ref)}", _params(direction=direction))
+
+
+@call
+def dataset_versions(dataset: str) -> Call:
+    return Call("GET", f"/v1/datasets/{q(dataset)}/versions")
+
+
+@call
+def events(*, after: int | None = None, limit: int = 100, model: str | None = None, kind: str | None = None) -> Call:
+    return Call("GET", "/v1/events", _params(limit=limit, after=after, model=model or None, kind=kind or None))
+
+
+@call
+def verify(ref: str | None = None, wait: bool = False) -> Call:
+    return Call("POST", "/v1/verify", _params(wait=True) if wait else None, {"ref": ref} if ref else {})
