@@ -262,4 +262,17 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    4,
+    "deleting models and versions",
+    """
+    -- A deleted version keeps its row (its number is never reused, lineage and history still
+    -- name it) but leaves every listing, search and ref; gc then purges its files.
+    ALTER TABLE versions ADD COLUMN deleted_at REAL;
+    -- A deleted model keeps its row under a name no valid model name can take, so its name
+    -- is free for a new model while its versions and events stay where they were.
+    ALTER TABLE models ADD COLUMN deleted_at REAL;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
