@@ -275,4 +275,32 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    4,
+    "drop folders: per-watch include/exclude globs, ignored drops in the journal",
+    """
+    ALTER TABLE watches ADD COLUMN include TEXT NOT NULL DEFAULT '[]';   -- JSON list of globs
+    ALTER TABLE watches ADD COLUMN exclude TEXT NOT NULL DEFAULT '[]';
+    -- SQLite cannot widen a CHECK in place: rebuild the journal with the 'ignored' state.
+    CREATE TABLE ingest_journal_v4 (
+        id             INTEGER PRIMARY KEY,
+        watch_id       INTEGER NOT NULL REFERENCES watches(id) ON DELETE CASCADE,
+        entry          TEXT NOT NULL,
+        fingerprint    TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ('taken', 'registered', 'duplicate', 'failed', 'done', 'ignored')),
+        model          TEXT,
+        version_id     INTEGER REFERENCES versions(id),
+        message        TEXT NOT NULL DEFAULT '',
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+    INSERT INTO ingest_journal_v4 (id, watch_id, entry, fingerprint, state, model, version_id, message, created_at, updated_at)
+        SELECT id, watch_id, entry, fingerprint, state, model, version_id, message, created_at, updated_at FROM ingest_journal;
+    DROP TABLE ingest_journal;
+    ALTER TABLE ingest_journal_v4 RENAME TO ingest_journal;
+    CREATE INDEX ingest_journal_by_entry ON ingest_journal(watch_id, entry, id);
+    CREATE INDEX ingest_journal_open ON ingest_journal(state) WHERE state IN ('taken', 'registered');
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
