@@ -276,7 +276,7 @@ MIGRATIONS.append((
 ))
 
 MIGRATIONS.append((
-    4,
+    5,
     "drop folders: per-watch include/exclude globs, ignored drops in the journal",
     """
     ALTER TABLE watches ADD COLUMN include TEXT NOT NULL DEFAULT '[]';   -- JSON list of globs
