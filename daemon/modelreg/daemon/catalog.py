@@ -18,12 +18,15 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 _METRIC_FILTER = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:/-]*)\s*(>=|<=|==|!=|>|<|=)\s*(-?[0-9.eE+-]+)$")
 
-_MODEL_SUMMARY = """
+# Deleted versions (and models) keep their rows but leave every view: LIVE is the condition.
+LIVE = "v.deleted_at IS NULL"
+
+_MODEL_SUMMARY = f"""
     SELECT m.id, m.name, m.description, m.created_at, m.updated_at, m.directions,
-      (SELECT count(*) FROM versions v WHERE v.model_id = m.id) AS version_count,
-      (SELECT number FROM versions v WHERE v.model_id = m.id AND v.stage = 'production') AS production,
-      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.stage = 'staging') AS staging,
-      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.status = 'ready') AS latest
+      (SELECT count(*) FROM versions v WHERE v.model_id = m.id AND {LIVE}) AS version_count,
+      (SELECT number FROM versions v WHERE v.model_id = m.id AND v.stage = 'production' AND {LIVE}) AS production,
+      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.stage = 'staging' AND {LIVE}) AS staging,
+      (SELECT max(number) FROM versions v WHERE v.model_id = m.id AND v.status = 'ready' AND {LIVE}) AS latest
     FROM models m
 """
 
@@ -55,7 +58,7 @@ def model_view(row: aiosqlite.Row, tags: dict[str, str]) -> dict[str, Any]:
 
 async def model_id(src: Reader, name: str) -> int:
     validate_name(name)
-    row = await _one(src, "SELECT id FROM models WHERE name = ?", (name,))
+    row = await _one(src, "SELECT id FROM models WHERE name = ? AND deleted_at IS NULL", (name,))
     if row is None:
         raise NotFound(f"no model named {name!r}", {"model": name})
     return row["id"]
@@ -69,15 +72,15 @@ async def get_model(src: Reader, name: str) -> dict[str, Any]:
 
 
 async def list_models(db: Database, *, query: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    limit = _page_size(limit)
-    where, params = [], []
+    limit = page_size(limit)
+    where, params = ["m.deleted_at IS NULL"], []
     if query:
         where.append("m.name LIKE ? ESCAPE '\\'")
         params.append("%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     if cursor:
         where.append("m.name > ?")
         params.append(cursor)
-    sql = _MODEL_SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.name LIMIT ?"
+    sql = _MODEL_SUMMARY + " WHERE " + " AND ".join(where) + " ORDER BY m.name LIMIT ?"
     rows = await db.all(sql, (*params, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -98,9 +101,12 @@ async def resolve(src: Reader, ref: Ref | str) -> aiosqlite.Row:
     if isinstance(ref, str):
         ref = parse_ref(ref)
     mid = await model_id(src, ref.model)
-    base = "SELECT v.*, m.name AS model_name FROM versions v JOIN models m ON m.id = v.model_id WHERE v.model_id = ?"
+    base = ("SELECT v.*, m.name AS model_name FROM versions v JOIN models m ON m.id = v.model_id "
+            f"WHERE {LIVE} AND v.model_id = ?")
     if ref.number is not None:
         row = await _one(src, base + " AND v.number = ?", (mid, ref.number))
+        if row is None:
+            await _raise_if_deleted(src, mid, ref.number)
     elif ref.selector == "production":
         row = await _one(src, base + " AND v.stage = 'production'", (mid,))
     elif ref.selector == "staging":
@@ -110,8 +116,30 @@ async def resolve(src: Reader, ref: Ref | str) -> aiosqlite.Row:
     else:
         row = await _resolve_alias(src, mid, ref.selector or "", base)
     if row is None:
-        raise NotFound(f"{ref} does not exist", {"ref": str(ref)})
+        raise NotFound(await _missing(src, mid, ref), {"ref": str(ref)})
     return row
+
+
+async def _raise_if_deleted(src: Reader, mid: int, number: int) -> None:
+    row = await _one(src, "SELECT v.number, m.name FROM versions v JOIN models m ON m.id = v.model_id "
+                          "WHERE v.model_id = ? AND v.number = ? AND v.deleted_at IS NOT NULL", (mid, number))
+    if row is not None:
+        ref = f"{row['name']}@{row['number']}"
+        raise NotFound(f"{ref} was deleted", {"ref": ref, "deleted": True})
+
+
+async def _missing(src: Reader, mid: int, ref: Ref) -> str:
+    """Why a well-formed ref names nothing, in the words a person would use."""
+    name = (await _one(src, "SELECT name FROM models WHERE id = ?", (mid,)))["name"]
+    if ref.selector == "production":
+        return f"{name} has no production version"
+    if ref.selector == "staging":
+        return f"{name} has no version in staging"
+    if ref.selector == "latest":
+        return f"{name} has no ready version"
+    if ref.selector is not None:
+        return f"{name} has no alias {ref.selector}"
+    return f"{name}@{ref.number} does not exist"
 
 
 async def _resolve_alias(src: Reader, mid: int, alias: str, base: str) -> aiosqlite.Row | None:
@@ -171,41 +199,21 @@ async def list_versions(db: Database, model: str, *, stage: str | None = None, s
                         cursor: str | None = None) -> dict[str, Any]:
     """A page of versions; keyset paging on number, offset paging when ordered by a metric."""
     mid = await model_id(db, model)
-    limit = _page_size(limit)
-    joins: list[tuple[str, list[Any]]] = []
-    where, params = ["v.model_id = ?"], [mid]
-    if stage:
-        where.append("v.stage = ?")
-        params.append(validate_stage(stage))
-    if status:
-        if status not in ("pending", "ready", "failed"):
-            raise InvalidInput(f"unknown status {status!r}: expected pending, ready or failed")
-        where.append("v.status = ?")
-        params.append(status)
+    limit = page_size(limit)
+    joins, where, params = version_filters(stage, status, metric_filters)
+    where.insert(0, "v.model_id = ?")
+    params.insert(0, mid)
     for i, tag in enumerate(tags or []):
         key, sep, value = tag.partition("=")
         validate_key(key, "tag key")
         alias = f"t{i}"
         joins.append((f"JOIN version_tags {alias} ON {alias}.version_id = v.id AND {alias}.key = ?"
                       + (f" AND {alias}.value = ?" if sep else ""), [key] + ([value] if sep else [])))
-    for i, flt in enumerate(metric_filters or []):
-        m = _METRIC_FILTER.match(flt.strip())
-        if not m:
-            raise InvalidInput(f"invalid metric filter {flt!r}: e.g. auc>=0.9 or loss<0.2")
-        key, op, raw = m.groups()
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidInput(f"invalid number in metric filter {flt!r}") from None
-        op = "=" if op == "==" else op
-        alias = f"mf{i}"
-        joins.append((f"JOIN metric_latest {alias} ON {alias}.version_id = v.id AND {alias}.key = ? "
-                      f"AND {alias}.value {op} ?", [key, value]))
     join_sql = [sql for sql, _ in joins]
     join_params = [p for _, jp in joins for p in jp]
 
     filter_where, filter_params = list(where), list(params)  # before ordering joins and the cursor
-    order_sql, keyset = _order(order, join_sql, join_params)
+    order_sql, keyset = order_by(order, join_sql, join_params)
     offset = 0
     if cursor:
         kind, _, value = cursor.partition(":")
@@ -241,7 +249,48 @@ async def list_versions(db: Database, model: str, *, stage: str | None = None, s
     return {"items": [version_summary(r, metrics[r["id"]]) for r in rows], "next": nxt, "total": total}
 
 
-def _order(order: str, join_sql: list[str], join_params: list[Any]) -> tuple[str, bool]:
+def version_filters(stage: str | None, status: str | None,
+                    metric_filters: list[str] | None) -> tuple[list[tuple[str, list[Any]]], list[str], list[Any]]:
+    """(joins, where, params) for the filters listing and search share; deleted versions never match."""
+    joins: list[tuple[str, list[Any]]] = []
+    where, params = [LIVE], []
+    if stage:
+        where.append("v.stage = ?")
+        params.append(validate_stage(stage))
+    if status:
+        if status not in ("pending", "ready", "failed"):
+            raise InvalidInput(f"unknown status {status!r}: expected pending, ready or failed")
+        where.append("v.status = ?")
+        params.append(status)
+    for i, flt in enumerate(metric_filters or []):
+        joins.append(metric_filter_join(flt, f"mf{i}"))
+    return joins, where, params
+
+
+def metric_filter_join(flt: str, alias: str) -> tuple[str, list[Any]]:
+    """A metric filter such as ``auc>=0.9`` as a join on the latest values (one rule, every caller)."""
+    m = _METRIC_FILTER.match(flt.strip()) if isinstance(flt, str) else None
+    if not m:
+        raise InvalidInput(f"invalid metric filter {str(flt)[:100]!r}: e.g. auc>=0.9 or loss<0.2")
+    key, op, raw = m.groups()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"invalid number in metric filter {flt!r}") from None
+    op = "=" if op == "==" else op
+    return (f"JOIN metric_latest {alias} ON {alias}.version_id = v.id AND {alias}.key = ? "
+            f"AND {alias}.value {op} ?", [key, value])
+
+
+async def metric_keys(src: Reader, model_id: int | None) -> list[str]:
+    """Every metric key some live version of the model (or of any model) records."""
+    where = "v.model_id = ? AND " if model_id is not None else ""
+    rows = await _all(src, f"SELECT DISTINCT ml.key FROM metric_latest ml JOIN versions v ON v.id = ml.version_id "
+                           f"WHERE {where}{LIVE} ORDER BY ml.key", (model_id,) if model_id is not None else ())
+    return [r["key"] for r in rows]
+
+
+def order_by(order: str, join_sql: list[str], join_params: list[Any]) -> tuple[str, bool]:
     desc = order.startswith("-")
     field = order.lstrip("-+")
     direction = "DESC" if desc else "ASC"
@@ -260,7 +309,7 @@ def _order(order: str, join_sql: list[str], join_params: list[Any]) -> tuple[str
     raise InvalidInput(f"invalid order {order!r}: number, created, size or metric:KEY, '-' for descending")
 
 
-def _page_size(limit: int | None) -> int:
+def page_size(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_PAGE
     if not 1 <= limit <= MAX_PAGE:

@@ -99,6 +99,22 @@ def parse_rule(text: str) -> Rule:
         "'staged_for >= 24h', 'command: ./check.sh'")
 
 
+def metric_keys_named(rule: Rule) -> list[str]:
+    """The metric keys a rule reads (threshold, versus production, requires metric:KEY)."""
+    if rule.kind in ("threshold", "versus"):
+        return [rule.key]
+    if rule.kind == "requires":
+        return [f.partition(":")[2] for f in rule.facts if f.startswith("metric:")]
+    return []
+
+
+def unknown_metric_warnings(rule: Rule, known: list[str], model: str | None) -> list[str]:
+    """A warning per metric the rule names that no version records: a typo fails every check later."""
+    whose = f"no version of {model}" if model else "no version of any model"
+    shown = ", ".join(known[:20]) + (", …" if len(known) > 20 else "") if known else "none yet"
+    return [f"{key}: {whose} records it; known: {shown}" for key in metric_keys_named(rule) if key not in known]
+
+
 @dataclass
 class Candidate:
     """What the gates look at: the version, and the production version it would replace."""

@@ -3,8 +3,8 @@
 Kept, whatever happens: every version not archived; archived versions for the retention
 period (90 days by default) after they were archived; and the last three versions that
 left production, per model, whatever their age, so a rollback target is never collected.
-Versions past retention are marked ``purged`` and their blobs are removed once no kept
-version references them. Upload blobs never registered are removed after a day.
+Versions past retention, and deleted versions whatever their age, are marked ``purged`` and
+their blobs are removed once no kept version references them. Upload blobs never registered are removed after a day.
 """
 
 from __future__ import annotations
@@ -18,27 +18,36 @@ from typing import Any
 
 from . import events, serving
 from .blobs import BlobStore
-from .db import Database
+from .db import Database, Transaction
 
 RETENTION_DAYS = 90
 KEEP_FORMER_PRODUCTION = 3
 ORPHAN_GRACE_S = 86400
 
 
-async def plan(db: Database, retention_days: float = RETENTION_DAYS) -> dict[str, Any]:
-    cutoff = time.time() - retention_days * 86400
-    protected = {r["version_id"] for r in await db.all(
+async def rollback_targets(src: Database | Transaction, model_id: int | None = None) -> set[int]:
+    """Ids of the last KEEP_FORMER_PRODUCTION live versions that left production (per model)."""
+    rows = await src.all(
         "SELECT version_id FROM (SELECT version_id, model_id, max(id) AS last_left, "
         "row_number() OVER (PARTITION BY model_id ORDER BY max(id) DESC) AS rank "
         "FROM stage_changes WHERE from_stage = 'production' "
         # After a rollback the production version has left production before: it is not a
-        # former one, and must not take one of the three places.
-        "AND version_id NOT IN (SELECT id FROM versions WHERE stage = 'production') "
-        "GROUP BY model_id, version_id) WHERE rank <= ?",
-        (KEEP_FORMER_PRODUCTION,))}
+        # former one, and must not take one of the three places. A deleted one cannot be
+        # rolled back to, so the next older one takes its place.
+        "AND version_id NOT IN (SELECT id FROM versions WHERE stage = 'production' OR deleted_at IS NOT NULL) "
+        + ("AND model_id = ? " if model_id is not None else "")
+        + "GROUP BY model_id, version_id) WHERE rank <= ?",
+        (*((model_id,) if model_id is not None else ()), KEEP_FORMER_PRODUCTION))
+    return {r["version_id"] for r in rows}
+
+
+async def plan(db: Database, retention_days: float = RETENTION_DAYS) -> dict[str, Any]:
+    cutoff = time.time() - retention_days * 86400
+    protected = await rollback_targets(db)
     expired = [r for r in await db.all(
-        "SELECT v.id, v.number, m.name, v.stage_changed_at FROM versions v JOIN models m ON m.id = v.model_id "
-        "WHERE v.stage = 'archived' AND v.purged_at IS NULL AND coalesce(v.stage_changed_at, v.created_at) < ?",
+        "SELECT v.id, v.number, m.name, v.stage_changed_at, v.deleted_at FROM versions v "
+        "JOIN models m ON m.id = v.model_id WHERE v.purged_at IS NULL AND (v.deleted_at IS NOT NULL OR "
+        "(v.stage = 'archived' AND coalesce(v.stage_changed_at, v.created_at) < ?))",
         (cutoff,)) if r["id"] not in protected]
     expired_ids = {r["id"] for r in expired}
     live = {r["sha256"] for r in await db.all(
@@ -61,7 +70,8 @@ async def run(db: Database, blobs: BlobStore, pool: Executor, home: Path, *, dry
         return report
     async with db.transaction() as tx:
         for vid in p["version_ids"]:
-            await tx.execute("UPDATE versions SET purged_at = ? WHERE id = ? AND stage = 'archived'", (tx.now, vid))
+            await tx.execute("UPDATE versions SET purged_at = ? WHERE id = ? AND (stage = 'archived' OR "
+                             "deleted_at IS NOT NULL)", (tx.now, vid))
         # Recheck inside the write lock: only blobs no unpurged version references go.
         gone = [r["sha256"] for r in await tx.all(
             "SELECT b.sha256 FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest mf JOIN versions v "
@@ -69,9 +79,10 @@ async def run(db: Database, blobs: BlobStore, pool: Executor, home: Path, *, dry
         await tx.executemany("DELETE FROM blobs WHERE sha256 = ?", [(s,) for s in gone])
         await events.append(tx, "gc.completed", actor, data={"versions": p["versions"], "blobs": len(gone),
                                                              "bytes": p["bytes"], "orphans": len(orphans)})
+    # A deleted model's folders went when it was deleted (its name may be someone else's now).
     purged = await db.all("SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-                          "WHERE v.purged_at IS NOT NULL AND v.id IN (SELECT value FROM json_each(?))",
-                          (json.dumps(p["version_ids"]),))
+                          "WHERE v.purged_at IS NOT NULL AND m.deleted_at IS NULL "
+                          "AND v.id IN (SELECT value FROM json_each(?))", (json.dumps(p["version_ids"]),))
 
     def remove() -> None:
         for sha in gone + orphans:

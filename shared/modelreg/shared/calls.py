@@ -166,6 +166,72 @@ def record_metrics(ref: str, metrics: dict[str, float] | list[dict[str, Any]], *
     return Call("POST", version_path(ref) + "/metrics", body=body)
 
 
+# -- compare, search, changing what exists --------------------------------------------------------
+
+
+def _version_ref(ref: str, other: str) -> None:
+    """A bare NAME means NAME@latest elsewhere; here it would hit a version nobody named."""
+    if "@" not in str(ref):
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"name a version, e.g. {ref}@3 or {ref}@latest ({other} changes the model itself)")
+
+
+@call
+def compare(*refs: str) -> Call:
+    """Versions side by side, the first ref the baseline: metrics with judged deltas, params,
+    files and safetensors tensors that differ (refs may be of different models)."""
+    return Call("GET", "/v1/compare", _params(ref=list(refs)))
+
+
+@call
+def search(*, name: str | None = None, tags: list[str] | None = None, metrics: list[str] | None = None,
+           facts: list[str] | None = None, datasets: list[str] | None = None, stage: str | None = None,
+           status: str | None = None, order: str = "-created", limit: int = 100, cursor: str | None = None) -> Call:
+    """A page of versions across every model: ``{"items", "next", "total"}``.
+
+    ``name`` is a glob (``fraud*``); ``tags`` and ``facts`` are ``KEY`` or ``KEY=VALUE``;
+    ``metrics`` like ``auc>=0.9``; ``datasets`` ``NAME@VERSION`` or ``NAME``.
+    """
+    return Call("GET", "/v1/search", _params(name=name or None, tag=tags or None, metric=metrics or None,
+                                             fact=facts or None, dataset=datasets or None, stage=stage or None,
+                                             status=status or None, order=order, limit=limit, cursor=cursor or None))
+
+
+@call
+def update_version(ref: str, *, description: str | None = None, tags: dict[str, str] | None = None,
+                   untag: list[str] | None = None) -> Call:
+    """Set a version's description, merge ``tags``, remove the ``untag`` keys; returns the version."""
+    _version_ref(ref, "update_model")
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    if tags:
+        body["tags"] = tags
+    if untag:
+        body["untag"] = list(untag)
+    return Call("PATCH", version_path(ref), body=body)
+
+
+@call
+def rename_model(name: str, new_name: str, *, reason: str | None = None) -> Call:
+    """Rename a model; versions, refs, aliases, gates, history and serving links follow."""
+    return Call("POST", f"/v1/models/{q(name)}/rename", body={"name": new_name, "reason": reason})
+
+
+@call
+def delete_version(ref: str, *, reason: str, force: bool = False) -> Call:
+    """Delete one version (its number is never reused; gc purges its files)."""
+    _version_ref(ref, "delete_model")
+    return Call("DELETE", version_path(ref), body={"reason": reason, "force": force})
+
+
+@call
+def delete_model(name: str, *, reason: str, force: bool = False) -> Call:
+    """Delete a model and its versions; its name is free again, its events stay."""
+    return Call("DELETE", f"/v1/models/{q(name)}", body={"reason": reason, "force": force})
+
+
 # -- lifecycle (PRODUCT.md §4) ------------------------------------------------------------------
 
 

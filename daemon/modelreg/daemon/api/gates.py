@@ -9,7 +9,7 @@ from modelreg.shared.names import validate_name
 from modelreg.shared.timefmt import iso
 
 from .. import catalog, events
-from ..gates import parse_rule
+from ..gates import parse_rule, unknown_metric_warnings
 from ..keys import DB
 from .http import actor, body, reply
 
@@ -59,9 +59,10 @@ async def add_gate(request: web.Request) -> web.Response:
         gid = cur.lastrowid
         await events.append(tx, "gate.added", actor(request), model=model,
                             data={"id": gid, "stage": stage, "rule": rule.text})
+        warnings = unknown_metric_warnings(rule, await catalog.metric_keys(tx, mid), model)
     row = await db.one("SELECT g.*, m.name AS model FROM gates g LEFT JOIN models m ON m.id = g.model_id WHERE g.id = ?",
                        (gid,))
-    return reply(request, _gate_view(row), status=201)
+    return reply(request, {**_gate_view(row), "warnings": warnings}, status=201)
 
 
 @routes.delete("/v1/gates/{id}")

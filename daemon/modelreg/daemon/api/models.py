@@ -1,4 +1,4 @@
-"""Models: list, create, get, update."""
+"""Models: list, create, get, update (rename and delete: catalog_changes.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from modelreg.shared.errors import Conflict
 from modelreg.shared.names import validate_name
 
-from .. import catalog, events
+from .. import catalog, changes, events
 from ..keys import DB
 from ..payloads import parse_model
 from .http import actor, body, query_int, reply
@@ -50,19 +50,5 @@ async def get_model(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/models/{name}")
 async def update_model(request: web.Request) -> web.Response:
-    data = await body(request)
-    description, tags, directions = parse_model(data)
-    db = request.app[DB]
-    async with db.transaction() as tx:
-        mid = await catalog.model_id(tx, request.match_info["name"])
-        if isinstance(data, dict) and "description" in data:
-            await tx.execute("UPDATE models SET description = ? WHERE id = ?", (description, mid))
-        if isinstance(data, dict) and "metric_directions" in data:
-            await tx.execute("UPDATE models SET directions = ? WHERE id = ?", (json.dumps(directions), mid))
-        await tx.executemany("INSERT INTO model_tags VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
-                             [(mid, k, v) for k, v in tags.items()])
-        await tx.execute("UPDATE models SET updated_at = ? WHERE id = ?", (tx.now, mid))
-        canonical = (await tx.one("SELECT name FROM models WHERE id = ?", (mid,)))["name"]
-        await events.append(tx, "model.updated", actor(request), model=canonical,
-                            data={"fields": sorted(data) if isinstance(data, dict) else []})
-    return reply(request, await catalog.get_model(db, request.match_info["name"]))
+    return reply(request, await changes.update_model(request.app[DB], request.match_info["name"], await body(request),
+                                                     actor(request)))
