@@ -13,8 +13,11 @@ import pytest
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
-    path = tmp_path / "model.safetensors"
-    path.write_bytes(os.urandom(2_000_000))
+    """Opaque bytes in no format a sniffer reads (random bytes named .safetensors are refused,
+    and one starting with 0x80 would be read as a pickle)."""
+    path = tmp_path / "model.dat"
+    head = b"modelreg test\n"
+    path.write_bytes(head + os.urandom(2_000_000 - len(head)))
     return path
 
 
@@ -32,7 +35,7 @@ def test_register_then_show_returns_everything(daemon, modelreg, model_file):
     assert shown["params"] == {"lr": "0.01"}
     assert shown["lineage"]["datasets"][0]["dataset"] == "txns@2026-11"
     assert shown["lineage"]["run"]["id"] == "r42"
-    assert shown["files"] == [{"path": "model.safetensors", "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
+    assert shown["files"] == [{"path": "model.dat", "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
                                "size": 2_000_000}]
     assert shown["total_size"] == 2_000_000
 

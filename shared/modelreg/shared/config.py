@@ -7,8 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from platformdirs import user_data_dir
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7311
 TOKEN_FILE = "token"
@@ -18,7 +16,13 @@ LOCK_FILE = "daemon.lock"
 
 def default_home() -> Path:
     env = os.environ.get("MODELREG_HOME")
-    return Path(env).expanduser() if env else Path(user_data_dir("modelreg", appauthor=False))
+    if env:
+        return Path(env).expanduser()
+    # platformdirs costs more start-up time than a whole `modelreg resolve`; import it only
+    # when the home is not given.
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("modelreg", appauthor=False))
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def ensure_daemon_sync(home: Path, listen: str | None = None, timeout: float = 1
         if (home / DAEMON_FILE).exists() and answers(endpoint.url):
             if announce is not None:
                 announce(f"started a modelreg daemon in the background for {home} (pid {proc.pid}, {endpoint.url}); "
-                         "stop it with `modelreg daemon --stop`")
+                         f"stop it with `{stop_command(home)}`")
             return endpoint
         if proc.poll() is not None:
             break
@@ -77,6 +77,13 @@ def ensure_daemon_sync(home: Path, listen: str | None = None, timeout: float = 1
     what = "exited" if proc.poll() is not None else f"did not answer within {timeout:.0f}s"
     raise Unavailable(f"started a daemon for {home} but it {what}"
                       + (f"; its log ({log}) ends with:\n{tail}" if tail else ""), {"home": str(home)})
+
+
+def stop_command(home: Path) -> str:
+    """The command that stops this home's daemon, as a user would type it."""
+    from .config import default_home
+
+    return "modelreg daemon --stop" + ("" if Path(home) == default_home() else f" --home {home}")
 
 
 async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 15.0, **options: object) -> Endpoint:

@@ -1,6 +1,6 @@
 """Names and refs grammar (PRODUCT.md §3), validated in one place.
 
-A ref names one version: ``NAME@7`` / ``NAME@v7`` (a number), ``NAME@production``,
+A ref names one version: ``NAME@7`` / ``NAME@v7`` / ``NAME@V7`` (a number), ``NAME@production``,
 ``NAME@staging`` (newest in staging), ``NAME@latest`` or ``NAME@<alias>``. A bare ``NAME``
 means ``NAME@latest``. Datasets are ``NAME@VERSION`` with a free-form version string.
 """
@@ -16,7 +16,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DATASET_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,249}$")
-_VNUM_RE = re.compile(r"^v?(\d{1,18})$")
+_VNUM_RE = re.compile(r"^[vV]?([0-9]+)$")
+# Version numbers are SQLite integers: 64-bit signed.
+MAX_VERSION_NUMBER = 2**63 - 1
 
 STAGES = ("none", "staging", "production", "archived")
 METRIC_SOURCES = ("offline", "online", "monitoring", "model-card")
@@ -83,7 +85,10 @@ def parse_ref(text: object) -> Ref:
         return Ref(name, selector="latest")
     m = _VNUM_RE.match(sel)
     if m:
-        number = int(m.group(1))
+        digits = m.group(1).lstrip("0") or "0"
+        if len(digits) > len(str(MAX_VERSION_NUMBER)) or int(digits) > MAX_VERSION_NUMBER:
+            raise InvalidInput(f"invalid ref {text[:200]!r}: version number too large (max {MAX_VERSION_NUMBER})")
+        number = int(digits)
         if number < 1:
             raise InvalidInput(f"invalid ref {text!r}: version numbers start at 1")
         return Ref(name, number=number)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from modelreg.shared.config import DAEMON_FILE, resolve_endpoint
-from modelreg.shared.errors import ModelregError, NotFound, Unavailable
-from modelreg.shared.launcher import answers, ensure_daemon_sync
+from modelreg.shared.config import DAEMON_FILE, parse_listen, resolve_endpoint
+from modelreg.shared.errors import Conflict, ModelregError, NotFound, Unavailable
 
 from .context import Context, json_option, pass_ctx
-from .render import emit_json, err, out, progress, size, table, when
+from .render import Span, emit_json, emit_json_line, err, out, plural, progress, size, table, value_text, when
 
 
 @click.command()
@@ -50,10 +49,16 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
             sys.exit(0)
     if allow_remote:
         raise ModelregError("--allow-remote needs --foreground (a remote-facing daemon should be supervised)")
-    endpoint = resolve_endpoint(home=ctx.home)
-    already = answers(endpoint.url) and (ctx.home / DAEMON_FILE).exists()
-    endpoint = ensure_daemon_sync(ctx.home, listen)
-    info = {"url": endpoint.url, "home": str(ctx.home), "already_running": already, "watching": []}
+    from modelreg.shared.launcher import answers, ensure_daemon_sync, stop_command
+
+    running = _running(ctx.home)
+    already = running is not None and answers(running["url"])
+    if already and listen:
+        _refuse_other_address(ctx.home, running, listen)
+    endpoint = ensure_daemon_sync(ctx.home, listen, autostart=True)
+    running = _running(ctx.home) or {}
+    info = {"url": endpoint.url, "home": str(ctx.home), "pid": running.get("pid"), "already_running": already,
+            "watching": []}
     known = {w["path"] for w in ctx.client().watches()}
     for folder in watch_dirs:
         real = str(folder.expanduser().resolve())
@@ -63,9 +68,37 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
     if ctx.as_json:
         emit_json(info)
     else:
-        out.print(f"daemon {'already running' if already else 'started'} at {endpoint.url} (home {ctx.home})")
+        out.line(f"daemon {'already running' if already else 'started'} at {endpoint.url} "
+                 f"(home {ctx.home}, pid {info['pid']})")
+        if not already:
+            out.line(Span(f"it keeps running in the background; stop it with `{stop_command(ctx.home)}`", "dim"))
         for folder in info["watching"]:
-            out.print(f"watching {folder}", markup=False)
+            out.line(f"watching {folder}")
+
+
+def _running(home: Path) -> dict[str, Any] | None:
+    """What the home's daemon wrote about itself (url, pid), if anything."""
+    try:
+        info = json.loads((home / DAEMON_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and "url" in info else None
+
+
+def _refuse_other_address(home: Path, running: dict[str, Any], listen: str) -> None:
+    """`daemon --listen X` while the home's daemon listens elsewhere: say so, do not pretend."""
+    from urllib.parse import urlsplit
+
+    host, port = parse_listen(listen)
+    url = urlsplit(running["url"])
+    same_host = host == url.hostname or {host, url.hostname} <= {"127.0.0.1", "localhost"}
+    if same_host and port in (0, url.port):
+        return
+    from modelreg.shared.launcher import stop_command
+
+    raise Conflict(f"the daemon of {home} is already running at {running['url']} (pid {running.get('pid')}), "
+                   f"not at {listen}; stop it first with `{stop_command(home)}`",
+                   {"url": running["url"], "pid": running.get("pid"), "listen": listen})
 
 
 def _stop(ctx: Context) -> None:
@@ -88,7 +121,7 @@ def _stop(ctx: Context) -> None:
     if ctx.as_json:
         emit_json({"stopped": pid})
     else:
-        out.print(f"stopped daemon {pid}")
+        out.line(f"stopped daemon {pid}")
 
 
 def _alive(pid: int) -> bool:
@@ -109,6 +142,8 @@ def _alive(pid: int) -> bool:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Daemon health, counts and watches."""
+    from modelreg.shared.launcher import answers
+
     endpoint = resolve_endpoint(home=ctx.home, url=ctx.url)
     own = endpoint.explicit_url or (ctx.home / DAEMON_FILE).exists()
     if not own or not answers(endpoint.url):
@@ -116,16 +151,33 @@ def status(ctx: Context) -> None:
     s = ctx.client(start=False).status()
     if ctx.as_json:
         return emit_json(s)
-    out.print(f"[green]●[/] daemon {s['version']} at {ctx.client().url}, pid {s['pid']}, up {s['uptime_s']:.0f} s")
-    out.print(f"  home      {s['home']}")
-    out.print(f"  models    {s['models']}   versions {s['versions']} ({s['pending']} pending)   in production {s['production']}")
-    out.print(f"  blobs     {s['blobs']} ({size(s['blob_bytes'])})   events {s['last_event'] or 0}")
-    for w in s.get("watches", []):
-        out.print(f"  watching  {w.get('path')}")
+    out.line(Span("●", "green"), f" daemon {s['version']} at {ctx.client().url}, pid {s['pid']}, "
+             f"up {_duration(s['uptime_s'])}")
+    out.fields([
+        ("home", s["home"]),
+        ("models", str(s["models"])),
+        ("versions", f"{s['versions']} ({s['pending']} pending), {s['production']} in production"),
+        ("blobs", f"{s['blobs']} ({size(s['blob_bytes'])})"),
+        ("events", str(s["last_event"] or 0)),
+        *[("watching", str(w.get("path"))) for w in s.get("watches", [])],
+    ])
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 @click.command()
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new events as they happen (Ctrl-C stops, exit 130). With --json: NDJSON, one "
+                   "event object per line, flushed as it arrives.")
 @click.option("--after", type=int, default=None, help="Only events after this id.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--model", default=None, help="Only events of this model.")
@@ -133,23 +185,58 @@ def status(ctx: Context) -> None:
 @json_option
 @pass_ctx
 def events(ctx: Context, follow: bool, after: int | None, limit: int, model: str | None, kind: str | None) -> None:
-    """The event log, oldest first (the newest LIMIT unless --after)."""
+    """The event log, oldest first (the newest LIMIT unless --after).
+
+    --json prints one JSON array of events; --follow --json prints NDJSON instead (one event
+    object per line: the LIMIT latest, then each new one as it commits).
+    """
     c = ctx.client()
     page = c.events(after=after, limit=limit, model=model, kind=kind)
-    _print_events(ctx, page["items"])
-    if follow:
-        last = page["last_id"] if page["last_id"] is not None else (after or 0)
-        from modelreg.shared.client import Client
+    if ctx.as_json and not follow:
+        return emit_json(page["items"])
+    for e in page["items"]:
+        _print_event(ctx, e)
+    if not follow:
+        if not page["items"]:
+            out.line("no events" + (" match" if model or kind or after else " yet"))
+        return
+    sys.stdout.flush()
+    last = page["last_id"] if page["last_id"] is not None else (after or 0)
+    _follow_until_interrupted(ctx, c, last, model, kind)
 
-        async def follow_with_client() -> None:
-            async with Client(c.endpoint, actor=c.actor) as client:
-                await _follow(ctx, client, last, model, kind)
 
-        asyncio.run(follow_with_client())
+def _follow_until_interrupted(ctx: Context, c, last: int, model: str | None, kind: str | None) -> None:
+    """Run the live stream until Ctrl-C (or SIGTERM), then exit 130 without a word.
+
+    The loop owns SIGINT: Ctrl-C cancels the follow task instead of interrupting whatever it
+    awaits, so a cancelled read is never mistaken for a lost stream ("reconnecting").
+    """
+    import asyncio
+
+    from modelreg.shared.client import Client
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Client(c.endpoint, actor=c.actor) as client:
+            follow = asyncio.create_task(_follow(ctx, client, last, model, kind))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({follow, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (follow, stopped):
+                task.cancel()
+            await asyncio.gather(follow, stopped, return_exceptions=True)
+            if follow.done() and not follow.cancelled() and follow.exception() is not None:
+                raise follow.exception()  # type: ignore[misc]
+
+    asyncio.run(run())
+    sys.exit(130)
 
 
 async def _follow(ctx: Context, client, last: int, model: str | None, kind: str | None) -> None:
     """Live events over the WebSocket stream; reconnects and resumes from the last id seen."""
+    import asyncio
     import fnmatch
 
     delay = 0.5
@@ -162,28 +249,66 @@ async def _follow(ctx: Context, client, last: int, model: str | None, kind: str 
                     continue
                 if kind and not fnmatch.fnmatchcase(event["kind"], kind):
                     continue
-                _print_events(ctx, [event])
+                _print_event(ctx, event)
+                sys.stdout.flush()
         except Unavailable:
             pass
-        err.print(f"[dim]event stream lost; reconnecting in {delay:.1f}s[/]")
+        err.line(Span(f"event stream lost; reconnecting in {delay:.1f}s", "dim"))
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10)
 
 
-def _print_events(ctx: Context, items: list[dict]) -> None:
-    for e in items:
-        if ctx.as_json:
-            sys.stdout.write(json.dumps(e, default=str) + "\n")
+def _print_event(ctx: Context, e: dict) -> None:
+    if ctx.as_json:
+        return emit_json_line(e)
+    ref = f"{e['model']}@{e['version']}" if e.get("version") else (e.get("model") or "")
+    out.line(f"{e['id']:>6}  {when(e['ts'])}  ", Span(f"{e['kind']:<18}", _KIND_STYLE.get(e["kind"].split(".")[0], "")),
+             f" {ref:<24} {e['actor']:<18} ", event_detail(e))
+
+
+_KIND_STYLE = {"stage": "yellow", "drop": "cyan", "gate": "magenta"}
+_HIDDEN = {"content_digest", "verdict"}
+
+
+def event_detail(e: dict) -> str:
+    """An event's data as a person reads it: 'auc=0.87 (online)', 'staging → production (forced): why'."""
+    data = dict(e.get("data") or {})
+    kind = e["kind"]
+    parts: list[str] = []
+    if kind == "metric.recorded":
+        parts.append(", ".join(f"{k}={value_text(v)}" for k, v in (data.pop("metrics", None) or {}).items()))
+        sources = data.pop("source", None)
+        if sources:
+            parts.append(f"({value_text(sources)})")
+    elif kind.startswith("stage.") and "to" in data:
+        move = f"{data.pop('from', '?')} → {data.pop('to')}"
+        how = data.pop("kind", None)
+        if how and how != "transition":
+            move += f" ({how})"
+        if data.pop("forced", False):
+            move += " forced"
+        if kind == "stage.refused":
+            move = "refused " + move
+        parts.append(move)
+    verdict = data.get("verdict")
+    if isinstance(verdict, dict):
+        parts.append("gates " + ("passed" if verdict.get("passed") else "FAILED"))
+    reason = data.pop("reason", None)
+    message = data.pop("message", None)
+    for k, v in data.items():
+        if k in _HIDDEN or v in (None, "", False, [], {}):
             continue
-        ref = f"{e['model']}@{e['version']}" if e.get("version") else (e.get("model") or "")
-        data = e.get("data") or {}
-        detail = " ".join(f"{k}={v}" for k, v in data.items()
-                          if k not in ("content_digest", "verdict") and v not in (None, "", False))
-        if isinstance(data.get("verdict"), dict):
-            detail += " gates=" + ("passed" if data["verdict"]["passed"] else "FAILED")
-        out.print(f"{e['id']:>6}  {when(e['ts'])}  {e['kind']:<18} {ref:<24} {e['actor']:<18} {detail}",
-                  markup=False)
-    sys.stdout.flush()
+        if k == "total_size":
+            parts.append(size(v))
+        elif k == "files" and isinstance(v, int):
+            parts.append(plural(v, "file"))
+        else:
+            parts.append(f"{k}={value_text(v, 120)}")
+    text = " ".join(p for p in parts if p)
+    for extra in (message, reason):
+        if extra:
+            text += (": " if text else "") + str(extra)
+    return text
 
 
 @click.command()
@@ -205,14 +330,15 @@ def verify(ctx: Context, ref: str | None) -> None:
     if ctx.as_json:
         emit_json(result)
     elif result["ok"]:
-        out.print(f"[green]ok[/]: {result['checked']} blobs, {size(result['bytes'])} re-hashed, all match")
+        out.line(Span("ok", "green"), f": {plural(result['checked'], 'blob')}, {size(result['bytes'])} re-hashed, all match")
     else:
-        out.print(f"[bold red]{len(result['problems'])} of {result['checked']} blobs do not match their digest:[/]")
+        out.line(Span(f"{len(result['problems'])} of {plural(result['checked'], 'blob')} do not match their digest:",
+                      "bold red"))
         t = table("blob", "status", "versions affected", "files")
         for p in result["problems"]:
             t.add_row(p["sha256"][:16] + "…", p["status"], ", ".join(p["versions"]),
                       ", ".join(sorted({f["path"] for f in p["files"]})))
-        out.print(t)
+        out.table(t)
     if not result["ok"]:
         sys.exit(1)
 

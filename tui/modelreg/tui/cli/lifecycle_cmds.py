@@ -10,25 +10,27 @@ from modelreg.shared.errors import GateFailed, InvalidInput
 from modelreg.shared.names import parse_ref, validate_name
 
 from .context import Context, json_option, pass_ctx
-from .render import emit_json, err, out, size, stage, table, when
+from .render import Span, emit_json, err, out, plural, size, table, when
+from .render import stage as stage_cell
 
-MARKS = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[red]![/]"}
+MARKS = {"pass": Span("✓", "green"), "fail": Span("✗", "red"), "error": Span("!", "red")}
 
 
 def print_verdict(verdict: dict) -> None:
-    head = "[green]passed[/]" if verdict["passed"] else "[red]failed[/]"
+    head: list = [Span("passed", "green") if verdict["passed"] else Span("failed", "red")]
     if verdict.get("forced"):
-        head += " [yellow](forced)[/]"
-    prod = f" (production: v{verdict['production']})" if verdict.get("production") else ""
-    out.print(f"gates for {verdict['ref']} → {verdict['target']}: {head}{prod}")
+        head.append(Span(" (forced)", "yellow"))
+    if verdict.get("production"):
+        head.append(f" (production: v{verdict['production']})")
+    out.line(f"gates for {verdict['ref']} → {verdict['target']}: ", *head)
     if not verdict["rules"]:
-        out.print("  [dim]no gates apply[/]")
+        out.line("  ", Span("no gates apply", "dim"))
     for r in verdict["rules"]:
-        out.print(f"  {MARKS.get(r['status'], '?')} {r['rule']}", markup=True, highlight=False, soft_wrap=True)
-        out.print(f"      {r['message']}", markup=False, soft_wrap=True)
+        out.line("  ", MARKS.get(r["status"], "?"), " ", r["rule"])
+        out.line(f"      {r['message']}")
         if r.get("output") and r["status"] != "pass":
             for line in r["output"].strip().splitlines()[-5:]:
-                out.print(f"      │ {line}", markup=False, soft_wrap=True)
+                out.line(Span("      │ ", "dim"), line)
 
 
 @click.command()
@@ -58,10 +60,10 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
             emit_json(exc.envelope())
         elif verdict:
             print_verdict(verdict)
-            err.print(f"[red]refused:[/] {ref} stays where it is; fix the failing rules, or pass "
-                      "--force --reason '…' to override (audited)")
+            err.line(Span("refused:", "red"), f" {ref} stays where it is; fix the failing rules, or pass "
+                     "--force --reason '…' to override (audited)")
         else:
-            err.print(f"[red]refused:[/] {exc.message}")
+            err.line(Span("refused:", "red"), f" {exc.message}")
         sys.exit(3)
     if ctx.as_json:
         return emit_json(result)
@@ -69,7 +71,7 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
         print_verdict(result["verdict"])
     v = result["version"]
     archived = "".join(f"; v{n} archived" for n in result.get("archived", []))
-    out.print(f"{v['model']}@{v['version']} is now {stage(v['stage'])}{archived}")
+    out.line(f"{v['model']}@{v['version']} is now ", stage_cell(v["stage"]), archived)
 
 
 @click.command()
@@ -108,7 +110,7 @@ def rollback(ctx: Context, name: str, to: int | None, reason: str) -> None:
     r = ctx.client().rollback(name, reason=reason, to=to)
     if ctx.as_json:
         return emit_json(r)
-    out.print(f"rolled {r['model']} back: v{r['to']} is production again, v{r['from']} archived")
+    out.line(f"rolled {r['model']} back: v{r['to']} is production again, v{r['from']} archived")
 
 
 @click.command()
@@ -126,15 +128,18 @@ def history(ctx: Context, name: str, at: str | None, limit: int) -> None:
     if at is not None:
         snap = h["at"]
         prod = f"v{snap['production']}" if snap["production"] else "nothing"
-        out.print(f"at {when(snap['time'])}: production {prod}; staging "
-                  + (", ".join(f"v{n}" for n in snap["staging"]) or "nothing"))
+        out.line(f"at {when(snap['time'])}: production {prod}; staging "
+                 + (", ".join(f"v{n}" for n in snap["staging"]) or "nothing"))
+        return
+    if not h["items"]:
+        out.line(f"{name} has had no stage changes yet")
         return
     t = table("when", "v", "from", "to", "how", "by", "reason")
     for item in h["items"]:
-        how = item["kind"] + (" [yellow]forced[/]" if item["forced"] else "")
-        t.add_row(when(item["ts"]), str(item["version"]), item["from"], stage(item["to"]), how, item["actor"],
-                  item["reason"])
-    out.print(t)
+        how = [item["kind"]] + ([Span(" forced", "yellow")] if item["forced"] else [])
+        t.add_row(when(item["ts"]), str(item["version"]), stage_cell(item["from"]), stage_cell(item["to"]), how,
+                  item["actor"], item["reason"] or "")
+    out.table(t)
 
 
 @click.group()
@@ -153,7 +158,7 @@ def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
     r = ctx.client().set_alias(name, alias_name, version)
     if ctx.as_json:
         return emit_json(r)
-    out.print(f"{name}@{alias_name} → v{r['aliases'][alias_name]}")
+    out.line(f"{name}@{alias_name} → v{r['aliases'][alias_name]}")
 
 
 @alias.command("rm")
@@ -166,7 +171,7 @@ def alias_rm(ctx: Context, name: str, alias_name: str) -> None:
     r = ctx.client().remove_alias(name, alias_name)
     if ctx.as_json:
         return emit_json(r)
-    out.print(f"removed {name}@{alias_name}")
+    out.line(f"removed {name}@{alias_name}")
 
 
 @alias.command("list")
@@ -178,8 +183,10 @@ def alias_list(ctx: Context, name: str) -> None:
     r = ctx.client().aliases(name)
     if ctx.as_json:
         return emit_json(r)
+    if not r["aliases"]:
+        out.line(f"{name} has no aliases: `modelreg alias set {name} ALIAS VERSION` adds one")
     for a, n in r["aliases"].items():
-        out.print(f"{name}@{a} → v{n}")
+        out.line(f"{name}@{a} → v{n}")
 
 
 @click.group()
@@ -224,10 +231,13 @@ def gate_list(ctx: Context, name: str | None, stage: str | None) -> None:
     items = ctx.client().gates(model=name if name and name != "*" else None, stage=stage)["items"]
     if ctx.as_json:
         return emit_json(items)
+    if not items:
+        out.line("no gates" + (f" apply to {name}" if name else "") + ": `modelreg gate add NAME --stage STAGE RULE` adds one")
+        return
     t = table("id", "model", "stage", "rule", "timeout")
     for g in items:
         t.add_row(str(g["id"]), g["model"] or "*", g["stage"], g["rule"], f"{g['timeout']:g}s" if g["timeout"] else "")
-    out.print(t)
+    out.table(t)
 
 
 @gate.command("rm")
@@ -239,7 +249,7 @@ def gate_rm(ctx: Context, gate_id: int) -> None:
     g = ctx.client().remove_gate(gate_id)
     if ctx.as_json:
         return emit_json(g)
-    out.print(f"removed gate {g['id']}: {g['rule']}", markup=False)
+    out.line(f"removed gate {g['id']}: {g['rule']}")
 
 
 @click.group()
@@ -265,9 +275,9 @@ def hook_add(ctx: Context, target: str, is_command: bool, events: str, model: st
     h = ctx.client().request("POST", "/v1/hooks", body=body)
     if ctx.as_json:
         return emit_json(h)
-    out.print(f"hook {h['id']}: {h['kind']} {h['target']}", markup=False)
+    out.line(f"hook {h['id']}: {h['kind']} {h['target']}")
     if h.get("secret") and not secret:
-        out.print(f"  signing secret (shown once): {h['secret']}", markup=False)
+        out.line(f"  signing secret (shown once): {h['secret']}")
 
 
 @hook.command("list")
@@ -278,10 +288,13 @@ def hook_list(ctx: Context) -> None:
     items = ctx.client().request("GET", "/v1/hooks")["items"]
     if ctx.as_json:
         return emit_json(items)
+    if not items:
+        out.line("no hooks: `modelreg hook add URL --events 'stage.*'` adds one")
+        return
     t = table("id", "kind", "target", "events", "model", "stage")
     for h in items:
         t.add_row(str(h["id"]), h["kind"], h["target"], h["events"] or "*", h["model"] or "*", h["stage"] or "*")
-    out.print(t)
+    out.table(t)
 
 
 @hook.command("rm")
@@ -293,7 +306,7 @@ def hook_rm(ctx: Context, hook_id: int) -> None:
     h = ctx.client().request("DELETE", f"/v1/hooks/{hook_id}")
     if ctx.as_json:
         return emit_json(h)
-    out.print(f"removed hook {h['id']}")
+    out.line(f"removed hook {h['id']}")
 
 
 @hook.command("deliveries")
@@ -305,12 +318,15 @@ def hook_deliveries(ctx: Context, hook_id: int) -> None:
     items = ctx.client().request("GET", f"/v1/hooks/{hook_id}/deliveries")["items"]
     if ctx.as_json:
         return emit_json(items)
+    if not items:
+        out.line(f"hook {hook_id} has not been called yet")
+        return
     t = table("id", "event", "ref", "state", "attempts", "last status", "next try")
     for d in items:
         ref = f"{d['model']}@{d['version']}" if d["version"] else (d["model"] or "")
-        t.add_row(str(d["id"]), f"{d['event_id']} {d['event']}", ref, d["state"], str(d["attempts"]), d["last_status"],
-                  when(d["next_attempt_at"]))
-    out.print(t)
+        t.add_row(str(d["id"]), f"{d['event_id']} {d['event']}", ref, d["state"], str(d["attempts"]),
+                  str(d["last_status"] or ""), when(d["next_attempt_at"]))
+    out.table(t)
 
 
 @click.group()
@@ -327,9 +343,10 @@ def audit_verify(ctx: Context) -> None:
     if ctx.as_json:
         emit_json(r)
     elif r["ok"]:
-        out.print(f"[green]ok[/]: {r['checked']} events, chain intact")
+        out.line(Span("ok", "green"), f": {plural(r['checked'], 'event')}, chain intact")
     else:
-        out.print(f"[red]broken[/]: {r['message']} (first bad event: {r['first_bad_id']}; {r['checked']} before it are intact)")
+        out.line(Span("broken", "red"), f": {r['message']} (first bad event: {r['first_bad_id']}; "
+                 f"{r['checked']} before it are intact)")
     if not r["ok"]:
         sys.exit(1)
 
@@ -344,10 +361,10 @@ def gc(ctx: Context, dry_run: bool) -> None:
     if ctx.as_json:
         return emit_json(r)
     verb = "would remove" if dry_run else "removed"
-    out.print(f"{verb} {r['blobs']} blob(s), {size(r['bytes'])}, of {len(r['versions'])} archived version(s)"
-              + (f"; {r['orphans']} unreferenced upload(s)" if r["orphans"] else ""))
+    out.line(f"{verb} {plural(r['blobs'], 'blob')}, {size(r['bytes'])}, of {plural(len(r['versions']), 'archived version')}"
+             + (f"; {plural(r['orphans'], 'unreferenced upload')}" if r["orphans"] else ""))
     for ref in r["versions"]:
-        out.print(f"  {ref}")
+        out.line(f"  {ref}")
 
 
 COMMANDS = [check, promote, archive, rollback, history, alias, gate, hook, audit, gc]

@@ -6,10 +6,10 @@ import click
 
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import parse_dataset_ref, parse_ref
-from rich.tree import Tree
 
 from .context import Context, json_option, pass_ctx
-from .render import emit_json, out, stage, table, when
+from .render import Output, Part, Span, emit_json, out, table, when
+from .render import stage as stage_cell
 
 
 @click.command()
@@ -31,50 +31,68 @@ def lineage(ctx: Context, ref: str | None, dataset: str | None, direction: str |
         if ctx.as_json:
             return emit_json(result)
         if not result["items"]:
-            out.print(f"no version was trained or evaluated on {dataset}"
+            out.line(f"no version was trained or evaluated on {dataset}"
                       + ("" if result["known"] else " (the registry has never seen this dataset)"))
             return
         t = table("version", "stage", "relation", "dataset", "created")
         for item in result["items"]:
-            t.add_row(item["ref"], stage(item["stage"]), item["relation"].replace("_", " "), item["dataset"],
+            t.add_row(item["ref"], stage_cell(item["stage"]), item["relation"].replace("_", " "), item["dataset"],
                       when(item["created_at"]))
-        out.print(t)
+        out.table(t)
         return
     parse_ref(ref)
     result = c.lineage(ref, direction or "both")
     if ctx.as_json:
         return emit_json(result)
     if "upstream" in result:
-        out.print(_up_tree(result["upstream"], "[bold]upstream[/] (where it came from)"))
+        out.line(Span("upstream", "bold"), " (where it came from)")
+        print_tree(out, _up(result["upstream"]))
     if "downstream" in result:
-        root = Tree("[bold]downstream[/] (derived from it)")
-        _down(root, result["downstream"])
-        out.print(root)
+        if "upstream" in result:
+            out.blank()
+        out.line(Span("downstream", "bold"), " (derived from it)")
+        down = _down(result["downstream"])
+        print_tree(out, down)
+        if not down[1]:
+            out.line("    ", Span("nothing is derived from it yet", "dim"))
 
 
-def _up_tree(node: dict, title: str) -> Tree:
-    tree = Tree(title)
-    _up(tree, node)
-    return tree
+# A tree node: its label (parts of one line) and its children.
+Node = tuple[list[Part], list["Node"]]
 
 
-def _up(parent: Tree, node: dict) -> None:
-    branch = parent.add(f"[bold]{node['ref']}[/] {stage(node.get('stage') or '')}")
+def print_tree(o: Output, node: Node, prefix: str = "", last: bool = True) -> None:
+    """Draw a tree with box characters, the same on a terminal and in a pipe."""
+    label, children = node
+    o.line(Span(prefix + ("└── " if last else "├── "), "dim"), *label)
+    inner = prefix + ("    " if last else "│   ")
+    for i, child in enumerate(children):
+        print_tree(o, child, inner, i == len(children) - 1)
+
+
+def _version_label(node: dict) -> list[Part]:
+    return [Span(node["ref"], "bold"), "  ", stage_cell(node.get("stage"))]
+
+
+def _up(node: dict) -> Node:
+    children: list[Node] = []
     for ds in node.get("datasets", []):
-        branch.add(f"{ds['relation'].replace('_', ' ')} [cyan]{ds['dataset']}[/]")
+        children.append(([f"{ds['relation'].replace('_', ' ')} ", Span(ds["dataset"], "cyan")], []))
     if node.get("run"):
-        branch.add(f"produced by run [magenta]{node['run']['id']}[/]")
+        children.append((["produced by run ", Span(str(node["run"]["id"]), "magenta")], []))
     for p in node.get("parents", []):
         if "datasets" in p:
-            _up(branch.add("derived from"), p)
+            children.append((["derived from"], [_up(p)]))
         else:
-            branch.add(f"derived from [bold]{p['ref']}[/]" + (" (outside this registry)" if p.get("external") else ""))
+            label: list[Part] = ["derived from ", Span(p["ref"], "bold")]
+            if p.get("external"):
+                label.append(Span(" (outside this registry)", "dim"))
+            children.append((label, []))
+    return _version_label(node), children
 
 
-def _down(parent: Tree, node: dict) -> None:
-    branch = parent.add(f"[bold]{node['ref']}[/] {stage(node.get('stage') or '')}")
-    for child in node.get("children", []):
-        _down(branch, child)
+def _down(node: dict) -> Node:
+    return _version_label(node), [_down(child) for child in node.get("children", [])]
 
 
 COMMANDS = [lineage]

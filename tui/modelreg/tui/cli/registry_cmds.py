@@ -10,7 +10,9 @@ from modelreg.shared.errors import InvalidInput, ModelregError
 from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_relpath
 
 from .context import Context, json_option, pass_ctx
-from .render import emit_json, err, metric, out, progress, size, stage, table, when
+from .render import Span, emit_json, err, metric, out, plural, progress, size, table, when
+from .render import stage as stage_cell
+from .render import status as status_cell
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -43,17 +45,17 @@ def models(ctx: Context, query: str | None) -> None:
     if ctx.as_json:
         return emit_json(items)
     if not items:
-        out.print("no models yet: `modelreg register PATH --name NAME` adds one")
+        out.line("no models yet: `modelreg register PATH --name NAME` adds one")
         return
     t = table("model", "versions", "production", "staging", "latest", "updated")
     for m in items:
         t.add_row(m["name"], str(m["version_count"]), _v(m["production"]), _v(m["staging"]), _v(m["latest"]),
                   when(m["updated_at"]))
-    out.print(t)
+    out.table(t)
 
 
-def _v(n: int | None) -> str:
-    return f"v{n}" if n else "-"
+def _v(n: int | None) -> str | Span:
+    return f"v{n}" if n else Span("-", "dim")
 
 
 @click.command()
@@ -83,15 +85,14 @@ def versions(ctx: Context, name: str, stage: str | None, status: str | None, tag
     keys = sorted({k for v in items for k in v["metrics"]})[:6]
     t = table("v", "stage", "status", "created", "source", *keys, "size")
     for v in items:
-        t.add_row(str(v["version"]), _stage_cell(v["stage"]), v["status"], when(v["created_at"]), v["source"],
+        t.add_row(str(v["version"]), stage_cell(v["stage"]), status_cell(v["status"]), when(v["created_at"]), v["source"],
                   *[metric(v["metrics"].get(k)) for k in keys], size(v["total_size"]))
-    out.print(t)
+    if not items:
+        out.line(f"no versions of {name} match" if any((stage, status, tags, metric_filters)) else f"{name} has no versions")
+    else:
+        out.table(t)
     if len(items) < total:
-        err.print(f"[dim]{len(items)} of {total} versions shown; --limit N or --all for more[/]")
-
-
-def _stage_cell(name: str) -> str:
-    return stage(name)
+        err.line(Span(f"{len(items)} of {plural(total, 'version')} shown; --limit N or --all for more", "dim"))
 
 
 def _iter_sync(c, name: str, filters: dict):
@@ -114,43 +115,9 @@ def show(ctx: Context, ref: str) -> None:
     v = ctx.client().version(ref)
     if ctx.as_json:
         return emit_json(v)
-    out.print(f"[bold]{v['model']}@{v['version']}[/]  {stage(v['stage'])}  {v['status']}"
-              + (f" ({v['status_message']})" if v["status_message"] else ""))
-    out.print(f"  created   {when(v['created_at'])} by {v['created_by']} via {v['source']}")
-    if v["description"]:
-        out.print(f"  about     {v['description']}", markup=False)
-    out.print(f"  content   {v['content_digest'] or '-'}  {v['file_count']} file(s), {size(v['total_size'])}")
-    lin = v["lineage"]
-    for ds in lin["datasets"]:
-        out.print(f"  {ds['relation'].replace('_', ' '):<9} {ds['dataset']}")
-    if lin["run"]:
-        out.print(f"  run       {lin['run']['id']}")
-    for p in lin["parents"]:
-        out.print(f"  parent    {p['ref']}")
-    if v["metrics"]:
-        out.print("[bold]metrics[/]")
-        for k, val in v["metrics"].items():
-            sources = sorted({r["source"] for r in v["metric_records"] if r["key"] == k})
-            out.print(f"  {k:<24} {metric(val):<12} [dim]{', '.join(sources)}[/]")
-    if v["params"]:
-        out.print("[bold]params[/]")
-        for k, val in v["params"].items():
-            out.print(f"  {k:<24} {val}", markup=False)
-    if v["tags"]:
-        out.print("[bold]tags[/]  " + "  ".join(f"{k}={val}" for k, val in v["tags"].items()), markup=False)
-    if v["files"]:
-        out.print("[bold]files[/]")
-        t = table("path", "size", "sha256")
-        for f in v["files"][:200]:
-            t.add_row(f["path"], size(f["size"]), f["sha256"])
-        out.print(t)
-        if len(v["files"]) > 200:
-            out.print(f"  … and {len(v['files']) - 200} more (--json for all)")
-    if v.get("facts"):
-        out.print("[bold]facts[/]")
-        for k, val in v["facts"].items():
-            if k != "files":
-                out.print(f"  {k:<24} {val}", markup=False)
+    from .version_view import print_version
+
+    print_version(out, v)
 
 
 @click.command("metric")
@@ -172,8 +139,7 @@ def metric_cmd(ctx: Context, ref: str, values: tuple[str, ...], source: str, dat
     if ctx.as_json:
         return emit_json(v)
     recorded = ", ".join(f"{r['key']}={metric(r['value'])}" for r in records)
-    out.print(f"recorded {recorded} on "
-              f"{v['model']}@{v['version']} ({source})")
+    out.line(f"recorded {recorded} on {v['model']}@{v['version']} ({source})")
 
 
 @click.command()
@@ -187,7 +153,7 @@ def resolve(ctx: Context, ref: str, want_path: bool) -> None:
     r = ctx.client().resolve(ref, path=want_path)
     if ctx.as_json:
         return emit_json(r)
-    out.print(r["path"] if want_path else r["ref"], markup=False)
+    out.line(r["path"] if want_path else r["ref"])
 
 
 @click.command()
@@ -215,7 +181,7 @@ def export(ctx: Context, ref: str, dest: Path, force: bool) -> None:
             c.download(v["ref"], f["path"], target, progress=advance)
     if ctx.as_json:
         return emit_json({"ref": v["ref"], "dest": str(dest), "files": len(targets), "bytes": total})
-    out.print(f"exported {v['ref']}: {len(targets)} file(s), {size(total)} → {dest}")
+    out.line(f"exported {v['ref']}: {plural(len(targets), 'file')}, {size(total)} → {dest}")
 
 
 COMMANDS = [models, versions, show, metric_cmd, resolve, export]

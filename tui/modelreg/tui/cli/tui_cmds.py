@@ -53,4 +53,7 @@ def demo(keep: bool, into: Path | None, no_tui: bool, screenshots: Path | None) 
                    f"stop it with `MODELREG_HOME={home} modelreg daemon --stop`)")
 
 
+# The demo builds its own throwaway home and daemon: --home/--url would be ignored, so it has none.
+demo.modelreg_global_options = False  # type: ignore[attr-defined]
+
 COMMANDS = [tui, demo]
