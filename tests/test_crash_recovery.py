@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import struct
 import time
 from pathlib import Path
 
@@ -18,10 +19,16 @@ SIZE = int(os.environ.get("MODELREG_TEST_BIG_FILE", 1024**3))
 
 @pytest.fixture
 def big_file(tmp_path: Path) -> Path:
+    """A real safetensors file (one U8 tensor of SIZE bytes): the register pipeline refuses a broken one."""
     path = tmp_path / "big.safetensors"
     block = os.urandom(4 * 1024 * 1024)
+    count = SIZE // len(block)
+    header = json.dumps({"w": {"dtype": "U8", "shape": [count * len(block)],
+                               "data_offsets": [0, count * len(block)]}}).encode()
+    header += b" " * (-len(header) % 8)
     with open(path, "wb") as f:
-        for _ in range(SIZE // len(block)):
+        f.write(struct.pack("<Q", len(header)) + header)
+        for _ in range(count):
             f.write(block)
     return path
 
@@ -54,7 +61,7 @@ def test_kill9_mid_register_leaves_no_broken_version(home, big_file, modelreg):
         db.close()
         r = modelreg("register", str(big_file), "--name", "big", "--json", check=True, timeout=300)
         v = json.loads(r.stdout)
-        assert v["version"] == 2 and v["status"] == "ready" and v["total_size"] == SIZE
+        assert v["version"] == 2 and v["status"] == "ready" and v["total_size"] == big_file.stat().st_size
         assert modelreg("verify", "big@2", check=True, timeout=300).returncode == 0
     finally:
         d.stop()

@@ -12,8 +12,11 @@ import errno
 import fcntl
 import hashlib
 import os
+import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,10 @@ CHUNK = 4 * 1024 * 1024
 _FICLONE = 0x40049409  # linux/fs.h: share extents (reflink) on btrfs, xfs, bcachefs…
 
 Progress = Callable[[int], None]
+
+
+class StoreCancelled(Exception):
+    """A store was asked to stop (its job was cancelled); its temp file is already gone."""
 
 
 @dataclass(frozen=True)
@@ -37,16 +44,16 @@ class BlobStore:
         self.objects = root / "sha256"
 
     def prepare(self) -> int:
-        """Create the layout and remove temp files a crash left behind; returns how many."""
+        """Create the layout and remove temp files (and sniffing trees) a crash left behind; returns how many."""
         self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         removed = 0
         for leftover in self.tmp.iterdir():
-            try:
-                leftover.unlink()
-                removed += 1
-            except IsADirectoryError:
-                pass
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed += 1
         return removed
 
     def path(self, sha256: str) -> Path:
@@ -60,30 +67,57 @@ class BlobStore:
 
     # -- storing ---------------------------------------------------------------------------
 
-    def store_file(self, src: Path, *, move: bool = False, progress: Progress | None = None) -> StoredBlob:
+    def store_file(self, src: Path, *, move: bool = False, progress: Progress | None = None,
+                   cancel: threading.Event | None = None) -> StoredBlob:
         """Store the bytes of ``src``, copying them at most once.
 
         ``move`` (the caller deletes ``src`` afterwards) hardlinks when ``src`` is on the same
         filesystem: no byte is copied. Otherwise a reflink is tried, then a single pass that
-        hashes while it copies.
+        hashes while it copies. ``cancel`` is looked at between chunks: once it is set the
+        temp file is removed and StoreCancelled raised, so a cancelled job leaves nothing.
         """
         tmp = self._temp_path()
         try:
             if move and self._try_hardlink(src, tmp):
-                digest, size = hash_file(tmp, progress)
+                digest, size = hash_file(tmp, progress, cancel)
                 return self._commit(tmp, digest, size, "hardlink")
             with open(src, "rb") as fin, open(tmp, "wb") as fout:
                 if _try_reflink(fin, fout):
                     fout.flush()
                     os.fsync(fout.fileno())
-                    digest, size = hash_file(tmp, progress)
+                    digest, size = hash_file(tmp, progress, cancel)
                     return self._commit(tmp, digest, size, "reflink")
-                digest, size = _copy_hashing(fin, fout, progress)
+                digest, size = _copy_hashing(fin, fout, progress, cancel)
                 os.fsync(fout.fileno())
+            _check(cancel)  # the fsync of a big file takes a while: a cancel may have come meanwhile
             return self._commit(tmp, digest, size, "copy")
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    @contextmanager
+    def linked_tree(self, files: list[tuple[str, str]]) -> Iterator[Path]:
+        """A temporary folder holding stored blobs under their manifest paths (hardlinks, no copy).
+
+        ``files`` is ``[(relpath, sha256)]``. Sniffers read files on disk by path; this lets
+        them read an uploaded version exactly as they read a drop. Removed on exit (and by
+        ``prepare`` after a crash).
+        """
+        root = self._temp_path()
+        root.mkdir()
+        try:
+            for rel, sha in files:
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(self.path(sha), target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                        raise
+                    shutil.copyfile(self.path(sha), target)
+            yield root
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     def open_writer(self) -> BlobWriter:
         """A writer for streamed uploads: write() chunks, then commit() or abort()."""
@@ -169,7 +203,8 @@ class BlobWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
+def hash_file(path: Path, progress: Progress | None = None,
+              cancel: threading.Event | None = None) -> tuple[str, int]:
     """sha256 and size of a file, read in large chunks (hashlib releases the GIL)."""
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
@@ -177,6 +212,7 @@ def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
     size = 0
     with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buf):
+            _check(cancel)
             h.update(view[:n])
             size += n
             if progress:
@@ -184,18 +220,24 @@ def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _copy_hashing(fin, fout, progress: Progress | None) -> tuple[str, int]:
+def _copy_hashing(fin, fout, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
     while n := fin.readinto(buf):
+        _check(cancel)
         h.update(view[:n])
         fout.write(view[:n])
         size += n
         if progress:
             progress(n)
     return h.hexdigest(), size
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise StoreCancelled()
 
 
 def _try_reflink(fin, fout) -> bool:

@@ -1,7 +1,9 @@
 """Long-running work the client can follow: hashing a large file, verifying the store.
 
 Jobs live in memory only; what they produce (a ready version, a verify report) is durable
-elsewhere, so a restart loses nothing but the progress figure.
+elsewhere, so a restart loses nothing but the progress figure. A cancellable job (storing a
+registration's files) is cancelled through a flag its worker threads look at between chunks:
+a thread cannot be interrupted, but it can be asked.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ import time
 import uuid
 from typing import Any
 
-from modelreg.shared.errors import ModelregError, NotFound
+from modelreg.shared.errors import Conflict, ModelregError, NotFound
 
 KEEP_FINISHED_S = 600
 
 
 class Job:
-    def __init__(self, kind: str, total: int = 0) -> None:
+    def __init__(self, kind: str, total: int = 0, cancellable: bool = False, subject: str | None = None) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.kind = kind
+        self.subject = subject  # what it works on, e.g. the version being registered
+        self.cancellable = cancellable
+        self.cancel_requested = threading.Event()  # set by cancel(); the workers stop at their next chunk
         self.state = "running"
         self.total = total
         self.done = 0
@@ -45,21 +50,35 @@ class Job:
         self.state, self.error, self.finished = "failed", err.envelope()["error"], time.time()
         self._event.set()
 
+    def cancelled(self) -> None:
+        """The work stopped because cancel() asked it to."""
+        self.state, self.finished = "cancelled", time.time()
+        self._event.set()
+
+    def cancel(self) -> None:
+        """Ask the work to stop; a job that already ended keeps its outcome."""
+        if not self.cancellable:
+            raise Conflict(f"a {self.kind} job cannot be cancelled")
+        if self.state == "running":
+            self.cancel_requested.set()
+
     async def wait(self) -> None:
         await self._event.wait()
 
     def view(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "state": self.state, "total": self.total, "done": self.done,
-                "result": self.result, "error": self.error, "elapsed_s": round((self.finished or time.time()) - self.started, 3)}
+        return {"id": self.id, "kind": self.kind, "subject": self.subject, "state": self.state, "total": self.total,
+                "done": self.done, "result": self.result, "error": self.error, "cancellable": self.cancellable,
+                "cancel_requested": self.cancel_requested.is_set(),
+                "elapsed_s": round((self.finished or time.time()) - self.started, 3)}
 
 
 class Jobs:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
 
-    def create(self, kind: str, total: int = 0) -> Job:
+    def create(self, kind: str, total: int = 0, cancellable: bool = False, subject: str | None = None) -> Job:
         self._prune()
-        job = Job(kind, total)
+        job = Job(kind, total, cancellable, subject)
         self._jobs[job.id] = job
         return job
 
@@ -68,6 +87,12 @@ class Jobs:
         if job is None:
             raise NotFound(f"no job {job_id!r} (finished jobs are kept for {KEEP_FINISHED_S // 60} minutes)")
         return job
+
+    def list(self, kind: str | None = None) -> list[Job]:
+        """Running jobs first, then the finished ones still kept; newest first within each."""
+        self._prune()
+        jobs = [j for j in self._jobs.values() if kind is None or j.kind == kind]
+        return sorted(jobs, key=lambda j: (j.state != "running", -j.started))
 
     def _prune(self) -> None:
         cutoff = time.time() - KEEP_FINISHED_S

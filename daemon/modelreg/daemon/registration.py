@@ -1,10 +1,12 @@
 """Registering a version: allocate its number, store its blobs, then mark it ready.
 
-The version row is created ``pending`` in one transaction (so its number is allocated
-atomically and never reused), the files are hashed and stored off the event loop, in
-parallel, and a second transaction records the manifest and flips it to ``ready``. A crash
+The files are first read by the one ingest pipeline (``ingest/pipeline.py``: the same
+sniffers and format checks as a drop folder), so a truncated file is refused before a number
+is spent. The version row is then created ``pending`` in one transaction (so its number is
+allocated atomically and never reused), the files are hashed and stored off the event loop,
+in parallel, and a second transaction records the manifest and flips it to ``ready``. A crash
 in between leaves a ``pending`` row that start-up marks ``failed``; never a ``ready``
-version whose blobs are missing.
+version whose blobs are missing. A cancelled job ends the version ``failed`` ("cancelled").
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from modelreg.shared.errors import InvalidInput, ModelregError
 from modelreg.shared.names import validate_name
 
 from . import catalog, events, lineage, metrics
-from .blobs import BlobStore, StoredBlob
+from .blobs import BlobStore, StoreCancelled
 from .db import Database, Transaction
+from .ingest.pipeline import Ingest, check, merge
 from .jobs import Job, Jobs
 from .payloads import FileRef, Registration
 
@@ -106,13 +109,19 @@ def content_digest(files: list[tuple[str, str, int]]) -> str:
 class Registrar:
     def __init__(self, db: Database, blobs: BlobStore, pool: Executor, jobs: Jobs, home: Path) -> None:
         self.db, self.blobs, self.pool, self.jobs, self.home = db, blobs, pool, jobs, home.resolve()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ingest = Ingest(blobs, pool)
+        self._tasks: dict[asyncio.Task[Any], Job] = {}
 
     async def register(self, model: str, reg: Registration, actor: str) -> tuple[dict[str, Any], Job | None]:
-        """Create the version; returns its view and, when files must be stored, the job doing it."""
+        """Create the version; returns its view and, when files must be stored, the job doing it.
+
+        Path mode sniffs the files where they are, upload mode the stored blobs; either way
+        an incomplete file is refused (InvalidInput) before the version exists.
+        """
         validate_name(model)
         loop = asyncio.get_running_loop()
         sources: list[SourceFile] = []
+        folder: Path | None = None  # a folder registered (not a file): --move removes it once emptied
         if reg.path is not None:
             # The registry's own files are never a source: --move would delete them.
             real = await loop.run_in_executor(self.pool, _resolve_source, Path(reg.path))
@@ -120,19 +129,29 @@ class Registrar:
                 raise InvalidInput(f"{reg.path} is inside (or contains) the registry home {self.home}; "
                                    "register files from elsewhere")
             sources = await loop.run_in_executor(self.pool, collect_files, Path(reg.path))
+            if not await loop.run_in_executor(self.pool, real.is_file):
+                folder = Path(reg.path)
+            sniffed = await self.ingest.sniff_path(folder or sources[0].abspath, [s.relpath for s in sources])
         else:
             await loop.run_in_executor(self.pool, self._check_uploaded, reg.files or [])
+            sniffed = await self.ingest.sniff_blobs([(f.path, f.sha256) for f in reg.files or []])
+        check(sniffed)
+        merge(reg, sniffed)
         async with self.db.transaction() as tx:
             vrow = await self._create_pending(tx, model, reg, actor)
             if reg.files is not None:
                 await self._mark_ready(tx, vrow, [(f.path, f.sha256, f.size) for f in reg.files], actor)
         if reg.files is not None:
             return await self.view(vrow["id"]), None
-        job = self.jobs.create("register", total=sum(s.size for s in sources))
-        task = asyncio.create_task(self._store(vrow, sources, reg.move, job, actor))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        job = self.jobs.create("register", total=sum(s.size for s in sources), cancellable=True,
+                               subject=f"{vrow['model']}@{vrow['number']}")
+        task = asyncio.create_task(self._store(vrow, sources, folder, reg.move, job, actor))
+        self._tasks[task] = job
+        task.add_done_callback(self._forget)
         return await self.view(vrow["id"]), job
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
 
     async def create_ready(self, tx: Transaction, model: str, reg: Registration, files: list[tuple[str, str, int]],
                            actor: str) -> dict[str, Any]:
@@ -189,19 +208,27 @@ class Registrar:
         await events.append(tx, "version.ready", actor, model=vrow["model"], version=vrow["number"],
                             data={"files": len(files), "total_size": total, "content_digest": digest})
 
-    async def _store(self, vrow: dict[str, Any], sources: list[SourceFile], move: bool, job: Job, actor: str) -> None:
+    async def _store(self, vrow: dict[str, Any], sources: list[SourceFile], folder: Path | None, move: bool, job: Job,
+                     actor: str) -> None:
         loop = asyncio.get_running_loop()
         try:
-            stored: list[StoredBlob] = await asyncio.gather(*(
-                loop.run_in_executor(self.pool, lambda s=s: self.blobs.store_file(s.abspath, move=move, progress=job.add))
-                for s in sources))
+            stored = await self.ingest.store([(s.relpath, s.abspath) for s in sources], move=move,
+                                             progress=job.add, cancel=job.cancel_requested)
+            if job.cancel_requested.is_set():
+                raise StoreCancelled()  # asked after the last chunk, before anything was committed
             files = [(s.relpath, b.sha256, b.size) for s, b in zip(sources, stored)]
             async with self.db.transaction() as tx:
                 await self._mark_ready(tx, vrow, files, actor)
             if move:
-                await loop.run_in_executor(self.pool, _remove_sources, sources)
+                await loop.run_in_executor(self.pool, _remove_sources, sources, folder)
             job.succeed({"model": vrow["model"], "version": vrow["number"],
                          "methods": sorted({b.method for b in stored})})
+        except StoreCancelled:
+            try:
+                async with self.db.transaction() as tx:
+                    await fail_version(tx, vrow["id"], vrow["model"], vrow["number"], "cancelled", actor)
+            finally:
+                job.cancelled()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the version row
             message = exc.message if isinstance(exc, ModelregError) else f"{type(exc).__name__}: {exc}"
             if isinstance(exc, OSError):
@@ -215,7 +242,9 @@ class Registrar:
                 raise
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        """Shutdown: stop the stores (their threads drop their temp files), then the tasks."""
+        for task, job in list(self._tasks.items()):
+            job.cancel_requested.set()
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -246,6 +275,14 @@ def _resolve_source(path: Path) -> Path:
         raise InvalidInput(f"{path} is a symlink loop") from None
 
 
-def _remove_sources(sources: list[SourceFile]) -> None:
+def _remove_sources(sources: list[SourceFile], folder: Path | None) -> None:
+    """After a --move: the files go, then the folders of ``folder``'s tree left empty (only those)."""
     for s in sources:
         s.abspath.unlink(missing_ok=True)
+    if folder is None:
+        return
+    for dirpath, _, _ in os.walk(folder, topdown=False):  # children before their parent
+        try:
+            os.rmdir(dirpath)  # refuses a folder that still holds anything
+        except OSError:
+            pass

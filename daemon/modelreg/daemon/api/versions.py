@@ -37,8 +37,12 @@ async def register(request: web.Request) -> web.Response:
     view, job = await request.app[REGISTRAR].register(request.match_info["name"], reg, actor(request))
     if job is None:
         return reply(request, {"version": view, "job": None}, status=201)
+    if request.transport is None or request.transport.is_closing():
+        job.cancel()  # the client left (Ctrl-C) before it learnt the job: nobody would ever cancel it
     if query_bool(request, "wait"):
         await job.wait()
+        if job.state == "cancelled":
+            raise Conflict(f"registering {view['model']}@{view['version']} was cancelled")
         if job.state == "failed":
             exc = from_envelope(422, {"error": job.error})
             exc.status = min(exc.status, 422)  # a generic storage error must not leave as a 5xx

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
-import re
 import shutil
 import time
 from concurrent.futures import Executor
@@ -21,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.shared.errors import GateFailed, InvalidInput, ModelregError
-from modelreg.shared.names import KEY_RE, NAME_RE, validate_name
+from modelreg.shared.names import validate_name
 
 from .. import catalog, events
 from ..blobs import BlobStore
 from ..db import Database
-from ..payloads import MetricRecord, Registration, parse_metadata
+from ..payloads import Registration, parse_metadata
 from ..registration import Registrar, content_digest
 from ..sniff import SniffResult
 from . import sidecar
+from .filters import DropFilter
+from .pipeline import merge
 from .scan import EntryScan, scan_entry
 
 log = logging.getLogger("modelreg.daemon.ingest")
@@ -44,6 +44,7 @@ class Watch:
     mode: str
     settle: float
     poll: bool
+    filter: DropFilter = DropFilter()
 
 
 class DropFailed(Exception):
@@ -73,10 +74,27 @@ class DropProcessor:
                 return "failed"
 
     async def already_handled(self, watch: Watch, entry: str, fingerprint: str) -> bool:
-        """Copy mode keeps drops in place: one already registered (or reported) is not taken again."""
+        """Whether this content of the entry was dealt with before (also before a restart).
+
+        An ignored entry stays where it is, in either mode: it is reported once. Copy mode
+        keeps every drop in place, so one already registered (or reported) is not taken again;
+        in move mode a drop that is back was put back on purpose (a fixed drop from .failed/).
+        """
         row = await self.db.one("SELECT fingerprint, state FROM ingest_journal WHERE watch_id = ? AND entry = ? "
                                 "ORDER BY id DESC LIMIT 1", (watch.id, entry))
-        return row is not None and row["fingerprint"] == fingerprint and row["state"] != "taken"
+        if row is None or row["fingerprint"] != fingerprint:
+            return False
+        return row["state"] == "ignored" or (watch.mode == "copy" and row["state"] != "taken")
+
+    async def ignore(self, watch: Watch, scan: EntryScan, reason: str) -> None:
+        """An entry that is not a model: one journal row, one event, one log line; never moved."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO ingest_journal (watch_id, entry, fingerprint, state, message, created_at, updated_at) "
+                "VALUES (?, ?, ?, 'ignored', ?, ?, ?)", (watch.id, scan.name, scan.fingerprint, reason, tx.now, tx.now))
+            await events.append(tx, "drop.ignored", "drop", model=watch.model,
+                                data={"watch": str(watch.path), "entry": scan.name, "reason": reason})
+        log.info("drop %s ignored: %s", scan.name, reason)
 
     async def _journal_taken(self, watch: Watch, scan: EntryScan) -> int:
         async with self.db.transaction() as tx:
@@ -109,8 +127,7 @@ class DropProcessor:
                                      "does not exist in this registry") from None
         move = watch.mode == "move"
         sources = [(rel, root / rel if scan.is_dir else root) for rel in payload]
-        stored = await asyncio.gather(*(
-            loop.run_in_executor(self.pool, lambda p=p: self.blobs.store_file(p, move=move)) for _, p in sources))
+        stored = await self.registrar.ingest.store(sources, move=move)
         files = [(rel, b.sha256, b.size) for (rel, _), b in zip(sources, stored)]
         # The drop must not have changed while we read it (a writer that paused, then went on).
         again = await loop.run_in_executor(self.pool, scan_entry, watch.path, scan.name)
@@ -214,42 +231,13 @@ def _stem(entry: str) -> str:
     return entry
 
 
-def _dataset_from_card(name: str) -> str | None:
-    """A hub dataset id ('org/name') as a registry dataset ref ('org--name@hub')."""
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "--", name.strip()).strip("-.")[:120]
-    return f"{clean}@hub" if clean and NAME_RE.match(clean) else None
-
-
 def _registration(meta: dict[str, Any], sniffed: SniffResult | None, source: str) -> Registration:
-    """Merge sidecar settings and sniffed facts into one Registration (sidecar wins)."""
+    """The sidecar's settings plus what the files say (the pipeline's merge: the sidecar wins)."""
     try:
         reg = parse_metadata({k: v for k, v in meta.items() if k not in ("name", "stage")}, source)
     except InvalidInput as exc:
         raise DropFailed(f"the sidecar is invalid: {exc.message}") from None
-    if sniffed is not None:
-        reg.facts = {**sniffed.facts, "complete": sniffed.complete, "unsafe": sniffed.unsafe,
-                     **({"problems": sniffed.problems} if sniffed.problems else {})}
-        known = {d["ref"] for d in reg.datasets}
-        for edge in sniffed.lineage:
-            if edge.get("relation") == "derived_from" and edge.get("model"):
-                reg.external_parents.append(str(edge["model"])[:300])
-            elif edge.get("dataset") and edge.get("relation") in ("trained_on", "evaluated_on"):
-                ds = _dataset_from_card(str(edge["dataset"]))
-                if ds and ds not in known:
-                    known.add(ds)
-                    reg.datasets.append({"ref": ds, "relation": edge["relation"], "digest": None, "uri": None})
-            elif edge.get("relation") == "produced_by" and edge.get("run") and reg.run is None:
-                reg.run = {"id": str(edge["run"])[:200], "experiment": None, "started_at": None, "ended_at": None,
-                           "hardware": None, "code_revision": None, "hyperparameters": {}}
-        for m in sniffed.metrics:
-            try:
-                value = float(m["value"])
-                ds = _dataset_from_card(str(m["dataset"])) if m.get("dataset") else None
-                reg.metrics.append(MetricRecord(str(m["key"])[:200], value, "model-card", None, ds))
-            except (KeyError, TypeError, ValueError):
-                continue
-        reg.metrics = [r for r in reg.metrics if math.isfinite(r.value) and KEY_RE.match(r.key)]
-    return reg
+    return merge(reg, sniffed) if sniffed is not None else reg
 
 
 def _remove(path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import watchfiles
 
 from ..sniff import SniffResult, sniff_drop
+from .pipeline import incomplete_reason
 from .processor import DropProcessor, Watch
 from .scan import EntryScan, is_temporary, list_entries, scan_entry
 
@@ -163,12 +164,20 @@ class DropWatcher:
                 t.fingerprint, t.changed_at, t.scan = fp, now, scan
             if t.handled == fp:
                 continue
-            if self.watch.mode == "copy" and await self.processor.already_handled(self.watch, name, fp):
+            if await self.processor.already_handled(self.watch, name, fp):
                 t.handled = fp
                 continue
             await self._decide(name, t, scan, now - t.changed_at)
 
     async def _decide(self, name: str, t: Tracked, scan: EntryScan, stable: float) -> None:
+        finished = (scan.has_marker or t.renamed_hint or scan.renamed_in) and stable >= QUICK_S
+        settled = finished or stable >= self.watch.settle
+        reason = self.watch.filter.ignored(scan)
+        if reason is not None:
+            # Reported once it holds still: a folder's first file (a README) does not decide for it.
+            if settled and not scan.has_temporary:
+                self._ignore(name, t, scan, reason)
+            return
         problem = None
         if scan.escapes:
             problem = (f"{'; '.join(scan.escapes)} is a symlink to a place outside the drop; modelreg never follows "
@@ -179,10 +188,7 @@ class DropWatcher:
             if stable >= QUICK_S:
                 self._take(name, t, scan, None, problem)
             return
-        if scan.has_temporary or not scan.files:
-            return
-        finished = (scan.has_marker or t.renamed_hint or scan.renamed_in) and stable >= QUICK_S
-        if not finished and stable < self.watch.settle:
+        if scan.has_temporary or not scan.files or not settled:
             return
         if time.monotonic() - t.last_sniff < 0.5:
             return
@@ -192,7 +198,19 @@ class DropWatcher:
         if sniffed.complete:
             self._take(name, t, scan, sniffed, None)
         elif stable >= max(self.watch.settle, 1.0) * GIVE_UP_FACTOR:
-            self._take(name, t, scan, sniffed, "the files are incomplete or broken: " + "; ".join(sniffed.problems[:5]))
+            self._take(name, t, scan, sniffed, incomplete_reason(sniffed))
+
+    def _ignore(self, name: str, t: Tracked, scan: EntryScan, reason: str) -> None:
+        self.in_flight.add(name)
+
+        async def run() -> None:
+            try:
+                await self.processor.ignore(self.watch, scan, reason)
+                t.handled = scan.fingerprint
+            finally:
+                self.in_flight.discard(name)
+
+        self._spawn(run())
 
     def _take(self, name: str, t: Tracked, scan: EntryScan, sniffed: SniffResult | None, problem: str | None) -> None:
         self.in_flight.add(name)
@@ -207,7 +225,10 @@ class DropWatcher:
             finally:
                 self.in_flight.discard(name)
 
-        task = asyncio.create_task(run())
+        self._spawn(run())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -9,12 +9,15 @@ from typing import Any
 import click
 
 from modelreg.shared.config import is_loopback
-from modelreg.shared.errors import InvalidInput, ModelregError
+from modelreg.shared.errors import InvalidInput, ModelregError, from_envelope
 from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_name
 
 from .context import Context, json_option, pass_ctx
 from .registry_cmds import _numbers, _pairs
-from .render import emit_json, out, progress, size
+from .render import emit_json, err, out, progress, size
+
+INTERRUPTED = 130  # the shell's code for "stopped by SIGINT"
+CANCEL_WAIT_S = 10
 
 
 def _daemon_is_local(ctx: Context) -> bool:
@@ -62,20 +65,38 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     if upload or not _daemon_is_local(ctx):
         if move:
             raise InvalidInput("--move works only with a daemon on this machine")
-        with progress(total, f"uploading {path.name}", show_bar) as advance:
-            result = c.upload_and_register(name, path, progress=advance, **metadata)
+        try:
+            with progress(total, f"uploading {path.name}", show_bar) as advance:
+                result = c.upload_and_register(name, path, progress=advance, **metadata)
+        except KeyboardInterrupt:
+            # The daemon drops the half-sent blob with the connection; nothing was registered.
+            err.print(f"cancelled: upload of {path.name} (nothing registered)", markup=False, highlight=False)
+            raise click.exceptions.Exit(INTERRUPTED) from None
     else:
-        result = c.register(name, path=path, move=move, **metadata)
+        try:
+            result = c.register(name, path=path, move=move, **metadata)
+        except KeyboardInterrupt:
+            # Still reading the files: the daemon cancels a job whose client has gone.
+            err.print(f"cancelled: {name} (nothing registered)", markup=False, highlight=False)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         job = result.get("job")
+        ref = f"{name}@{result['version']['version']}"
         if job and not no_wait:
-            with progress(job["total"], f"hashing {path.name}", show_bar) as advance:
-                while job["state"] == "running":
-                    time.sleep(0.1)
-                    job = c.job(job["id"])
-                    advance(job["done"], absolute=True)
-            result = {"version": c.version(f"{name}@{result['version']['version']}"), "job": job}
+            try:
+                with progress(job["total"], f"hashing {path.name}", show_bar) as advance:
+                    while job["state"] == "running":
+                        time.sleep(0.1)
+                        job = c.job(job["id"])
+                        advance(job["done"], absolute=True)
+            except KeyboardInterrupt:
+                _cancel(c, job["id"], ref)
+            result = {"version": c.version(ref), "job": job}
             if job["state"] == "failed":
-                raise ModelregError(f"{name}@{result['version']['version']} failed: {job['error']['message']}")
+                exc = from_envelope(422, {"error": job["error"]})  # keeps the error's exit code
+                exc.message = f"{ref} failed: {exc.message}"
+                raise exc
+            if job["state"] == "cancelled":
+                raise ModelregError(f"{ref} was cancelled")
     v = result["version"]
     if ctx.as_json:
         return emit_json(v)
@@ -86,6 +107,22 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
         how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
     out.print(f"registered [bold]{v['model']}@{v['version']}[/] · {v['status']} · {v['file_count']} file(s), "
               f"{size(v['total_size'])}{how}")
+
+
+def _cancel(c: Any, job_id: str, ref: str) -> None:
+    """Ctrl-C while the daemon stores the files: cancel its job, wait (bounded) for it to end, exit 130."""
+    fresh = type(c)(c.endpoint, actor=c.actor)  # the interrupted client may be stuck mid-exchange
+    try:
+        job = fresh.request("POST", f"/v1/jobs/{job_id}/cancel", params={"wait": str(CANCEL_WAIT_S)})
+    except KeyboardInterrupt:
+        job = {"state": "running"}  # a second Ctrl-C: stop waiting; the daemon still cancels it
+    finally:
+        fresh.close()
+    if job.get("state") == "done":
+        err.print(f"registered {ref} before the cancel arrived", markup=False, highlight=False)
+    else:
+        err.print(f"cancelled: {ref}", markup=False, highlight=False)
+    raise click.exceptions.Exit(INTERRUPTED)
 
 
 COMMANDS = [register]
