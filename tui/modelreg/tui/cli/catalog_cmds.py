@@ -10,7 +10,8 @@ from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import parse_ref, validate_key, validate_name
 
 from .context import Context, json_option, pass_ctx
-from .render import Span, emit_json, err, metric, out, plural, size, stage, table, when
+from .render import Span, emit_json, err, metric, out, plural, size, table, when
+from .render import stage as stage_cell
 
 JUDGED_STYLE = {"better": "green", "worse": "red", "same": "dim"}
 FILE_STYLE = {"added": "green", "removed": "red", "changed": "yellow", "same": "dim", "absent": "dim"}
@@ -150,7 +151,7 @@ def search(ctx: Context, name: str | None, tags: tuple[str, ...], metrics: tuple
     keys = sorted({k for v in items for k in v["metrics"]})[:4]
     t = table("ref", "stage", "status", "created", *keys, "size")
     for v in items:
-        t.add_row(f"{v['model']}@{v['version']}", stage(v["stage"]), v["status"], when(v["created_at"]),
+        t.add_row(f"{v['model']}@{v['version']}", stage_cell(v["stage"]), v["status"], when(v["created_at"]),
                   *[metric(v["metrics"].get(k)) for k in keys], size(v["total_size"]))
     out.table(t)
     if len(items) < page["total"]:
