@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from textual.worker import WorkerState
 
 from daemon_process import DaemonProcess, start_daemon
 from modelreg.shared.client import Client
@@ -72,18 +73,46 @@ def demo_info() -> DemoInfo:
     return DemoInfo(home=Path("/tmp/modelreg-demo-x/registry"), drop=Path("/tmp/modelreg-demo-x/drop"))
 
 
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Pause the pilot until ``predicate()`` is truthy; fail with ``what`` after ``timeout``."""
+WAIT_S = 30.0  # generous: the suite must pass on a loaded 2-core machine (tests/stress.sh)
+BACKGROUND_GROUPS = {"daemon"}  # the app's connection worker runs for as long as the app
+
+
+def busy_workers(app) -> list[str]:
+    """Workers still pending or running, other than the app's lifelong connection worker."""
+    return [f"{w.group}:{w.name}" for w in app.workers
+            if w.group not in BACKGROUND_GROUPS and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+
+
+def _check(predicate: Callable[[], Any]) -> Any:
+    try:
+        return predicate()
+    except Exception:  # noqa: BLE001 - widgets may not be mounted yet
+        return None
+
+
+async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "",
+                   settle: bool = True) -> Any:
+    """Until ``predicate()`` is truthy and (``settle``) the app is idle: no worker running,
+    no queued registry event, animations done, the screen's messages processed. Returns
+    the predicate's value; fails naming ``what`` (and what was still busy) after ``timeout``."""
+    app = pilot.app
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - widgets may not be mounted yet
-            value = None
-        if value:
-            return value
+    while True:
+        if _check(predicate) and (not settle or not (busy_workers(app) or app._pending)):
+            await pilot.wait_for_scheduled_animations()
+            value = _check(predicate)
+            if value and (not settle or not (busy_workers(app) or app._pending)):
+                return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}"
+                                 f" (busy: {busy_workers(app) or 'nothing'})")
         await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+async def settled(pilot, timeout: float = WAIT_S) -> None:
+    """Until every worker the last action started has finished and its result is shown: for
+    negative checks ("the key did nothing") and before a snapshot."""
+    await wait_for(pilot, lambda: True, timeout=timeout, what="the app to settle")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ the production gates, v4 registered and failing them (auc below production - 0.0
 
 from __future__ import annotations
 
-from conftest import make_app, wait_for
+from conftest import make_app, settled, wait_for
 from modelreg.tui.screens.compare import CompareScreen
 from modelreg.tui.screens.events import EventsScreen
 from modelreg.tui.screens.gates import GatesModal
@@ -80,10 +80,12 @@ async def test_archive_needs_a_reason(live):
         screen = await open_fraud(pilot, 3)
         await pilot.press("a")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, TransitionModal) and app.screen)
-        await pilot.pause(0.1)
         assert modal.query_one("#confirm").disabled
+        assert "a reason is required" in str(modal.query_one("#dialog-error").render())
         await pilot.press("enter")
+        await settled(pilot)
         assert app.screen is modal  # nothing happened without a reason
+        assert stage_of(screen, 3) == "staging"
         await pilot.press("x", "enter")
         await wait_for(pilot, lambda: app.screen is screen and stage_of(screen, 3) == "archived")
 
@@ -99,11 +101,11 @@ async def test_failed_gate_blocks_until_forced_with_reason(live):
         assert "✗ auc >= production - 0.002" in str(modal.query_one("#verdict").render())
         assert modal.query_one("#confirm").disabled
         modal.query_one("#force").value = True
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "a reason is required" in str(modal.query_one("#dialog-error").render()),
+                       what="the force checkbox to apply")
         assert modal.query_one("#confirm").disabled  # forcing needs a reason too
         modal.query_one("#reason").value = "hotfix, approved by bo"
-        await pilot.pause(0.05)
-        assert not modal.query_one("#confirm").disabled
+        await wait_for(pilot, lambda: not modal.query_one("#confirm").disabled, what="the reason to apply")
         await pilot.click("#confirm")
         await wait_for(pilot, lambda: app.screen is screen and stage_of(screen, 4) == "production")
     last = (await live.call(lambda c: c.history("fraud")))["items"][-1]
@@ -120,7 +122,9 @@ async def test_rollback_key_restores_previous_production(live):
         modal = await wait_for(pilot, lambda: isinstance(app.screen, RollbackModal) and app.screen)
         assert modal.target == 1
         await pilot.press("enter")
+        await settled(pilot)
         assert app.screen is modal  # a rollback always needs a reason
+        assert "needs a reason" in str(modal.query_one("#dialog-error").render())
         await pilot.press(*"p99", "enter")
         await wait_for(pilot, lambda: app.screen is screen and stage_of(screen, 1) == "production"
                        and stage_of(screen, 3) == "archived")
@@ -138,7 +142,7 @@ async def test_gates_dry_run_shows_both_targets(live):
         assert "FAILED" in production and "✗ auc >= production - 0.002" in production and "observed 0.85" in production
         assert "no gates for staging" in str(modal.query_one("#verdict-staging").render())
         await pilot.press("escape")
-        assert isinstance(app.screen, ModelScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen), what="the dialog to close")
     # a dry run changes nothing
     assert (await live.call(lambda c: c.version("fraud@4")))["stage"] == "none"
 
@@ -148,9 +152,16 @@ async def test_mark_and_compare(live):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_fraud(pilot, 3)
         assert not screen.check_action("compare", ())
-        await pilot.press("space")  # marks v3, moves to v2
-        await pilot.press("space")  # marks v2
-        assert screen.table.marked == {2, 3}
+        await pilot.press("space")  # marks v3 in place: the cursor stays on it
+        await wait_for(pilot, lambda: screen.table.marked == {3}, what="v3 marked")
+        assert screen.table.current_version() == 3
+        await pilot.press("space")  # unmarks it
+        await wait_for(pilot, lambda: not screen.table.marked, what="v3 unmarked")
+        assert screen.table.current_version() == 3
+        await pilot.press("space", "down", "space")  # marks v3, then v2
+        await wait_for(pilot, lambda: screen.table.marked == {2, 3}, what="v2 and v3 marked")
+        assert screen.table.current_version() == 2
+        assert "2 marked" in str(screen.query_one("#vinfo").render())
         await pilot.press("c")
         cmp = await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.details
                              and app.screen)
@@ -166,7 +177,7 @@ async def test_mark_and_compare(live):
         params = cmp.query_one("#cmp-params")
         assert params.get_row_at(0)[0] == "depth"
         await pilot.press("q")
-        assert app.screen is screen
+        await wait_for(pilot, lambda: app.screen is screen, what="back on the model screen")
 
 
 async def test_lineage_history_events_help_and_back(live):
@@ -179,23 +190,26 @@ async def test_lineage_history_events_help_and_back(live):
         labels = [str(node.label) for node in lineage.query_one("#lineage").root.children[0].children]
         assert any("txns@2026-03" in label for label in labels) and any("run r3" in label for label in labels)
         await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, what="back from the lineage")
         await pilot.press("h")
         history = await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded
                                  and app.screen)
         assert history.query_one("#history").row_count == 3
         await pilot.press("q")
+        await wait_for(pilot, lambda: app.screen is screen, what="back from the history")
         await pilot.press("e")
         events = await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.loaded
                                 and app.screen)
         assert events.query_one("#events").row_count > 5
         await pilot.press("q")
+        await wait_for(pilot, lambda: app.screen is screen, what="back from the events")
         for key in ("question_mark", "f1"):
             await pilot.press(key)
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("escape")
-            assert app.screen is screen
+            await wait_for(pilot, lambda: app.screen is screen, what="the help to close")
         await pilot.press("q")
-        assert isinstance(app.screen, ModelsScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen), what="back on the models screen")
 
 
 async def test_filters_models_and_versions(live):
@@ -206,7 +220,7 @@ async def test_filters_models_and_versions(live):
         await pilot.press("slash", *"chu")
         await wait_for(pilot, lambda: table.row_count == 1)
         await pilot.press("escape")
-        assert table.row_count == 2
+        await wait_for(pilot, lambda: table.row_count == 2, what="the filter to clear")
         screen = await open_fraud(pilot)
         await pilot.press("slash")
         screen.query_one("#vfilter").value = "staging auc>=0.9"
@@ -215,7 +229,8 @@ async def test_filters_models_and_versions(live):
         await pilot.press("slash")
         screen.query_one("#vfilter").value = "bogus!"
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: any("filter 'bogus!'" in n.message for n in app._notifications),
+                       what="the filter error")
         assert list(screen.table.summaries) == [3]  # a bad filter is reported, not applied
 
 
@@ -238,7 +253,7 @@ async def test_keymap_remaps_binding_ids(live):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_fraud(pilot, 3)
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert app.screen is screen
         await pilot.press("P")
         await wait_for(pilot, lambda: isinstance(app.screen, TransitionModal))

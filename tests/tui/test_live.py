@@ -7,8 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from conftest import make_app, wait_for
+from conftest import make_app, settled, wait_for
 from daemon_process import start_daemon
+from modelreg.tui.screens.events import EventsScreen
+from modelreg.tui.screens.gates import GatesModal
 from modelreg.tui.screens.model import ModelScreen
 from modelreg.tui.widgets.versions_table import PAGE
 from test_keys import SIZE, models_loaded, open_fraud
@@ -65,7 +67,13 @@ async def test_daemon_stop_shows_disconnected_and_recovers(live, monkeypatch):
         header = str(screen.query_one("#connection").render())
         assert header.startswith("○ disconnected")
         await pilot.press("g")  # keys still work; the failure is a notification, not a crash
-        await pilot.pause(0.3)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, GatesModal) and app.screen, what="the gates")
+        verdict = lambda: str(modal.query_one("#verdict-production").render())  # noqa: E731
+        await wait_for(pilot, lambda: not verdict().startswith("checking"), what="the dialog to give up")
+        assert "gates:" not in verdict() and modal.query_one("#verdict-production").verdict is None
+        assert app.is_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen and modal not in app.screen_stack)
         live.daemon = await asyncio.to_thread(start_daemon, live.home)
         await wait_for(pilot, lambda: app.connection == "connected", timeout=10, what="reconnected")
         assert str(screen.query_one("#connection").render()).startswith("● connected")
@@ -83,8 +91,10 @@ async def test_unreachable_daemon_is_said_clearly(tmp_path: Path):
         banner = str(app.screen.query_one("#banner").render())
         assert "cannot reach the daemon" in banner and "127.0.0.1:9" in banner
         await pilot.press("e")  # no crash without a daemon
-        await pilot.pause(0.2)
-        assert app.is_running
+        events = await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen,
+                                what="the events screen")
+        await settled(pilot)
+        assert app.is_running and not events.loaded
 
 
 async def test_big_model_pages_on_demand(live, tmp_path: Path):
@@ -114,9 +124,9 @@ async def test_big_model_pages_on_demand(live, tmp_path: Path):
         assert len(table.summaries) == PAGE and table.total == n
         await pilot.press("end")  # the cursor near the end of what is loaded fetches the next page
         await wait_for(pilot, lambda: len(table.summaries) == 2 * PAGE, what="the second page")
-        for _ in range(3):
+        for pages in (3, 4):
             await pilot.press("end")
-            await pilot.pause(0.2)
-        await wait_for(pilot, lambda: len(table.summaries) == n, what="every page")
+            await wait_for(pilot, lambda: len(table.summaries) == min(n, pages * PAGE), what=f"page {pages}")
+        assert len(table.summaries) == n
         assert table.next_cursor is None
         assert [int(k.value) for k in list(table.rows)[:3]] == [n, n - 1, n - 2]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SIZES, demo_info, make_app, wait_for
+from conftest import SIZES, demo_info, make_app, settled, wait_for
 from modelreg.tui.screens.compare import CompareScreen
 from modelreg.tui.screens.events import EventsScreen
 from modelreg.tui.screens.gates import GatesModal
+from modelreg.tui.screens.help import HelpScreen
 from modelreg.tui.screens.history import HistoryScreen
 from modelreg.tui.screens.lineage import LineageScreen
 from modelreg.tui.screens.model import ModelScreen
@@ -27,6 +28,11 @@ async def connected(pilot) -> None:
                    what="the models screen to load")
 
 
+def laid_out(screen: ModelScreen) -> bool:
+    """The versions table's columns were chosen for its real width (not an estimate)."""
+    return screen.table.size.width > 0 and screen.table.layout_width == screen.table.size.width
+
+
 async def open_model(pilot, name: str = "fraud-detector", row: int = 0) -> ModelScreen:
     await connected(pilot)
     pilot.app.open_model(name)
@@ -35,7 +41,8 @@ async def open_model(pilot, name: str = "fraud-detector", row: int = 0) -> Model
     if row:
         screen.table.move_cursor(row=row, animate=False)
     n = screen.table.current_version()
-    await wait_for(pilot, lambda: (screen.detail.detail or {}).get("version") == n, what="the detail pane")
+    await wait_for(pilot, lambda: (screen.detail.detail or {}).get("version") == n and screen.history_loaded
+                   and laid_out(screen), what="the detail pane")
     return screen
 
 
@@ -57,6 +64,7 @@ def test_model_screen_metrics_tab(snap_compare, demo_registry, size):
     async def run_before(pilot):
         screen = await open_model(pilot, row=2)  # v12: monitoring history for auc and p99
         screen.query_one("#detail-tabs").active = "metrics"
+        await wait_for(pilot, lambda: screen.query_one("#metrics-table").row_count > 0, what="the metrics tab")
 
     assert snap_compare(make_app(demo_registry), terminal_size=size, run_before=run_before)
 
@@ -127,6 +135,7 @@ def test_help_screen(snap_compare, demo_registry, size):
     async def run_before(pilot):
         await connected(pilot)
         await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the help")
 
     assert snap_compare(make_app(demo_registry), terminal_size=size, run_before=run_before)
 
@@ -157,5 +166,7 @@ def test_rollback_dialog(snap_compare, demo_registry, size):
     async def run_before(pilot):
         await open_model(pilot)
         pilot.app.push_screen(RollbackModal("fraud-detector", 12, 10))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RollbackModal)
+                       and pilot.app.screen.query_one("#reason").has_focus, what="the rollback dialog")
 
     assert snap_compare(make_app(demo_registry), terminal_size=size, run_before=run_before)

@@ -82,8 +82,11 @@ class HistoryLoaded(Message):
 
 @dataclass
 class ModelCardLoaded(Message):
+    """The version's model card (its README.md); ``text`` is None when it has none."""
+
     ref: str
     text: str | None
+    error: str | None = None
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import quote
 
 from rich.text import Text
 from textual import on, work
@@ -22,7 +21,7 @@ from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, Version
 from ..widgets.formatting import version_ref
 from ..widgets.header import StatusHeader
 from ..widgets.version_detail import VersionDetail
-from ..widgets.versions_table import PAGE, VersionsTable, pick_metric_keys
+from ..widgets.versions_table import PAGE, VersionsTable, rank_metric_keys
 from .base import RegistryScreen
 
 DETAIL_DEBOUNCE_S = 0.12
@@ -71,6 +70,7 @@ class ModelScreen(RegistryScreen):
         self.focus_version = focus_version
         self.info: dict[str, Any] = {"name": name}
         self.history: list[dict[str, Any]] = []
+        self.history_loaded = False
         self.production: dict[str, Any] | None = None
         self.filters: dict[str, Any] = parse_filter("")
         self.filter_text = ""
@@ -163,8 +163,7 @@ class ModelScreen(RegistryScreen):
             return
         table = self.table
         if message.reset:
-            room = (self.table.size.width or 80) - 50
-            table.reset(pick_metric_keys(message.items, max(room, 0)))
+            table.reset(rank_metric_keys(message.items))
         table.next_cursor, table.total = message.next, message.total
         table.append_page(message.items)
         self.loaded = True
@@ -188,6 +187,7 @@ class ModelScreen(RegistryScreen):
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self.history = message.history.get("items", [])
+        self.history_loaded = True
         self.detail.show_history(self.history, self.clock, self.palette)
         self._bindings_changed()
 
@@ -269,26 +269,25 @@ class ModelScreen(RegistryScreen):
 
     def _load_card_for(self, d: dict[str, Any]) -> None:
         ref = f"{self.model_name}@{d['version']}"
-        if self.detail.card_ref == ref:
-            return
-        card = next((f["path"] for f in d.get("files") or [] if f["path"].lower() == "readme.md"), None)
-        if card is None:
-            self.detail.show_card(ref, None)
-        else:
-            self.load_card(ref, card)
+        if self.detail.card_ref != ref:
+            self.load_card(ref)
 
     @work(exclusive=True, exit_on_error=False, group="card")
-    async def load_card(self, ref: str, path: str) -> None:
-        name, _, number_ = ref.partition("@")
-        raw = await self.client.request("GET", f"/v1/models/{quote(name)}/versions/{number_}/files/{quote(path)}")
-        if isinstance(raw, (bytes, bytearray)):
-            text = bytes(raw[:200_000]).decode("utf-8", "replace")
-        else:
-            text = str(raw) if raw is not None else None
-        self.post_message(ModelCardLoaded(ref, text))
+    async def load_card(self, ref: str) -> None:
+        """The daemon decides what the card is (its README.md); none is not an error."""
+        try:
+            card = await self.client.card(ref)
+        except NotFound:
+            self.post_message(ModelCardLoaded(ref, None))
+            return
+        except ModelregError as exc:  # too large to show inline, files purged by gc…
+            self.post_message(ModelCardLoaded(ref, None, exc.message))
+            return
+        self.post_message(ModelCardLoaded(ref, card.get("text") if isinstance(card, dict) else card))
 
     def on_model_card_loaded(self, message: ModelCardLoaded) -> None:
-        self.detail.show_card(message.ref, message.text)
+        if message.ref == f"{self.model_name}@{self.table.current_version()}":
+            self.detail.show_card(message.ref, message.text, message.error)
 
     # -- live updates -------------------------------------------------------------------------
 
@@ -422,11 +421,10 @@ class ModelScreen(RegistryScreen):
         n = self.table.current_version()
         if n is None:
             return
+        # In place: moving on after marking made people mark the row they had not meant to.
         self.table.toggle_mark(n)
         self._show_info()
         self._bindings_changed()
-        if self.table.cursor_row < self.table.row_count - 1:
-            self.table.move_cursor(row=self.table.cursor_row + 1, animate=False)
 
     def action_compare(self) -> None:
         if len(self.table.marked) < 2:

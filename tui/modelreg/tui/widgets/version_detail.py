@@ -19,6 +19,7 @@ class VersionDetail(Vertical):
         super().__init__(**kwargs)
         self.detail: dict[str, Any] | None = None
         self.card_ref: str | None = None
+        self.card_text = ""  # the Markdown source shown in the card tab
         self._view: tuple[Any, ...] = (None, [], {}, Clock(), Palette())
         self._drawn: set[str] = set()
 
@@ -126,11 +127,25 @@ class VersionDetail(Vertical):
         if table.row_count == 0:
             table.add_row(Text("no metrics recorded", style="dim"), "", "", "", "", "", "")
 
-    def show_card(self, ref: str, text: str | None) -> None:
+    def show_card(self, ref: str, text: str | None, error: str | None = None) -> None:
         self.card_ref = ref
-        md = self.query_one("#card-md", Markdown)
-        md.update(text if text is not None else
-                  f"*{ref} has no model card.*\n\nA `README.md` among the version's files is shown here.")
+        if error:
+            text = f"*{ref}: the model card cannot be shown.*\n\n{error}"
+        elif text is None:
+            text = f"*{ref} has no model card.*\n\nA `README.md` among the version's files is shown here."
+        self.card_text = _strip_front_matter(text)
+        self.query_one("#card-md", Markdown).update(self.card_text)
+
+
+def _strip_front_matter(text: str) -> str:
+    """A Hugging Face card starts with YAML metadata between ``---`` lines: not prose to show
+    (its license, datasets and base model are in the overview's format facts)."""
+    lines = text.splitlines(keepends=True)
+    if lines and lines[0].strip() == "---":
+        for i, line in enumerate(lines[1:], start=1):
+            if line.strip() == "---":
+                return "".join(lines[i + 1:]).lstrip("\n")
+    return text
 
 
 def _table(table_id: str, *columns: str) -> DataTable:

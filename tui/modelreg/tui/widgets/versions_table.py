@@ -14,15 +14,25 @@ from .formatting import Palette, number, size, source_label, stage_badge
 
 PAGE = 200
 PREFETCH = 60  # load the next page when the cursor is this close to the last loaded row
+FIXED_WIDTH = 50  # mark, v, stage, created, source and size columns with their padding
+SIDEBAR_WIDTH = 24  # the model screen's sidebar, shown from the "-wide" breakpoint on
 
 
-def pick_metric_keys(items: list[dict[str, Any]], room: int) -> list[str]:
-    """The metric keys most versions have, as many as fit (about 10 columns each)."""
+def rank_metric_keys(items: list[dict[str, Any]]) -> list[str]:
+    """Metric keys by how many versions have them (then by name): the column candidates."""
     counts: Counter[str] = Counter()
     for item in items:
         counts.update((item.get("metrics") or {}).keys())
-    ranked = sorted(counts, key=lambda k: (-counts[k], k))
-    return ranked[: max(0, room // 10)]
+    return sorted(counts, key=lambda k: (-counts[k], k))
+
+
+def fit_metric_keys(ranked: list[str], width: int) -> tuple[list[str], int]:
+    """As many ranked keys as fit in a table ``width`` cells wide (about 10 cells each), and
+    the length their headers are shortened to: a pure function of the data and the width."""
+    room = max(0, width - FIXED_WIDTH)
+    keys = ranked[: room // 10]
+    limit = 16 if keys and room // len(keys) >= 18 else 10
+    return keys, limit
 
 
 class VersionsTable(DataTable):
@@ -40,27 +50,62 @@ class VersionsTable(DataTable):
         super().__init__(cursor_type="row", cursor_foreground_priority="renderable", **kwargs)
         self.summaries: dict[int, dict[str, Any]] = {}
         self.marked: set[int] = set()
+        self.ranked_keys: list[str] = []
         self.metric_keys: list[str] = []
+        self.layout_width = 0  # the width the columns were chosen for
         self.next_cursor: str | None = None
         self.total = 0
         self.loading = False
         self.palette = Palette()
         self.clock: Any = None
 
-    def reset(self, metric_keys: list[str]) -> None:
+    def reset(self, ranked_keys: list[str]) -> None:
+        """Start over with these metric keys as column candidates (see ``rank_metric_keys``).
+
+        Which of them get a column depends only on them and on the table's width: when the
+        width is not known yet (the first page can arrive before the first layout), it is
+        estimated from the screen, and the columns are chosen again when the real width is
+        known or changes. A page or event arriving later never changes them.
+        """
         self.clear(columns=True)
         self.summaries.clear()
-        self.metric_keys = metric_keys
+        self.ranked_keys = list(ranked_keys)
+        self._add_columns(self._width())
+
+    def _width(self) -> int:
+        if self.size.width:
+            return self.size.width
+        screen = self.app.size.width
+        return screen - SIDEBAR_WIDTH if screen >= 120 else screen
+
+    def _add_columns(self, width: int) -> None:
+        self.layout_width = width
+        self.metric_keys, limit = fit_metric_keys(self.ranked_keys, width)
         self.add_column(" ", key="mark", width=1)
         self.add_column("v", key="v")
         self.add_column("stage", key="stage", width=12)
         self.add_column("created", key="created")
         self.add_column("source", key="source")
-        room = max(0, (self.size.width or 80) - 50)
-        limit = 16 if metric_keys and room // len(metric_keys) >= 18 else 10
-        for key in metric_keys:
+        for key in self.metric_keys:
             self.add_column(_short_key(key, limit), key=f"m:{key}")
         self.add_column("size", key="size")
+
+    def on_resize(self, event: Any) -> None:
+        width = event.size.width
+        if not width or width == self.layout_width:
+            return
+        if fit_metric_keys(self.ranked_keys, width) == fit_metric_keys(self.ranked_keys, self.layout_width):
+            self.layout_width = width
+            return
+        # Same rows, other columns: rebuild in the current order and keep the cursor's row.
+        current = self.current_version()
+        order = [int(row.key.value) for row in self.ordered_rows]
+        self.clear(columns=True)
+        self._add_columns(width)
+        for n in order:
+            self.add_row(*self.cells(self.summaries[n]), key=str(n))
+        if current is not None:
+            self.move_cursor(row=self.get_row_index(str(current)), animate=False)
 
     def cells(self, s: dict[str, Any]) -> list[Any]:
         n = s["version"]
