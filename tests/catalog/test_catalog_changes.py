@@ -229,3 +229,16 @@ def test_gate_add_warns_about_unknown_metrics(client, reg, modelreg) -> None:
     g = client.add_gate("requires metric:recall", stage="staging", model="fraud")
     assert g["warnings"] == ["recall: no version of fraud records it; known: auc, f1"]
     assert client.add_gate("f1 ~ production ± 1%", stage="staging", model="fraud")["warnings"] == []
+
+
+def test_rollback_never_restores_a_deleted_version(client, reg) -> None:
+    """A force-deleted former production version is skipped by rollback, even before gc purges it."""
+    for n in range(1, 4):
+        reg.add("ranker", metrics={"auc": 0.8 + n / 100})
+        client.transition(f"ranker@{n}", "production")
+    client.delete_version("ranker@2", reason="leaked labels", force=True)
+    out = client.rollback("ranker", reason="bad p99")
+    assert (out["from"], out["to"]) == (3, 1)
+    assert client.resolve("ranker@production")["version"] == 1
+    with pytest.raises(NotFound):
+        client.rollback("ranker", reason="again", to=2)

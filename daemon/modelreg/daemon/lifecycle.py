@@ -137,8 +137,10 @@ class Lifecycle:
             target = await catalog.resolve(self.db, f"{name}@{int(to)}")
         else:
             prev = await self.db.one(
-                "SELECT version_id FROM stage_changes WHERE model_id = ? AND to_stage = 'production' AND version_id != ? "
-                "ORDER BY id DESC LIMIT 1", (mid, current["id"]))
+                # A deleted version is never a rollback target, even before gc has purged it.
+                "SELECT sc.version_id FROM stage_changes sc JOIN versions v ON v.id = sc.version_id "
+                "WHERE sc.model_id = ? AND sc.to_stage = 'production' AND sc.version_id != ? AND v.deleted_at IS NULL "
+                "ORDER BY sc.id DESC LIMIT 1", (mid, current["id"]))
             if prev is None:
                 raise Conflict(f"{name} has had no other production version; name one with --to N")
             target = await self.db.one("SELECT v.*, m.name AS model_name FROM versions v JOIN models m "
@@ -151,8 +153,8 @@ class Lifecycle:
             now_prod = await tx.one("SELECT id FROM versions WHERE model_id = ? AND stage = 'production'", (mid,))
             if now_prod is None or now_prod["id"] != current["id"]:
                 raise Conflict(f"{name}'s production version changed during the rollback; look again and retry")
-            fresh = await tx.one("SELECT stage, status, purged_at FROM versions WHERE id = ?", (target["id"],))
-            if fresh["status"] != "ready" or fresh["purged_at"]:
+            fresh = await tx.one("SELECT stage, status, purged_at, deleted_at FROM versions WHERE id = ?", (target["id"],))
+            if fresh["status"] != "ready" or fresh["purged_at"] or fresh["deleted_at"]:
                 raise Conflict(f"{name}@{target['number']} can no longer be deployed")
             await self._change(tx, mid, name, current["id"], current["number"], "production", "archived", "rollback",
                                actor, reason, False, None)
