@@ -70,6 +70,9 @@ def test_exit_codes(daemon, modelreg, model_file):
     modelreg("register", str(model_file), "--name", "fraud", check=True)
     assert modelreg("show", "fraud@9").returncode == 4
     assert modelreg("show", "nosuch@1").returncode == 4
+    assert modelreg("resolve", "fraud@V1", check=True).stdout.strip() == "fraud@1"
+    huge = modelreg("show", "fraud@99999999999999999999")
+    assert huge.returncode == 2 and "version number too large" in huge.stderr
     bad = modelreg("show", "fraud@-1")
     assert bad.returncode == 2 and "positive version number" in bad.stderr and "Traceback" not in bad.stderr
     bad_name = modelreg("register", str(model_file), "--name", "../x")
@@ -78,6 +81,17 @@ def test_exit_codes(daemon, modelreg, model_file):
     assert bad_metric.returncode == 2 and "must be a number" in bad_metric.stderr
     as_json = modelreg("show", "fraud@9", "--json")
     assert json.loads(as_json.stdout)["error"]["code"] == "not_found"
+
+
+def test_the_daemon_reads_refs_as_the_cli_does(daemon, modelreg, model_file):
+    from modelreg.shared.errors import InvalidInput
+    from modelreg.shared.sync_client import SyncClient
+
+    modelreg("register", str(model_file), "--name", "fraud", check=True)
+    with SyncClient(url=daemon.url, token=daemon.token) as c:
+        assert c.version("fraud@V1")["version"] == 1
+        with pytest.raises(InvalidInput, match="version number too large"):
+            c.version("fraud@99999999999999999999")
 
 
 def test_unreachable_daemon_exits_5(modelreg):

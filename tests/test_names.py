@@ -19,6 +19,8 @@ from modelreg.shared.names import (
 @pytest.mark.parametrize("text, ref", [
     ("fraud@7", Ref("fraud", number=7)),
     ("fraud@v7", Ref("fraud", number=7)),
+    ("fraud@V7", Ref("fraud", number=7)),
+    ("fraud@9223372036854775807", Ref("fraud", number=2**63 - 1)),
     ("fraud", Ref("fraud", selector="latest")),
     ("fraud@production", Ref("fraud", selector="production")),
     ("fraud@staging", Ref("fraud", selector="staging")),
@@ -37,6 +39,10 @@ def test_valid_refs(text, ref):
     ("fraud@", "positive version number"),
     ("@3", "invalid model name"),
     ("fraud@Prod!", "positive version number"),
+    ("fraud@99999999999999999999", r"version number too large \(max 9223372036854775807\)"),
+    ("fraud@9223372036854775808", "version number too large"),
+    ("fraud@v" + "9" * 5000, "version number too large"),
+    ("fraud@\u0663", "positive version number"),  # an Arabic-Indic digit is not a version number
 ])
 def test_invalid_refs_say_why(text, message):
     with pytest.raises(InvalidInput, match=message):
