@@ -133,7 +133,7 @@ CASES: dict[str, tuple[Case, int]] = {
     "unknown-route": (get("/v1/nothing-here"), 404),
     "unknown-version": (get("/v1/models/fraud/versions/99"), 404),
     "unknown-model": (get("/v1/models/nosuch/versions/1"), 404),
-    "wrong-method": (lambda f: ("DELETE", "/v1/models/fraud", {}), 405),
+    "wrong-method": (lambda f: ("PUT", "/v1/models/fraud", {}), 405),  # DELETE deletes a model now
 }
 
 

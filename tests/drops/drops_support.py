@@ -95,16 +95,12 @@ class Registry:
 
     def versions(self, model: str) -> list[dict[str, Any]]:
         try:
-            return self.client.run(_collect(self.client.client.iter_versions(model)))
+            return list(self.client.iter_versions(model))
         except NotFound:
             return []
 
     def model_names(self) -> list[str]:
-        return [m["name"] for m in self.client.run(self.client.client.all_models())]
-
-
-async def _collect(aiter: Any) -> list[Any]:
-    return [x async for x in aiter]
+        return [m["name"] for m in self.client.all_models()]
 
 
 def daemon_write_bytes(pid: int) -> int:

@@ -27,7 +27,8 @@ async def add_watch(request: web.Request) -> web.Response:
     if poll is not None and not isinstance(poll, bool):
         raise InvalidInput("poll must be true, false or absent (absent: decided from the filesystem type)")
     watch = await request.app[WATCHES].add(data.get("path"), data.get("model"), data.get("mode", "move"),
-                                           data.get("settle", DEFAULT_SETTLE), poll, actor(request))
+                                           data.get("settle", DEFAULT_SETTLE), poll, actor(request),
+                                           include=data.get("include"), exclude=data.get("exclude"))
     return reply(request, watch, status=201)
 
 

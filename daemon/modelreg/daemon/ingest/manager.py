@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from concurrent.futures import Executor
@@ -15,6 +16,7 @@ from modelreg.shared.timefmt import iso
 
 from .. import events
 from ..db import Database
+from .filters import DropFilter, parse_globs
 from .processor import DropProcessor, Watch
 from .watcher import DropWatcher
 
@@ -67,7 +69,8 @@ class WatchManager:
         self._watchers.clear()
 
     async def add(self, path: str, model: str | None, mode: str, settle: float, poll: bool | None,
-                  actor: str) -> dict[str, Any]:
+                  actor: str, include: object = None, exclude: object = None) -> dict[str, Any]:
+        include, exclude = parse_globs(include, "include"), parse_globs(exclude, "exclude")
         if not isinstance(path, str) or not os.path.isabs(path) or "\x00" in path:
             raise InvalidInput("path must be an absolute folder path")
         if model is not None:
@@ -91,11 +94,15 @@ class WatchManager:
         async with self.db.transaction() as tx:
             if await tx.one("SELECT 1 FROM watches WHERE path = ?", (str(folder),)):
                 raise Conflict(f"{folder} is already watched")
-            cur = await tx.execute("INSERT INTO watches (path, model, mode, settle, poll, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                   (str(folder), model, mode, float(settle), int(bool(poll)), tx.now))
+            cur = await tx.execute(
+                "INSERT INTO watches (path, model, mode, settle, poll, include, exclude, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(folder), model, mode, float(settle), int(bool(poll)), json.dumps(include), json.dumps(exclude),
+                 tx.now))
             wid = cur.lastrowid
             await events.append(tx, "watch.added", actor, model=model,
-                                data={"path": str(folder), "mode": mode, "settle": settle, "poll": bool(poll)})
+                                data={"path": str(folder), "mode": mode, "settle": settle, "poll": bool(poll),
+                                      "include": list(include), "exclude": list(exclude)})
         row = await self.db.one("SELECT * FROM watches WHERE id = ?", (wid,))
         self._start(_watch(row))
         return view(row)
@@ -136,12 +143,14 @@ class WatchManager:
 
 
 def _watch(row: Any) -> Watch:
-    return Watch(row["id"], Path(row["path"]), row["model"], row["mode"], row["settle"], bool(row["poll"]))
+    return Watch(row["id"], Path(row["path"]), row["model"], row["mode"], row["settle"], bool(row["poll"]),
+                 DropFilter(tuple(json.loads(row["include"])), tuple(json.loads(row["exclude"]))))
 
 
 def view(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "path": row["path"], "model": row["model"], "mode": row["mode"], "settle": row["settle"],
-            "poll": bool(row["poll"]), "created_at": iso(row["created_at"])}
+            "poll": bool(row["poll"]), "include": json.loads(row["include"]), "exclude": json.loads(row["exclude"]),
+            "created_at": iso(row["created_at"])}
 
 
 __all__ = ["DEFAULT_SETTLE", "WatchManager", "needs_polling"]

@@ -14,7 +14,7 @@ from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_name
 
 from .context import Context, json_option, pass_ctx
 from .registry_cmds import _numbers, _pairs
-from .render import emit_json, err, out, progress, size
+from .render import Span, emit_json, err, out, progress, size
 
 INTERRUPTED = 130  # the shell's code for "stopped by SIGINT"
 CANCEL_WAIT_S = 10
@@ -70,14 +70,14 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
                 result = c.upload_and_register(name, path, progress=advance, **metadata)
         except KeyboardInterrupt:
             # The daemon drops the half-sent blob with the connection; nothing was registered.
-            err.print(f"cancelled: upload of {path.name} (nothing registered)", markup=False, highlight=False)
+            err.line(f"cancelled: upload of {path.name} (nothing registered)")
             raise click.exceptions.Exit(INTERRUPTED) from None
     else:
         try:
             result = c.register(name, path=path, move=move, **metadata)
         except KeyboardInterrupt:
             # Still reading the files: the daemon cancels a job whose client has gone.
-            err.print(f"cancelled: {name} (nothing registered)", markup=False, highlight=False)
+            err.line(f"cancelled: {name} (nothing registered)")
             raise click.exceptions.Exit(INTERRUPTED) from None
         job = result.get("job")
         ref = f"{name}@{result['version']['version']}"
@@ -105,8 +105,8 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     if job and job.get("result"):
         methods = job["result"].get("methods", [])
         how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
-    out.print(f"registered [bold]{v['model']}@{v['version']}[/] · {v['status']} · {v['file_count']} file(s), "
-              f"{size(v['total_size'])}{how}")
+    out.line("registered ", Span(f"{v['model']}@{v['version']}", "bold"),
+             f" · {v['status']} · {v['file_count']} file(s), {size(v['total_size'])}{how}")
 
 
 def _cancel(c: Any, job_id: str, ref: str) -> None:
@@ -119,9 +119,9 @@ def _cancel(c: Any, job_id: str, ref: str) -> None:
     finally:
         fresh.close()
     if job.get("state") == "done":
-        err.print(f"registered {ref} before the cancel arrived", markup=False, highlight=False)
+        err.line(f"registered {ref} before the cancel arrived")
     else:
-        err.print(f"cancelled: {ref}", markup=False, highlight=False)
+        err.line(f"cancelled: {ref}")
     raise click.exceptions.Exit(INTERRUPTED)
 
 

@@ -23,15 +23,26 @@ def watch() -> None:
 @click.option("--settle", type=click.FloatRange(0, 3600), default=3.0, show_default=True,
               help="Seconds without any change before a drop counts as finished (without _SUCCESS or a rename).")
 @click.option("--poll/--no-poll", default=None, help="Poll instead of OS events (default: poll on NFS/SMB/9p…).")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Take only entries whose name matches (repeatable); they skip the default ignore list.")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Never take entries whose name matches (repeatable). Text, logs, spreadsheets and images "
+                   "are ignored by default.")
 @json_option
 @pass_ctx
-def watch_add(ctx: Context, folder: Path, model: str | None, mode: str, settle: float, poll: bool | None) -> None:
+def watch_add(ctx: Context, folder: Path, model: str | None, mode: str, settle: float, poll: bool | None,
+              include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
     """Watch FOLDER (created if missing)."""
-    w = ctx.client().add_watch(folder, model=model, mode=mode, settle=settle, poll=poll)
+    w = ctx.client().add_watch(folder, model=model, mode=mode, settle=settle, poll=poll,
+                               include=list(include) or None, exclude=list(exclude) or None)
     if ctx.as_json:
         return emit_json(w)
-    out.print(f"watching {w['path']} ({w['mode']} mode, settle {w['settle']:g}s{', polling' if w['poll'] else ''})",
-              markup=False)
+    out.line(f"watching {w['path']} ({w['mode']} mode, settle {w['settle']:g}s{', polling' if w['poll'] else ''}"
+             f"{_globs(w)})")
+
+
+def _globs(w: dict) -> str:
+    return "".join(f", {what} {' '.join(w.get(what) or [])}" for what in ("include", "exclude") if w.get(what))
 
 
 @watch.command("list")
@@ -43,14 +54,15 @@ def watch_list(ctx: Context) -> None:
     if ctx.as_json:
         return emit_json(items)
     if not items:
-        out.print("no watched folders: `modelreg watch add DIR`")
+        out.line("no watched folders: `modelreg watch add DIR`")
         return
-    t = table("id", "folder", "model", "mode", "settle", "state", "drops")
+    t = table("id", "folder", "model", "mode", "settle", "filter", "state", "drops")
     for w in items:
         drops = ", ".join(f"{n} {s}" for s, n in sorted(w["drops"].items())) or "-"
         t.add_row(str(w["id"]), w["path"], w["model"] or "(stem)", w["mode"], f"{w['settle']:g}s",
+                  _globs(w).removeprefix(", ") or "(default)",
                   ("watching" if w["active"] else "stopped") + (" · polling" if w["poll"] else ""), drops)
-    out.print(t)
+    out.table(t)
 
 
 @watch.command("rm")
@@ -62,7 +74,7 @@ def watch_rm(ctx: Context, folder: str) -> None:
     w = ctx.client().remove_watch(folder)
     if ctx.as_json:
         return emit_json(w)
-    out.print(f"no longer watching {w['path']}", markup=False)
+    out.line(f"no longer watching {w['path']}")
 
 
 COMMANDS = [watch]
