@@ -242,3 +242,18 @@ def test_rollback_never_restores_a_deleted_version(client, reg) -> None:
     assert client.resolve("ranker@production")["version"] == 1
     with pytest.raises(NotFound):
         client.rollback("ranker", reason="again", to=2)
+
+
+def test_deleted_versions_leave_status_and_lineage(client, reg) -> None:
+    """Once deleted, a version is not counted by status nor listed as derived from its parent."""
+    reg.add("base")
+    reg.add("tuned", parent="base@1")
+    reg.add("tuned", parent="base@1")
+    before = client.status()
+    client.delete_version("tuned@2", reason="bad run")
+    assert client.status()["versions"] == before["versions"] - 1
+    down = client.lineage("base@1", direction="down")
+    assert "tuned@2" not in json.dumps(down) and "tuned@1" in json.dumps(down)
+    client.delete_model("tuned", reason="retired")
+    assert client.status()["models"] == before["models"] - 1
+    assert "tuned@1" not in json.dumps(client.lineage("base@1", direction="down"))

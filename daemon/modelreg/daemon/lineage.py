@@ -129,7 +129,8 @@ async def _down(db: Database, vid: int, label: str, stage: str, seen: set[int], 
     seen.add(vid)
     children = await db.all(
         "SELECT v.id, v.number, v.stage, m.name FROM lineage l JOIN versions v ON v.id = l.version_id "
-        "JOIN models m ON m.id = v.model_id WHERE l.parent_version_id = ? ORDER BY m.name, v.number LIMIT 1000", (vid,))
+        "JOIN models m ON m.id = v.model_id WHERE l.parent_version_id = ? AND v.deleted_at IS NULL "
+        "ORDER BY m.name, v.number LIMIT 1000", (vid,))
     node: dict[str, Any] = {"ref": label, "stage": stage, "children": []}
     for c in children:
         child_label = f"{c['name']}@{c['number']}"
@@ -152,7 +153,7 @@ async def dataset_users(db: Database, dataset: str) -> dict[str, Any]:
     rows = await db.all(
         "SELECT m.name, v.number, v.stage, v.status, v.created_at, l.relation, d.name AS ds_name, d.version AS ds_version "
         "FROM lineage l JOIN datasets d ON d.id = l.dataset_id JOIN versions v ON v.id = l.version_id "
-        f"JOIN models m ON m.id = v.model_id WHERE {cond} ORDER BY m.name, v.number", params)
+        f"JOIN models m ON m.id = v.model_id WHERE {cond} AND v.deleted_at IS NULL ORDER BY m.name, v.number", params)
     return {
         "dataset": dataset,
         "known": bool(known),

@@ -26,10 +26,11 @@ async def status(request: web.Request) -> web.Response:
     db = request.app[DB]
     cfg = request.app[CONFIG]
     counts = await db.one(
-        "SELECT (SELECT count(*) FROM models) AS models, (SELECT count(*) FROM versions) AS versions, "
+        "SELECT (SELECT count(*) FROM models WHERE deleted_at IS NULL) AS models, "
+        "(SELECT count(*) FROM versions WHERE deleted_at IS NULL) AS versions, "
         "(SELECT count(*) FROM blobs) AS blobs, (SELECT coalesce(sum(size), 0) FROM blobs) AS blob_bytes, "
         "(SELECT count(*) FROM versions WHERE stage = 'production') AS production, "
-        "(SELECT count(*) FROM versions WHERE status = 'pending') AS pending, "
+        "(SELECT count(*) FROM versions WHERE status = 'pending' AND deleted_at IS NULL) AS pending, "
         "(SELECT max(id) FROM events) AS last_event")
     watches = await request.app[WATCHES].list()
     return reply(request, {
