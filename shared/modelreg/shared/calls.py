@@ -156,6 +156,17 @@ def job(job_id: str, wait: float = 0) -> Call:
 
 
 @call
+def cancel_job(job_id: str, wait: float = 10) -> Call:
+    """Cancel a running job; waits up to ``wait`` seconds for it to end and returns it."""
+    return Call("POST", f"/v1/jobs/{q(job_id)}/cancel", _params(wait=int(wait)) if wait else None)
+
+
+@call
+def jobs(kind: str | None = None) -> Call:
+    return Call("GET", "/v1/jobs", _params(kind=kind or None), pick="items")
+
+
+@call
 def record_metrics(ref: str, metrics: dict[str, float] | list[dict[str, Any]], *, source: str | None = None,
                    dataset: str | None = None) -> Call:
     body: dict[str, Any] = {"metrics": metrics}

@@ -100,6 +100,9 @@ class SyncClient:
                 self._drop()
                 raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: {exc.strerror or exc}",
                                   {"url": self.url}) from None
+            except BaseException:
+                self._drop()  # interrupted mid-exchange (Ctrl-C): the connection's state is unknown
+                raise
         raise AssertionError("unreachable")
 
     def _target(self, path: str, params: Any) -> str:
@@ -115,6 +118,9 @@ class SyncClient:
         except (OSError, http.client.HTTPException) as exc:
             self._drop()
             raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}", {"url": self.url}) from None
+        except BaseException:
+            self._drop()
+            raise
 
     def _decoded(self, resp: http.client.HTTPResponse) -> Any:
         raw = self._read(resp)

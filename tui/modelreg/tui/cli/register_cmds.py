@@ -111,13 +111,11 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
 
 def _cancel(c: Any, job_id: str, ref: str) -> None:
     """Ctrl-C while the daemon stores the files: cancel its job, wait (bounded) for it to end, exit 130."""
-    fresh = type(c)(c.endpoint, actor=c.actor)  # the interrupted client may be stuck mid-exchange
     try:
-        job = fresh.request("POST", f"/v1/jobs/{job_id}/cancel", params={"wait": str(CANCEL_WAIT_S)})
+        # An exchange cut by Ctrl-C dropped its connection; this one opens a fresh one.
+        job = c.cancel_job(job_id, wait=CANCEL_WAIT_S)
     except KeyboardInterrupt:
         job = {"state": "running"}  # a second Ctrl-C: stop waiting; the daemon still cancels it
-    finally:
-        fresh.close()
     if job.get("state") == "done":
         err.line(f"registered {ref} before the cancel arrived")
     else:
