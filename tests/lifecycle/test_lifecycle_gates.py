@@ -9,7 +9,7 @@ from lifecycle_support import Versions
 
 def _events(modelreg, after: int = 0) -> list[dict]:
     out = modelreg("events", "--after", str(after), "--limit", "1000", "--json", check=True).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    return json.loads(out)  # one JSON array; `events --follow --json` is the NDJSON form
 
 
 async def test_worse_candidate_is_refused_then_forced_with_an_audited_reason(daemon, modelreg, client, versions: Versions):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
 from .errors import Unavailable
+
+if TYPE_CHECKING:
+    import subprocess
 
 NO_AUTOSTART_ENV = "MODELREG_NO_AUTOSTART"
 
@@ -94,6 +96,10 @@ async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 
 
 
 def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[bytes]:
+    # Imported here: every CLI command loads this module, few start a daemon.
+    import subprocess
+    import threading
+
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     (home / "logs").mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(home)]
