@@ -17,6 +17,7 @@ from modelreg.tui.screens.help import HelpScreen
 from modelreg.tui.screens.history import HistoryScreen
 from modelreg.tui.screens.lineage import LineageScreen
 from modelreg.tui.screens.model import ModelScreen
+from modelreg.tui.screens.record import RecordModal
 from modelreg.tui.screens.transition import RollbackModal, TransitionModal
 
 both_sizes = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -168,5 +169,18 @@ def test_rollback_dialog(snap_compare, demo_registry, size):
         pilot.app.push_screen(RollbackModal("fraud-detector", 12, 10))
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RollbackModal)
                        and pilot.app.screen.query_one("#reason").has_focus, what="the rollback dialog")
+
+    assert snap_compare(make_app(demo_registry), terminal_size=size, run_before=run_before)
+
+
+@both_sizes
+def test_history_record(snap_compare, demo_registry, size):
+    async def run_before(pilot):
+        await connected(pilot)
+        pilot.app.push_screen(HistoryScreen("fraud-detector"))
+        await wait_for(pilot, lambda: pilot.app.screen.loaded, what="the history")
+        pilot.app.screen.query_one("#history").move_cursor(row=5, animate=False)  # the rollback, a long reason
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RecordModal), what="the record")
 
     assert snap_compare(make_app(demo_registry), terminal_size=size, run_before=run_before)

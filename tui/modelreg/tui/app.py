@@ -29,8 +29,8 @@ from modelreg.shared.errors import ModelregError, Unavailable
 from modelreg.shared.launcher import ensure_daemon
 
 from .keymap import keymap_paths, load_keymap
-from .messages import ConnectionChanged, EventsPending, RegistryEvents
-from .widgets.formatting import Clock, Palette
+from .messages import ConnectionChanged, EventsPending, ModelsChanged, RegistryEvents
+from .widgets.formatting import Clock, Palette, plural
 
 STREAM_RETRY_S = 30.0  # after the stream failed on a live daemon, poll this long before trying it again
 EXPECT_S = 30.0
@@ -218,6 +218,11 @@ class ModelregApp(App[None]):
             self.report_error(exc, "events")
         self._broadcast(lambda: RegistryEvents(events))
 
+    def set_models(self, models: list[dict[str, Any]]) -> None:
+        """The models screen's list, sorted by name; every screen that shows models follows it."""
+        self.models_cache = sorted(models, key=lambda m: m["name"].lower())
+        self._broadcast(ModelsChanged)
+
     def _broadcast(self, make: Callable[[], Message]) -> None:
         """Deliver a fresh message to every registry screen on the stack, not only the top one."""
         for screen in self.screen_stack:
@@ -308,7 +313,7 @@ class ModelregApp(App[None]):
         yield SystemCommand("Help", "Keys and what they do", self.action_help)
         for model in self.models_cache:
             name = model["name"]
-            yield SystemCommand(f"Open model {name}", f"{model.get('version_count', 0)} versions",
+            yield SystemCommand(f"Open model {name}", plural(model.get("version_count", 0), "version"),
                                 lambda name=name: self.open_model(name), discover=False)
         yield from super().get_system_commands(screen)
 

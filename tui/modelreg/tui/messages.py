@@ -38,8 +38,16 @@ class ConnectionChanged(Message):
 
 @dataclass
 class ModelsLoaded(Message):
+    """Model summaries; ``replace`` means every model, else only those named (``missing``: gone)."""
+
     models: list[dict[str, Any]]
     replace: bool = True
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelsChanged(Message):
+    """The app's list of models changed (a model appeared, was renamed or deleted)."""
 
 
 @dataclass

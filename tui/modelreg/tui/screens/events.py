@@ -1,4 +1,5 @@
-"""`e`: the registry's event log, newest first, growing live as events arrive."""
+"""`e`: the registry's event log, newest first, growing live as events arrive; `enter` shows
+an event in full (every field of its data), `o` opens the version it names."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 
 from ..messages import EventsLoaded
-from ..widgets.formatting import Palette, number, size, source_label
+from ..widgets.formatting import Palette, number, plural, size, source_label
 from ..widgets.header import StatusHeader
+from ..widgets.record_table import RecordTable
 from .base import LoadingScreen
+from .record import RecordModal
 
 KEEP = 2000
+COLUMNS = [("id", 6), ("when", 19), ("kind", 16), ("ref", 24), ("actor", 16)]
 
 
 def summary(e: dict[str, Any]) -> str:
@@ -35,16 +40,33 @@ def summary(e: dict[str, Any]) -> str:
     if kind == "version.created":
         return f"source {source_label(d.get('source'))}"
     if kind == "version.ready":
-        return f"{d.get('files', 0)} files, {size(d.get('total_size'))}"
+        return f"{plural(d.get('files', 0), 'file')}, {size(d.get('total_size'))}"
     if kind == "version.failed":
         return str(d.get("message", ""))
     if kind.startswith("drop."):
         return f"{d.get('entry', '')}" + (f": {d['message']}" if d.get("message") else "")
     if kind.startswith("alias."):
         return f"alias {d.get('alias')}"
-    if kind == "model.updated":
+    if kind in ("model.updated", "version.updated"):
         return "changed " + ", ".join(d.get("fields") or [])
+    if kind == "model.renamed":
+        return f"{d.get('from')} → {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
+    if kind in ("model.deleted", "version.deleted"):
+        return ("deleted (forced)" if d.get("forced") else "deleted") + (f": {d['reason']}" if d.get("reason") else "")
     return ", ".join(f"{k}={v}" for k, v in list(d.items())[:3])
+
+
+def renamed(model: str | None, events: list[dict[str, Any]]) -> str | None:
+    """``model``'s name after these events (a screen about a model follows its renames)."""
+    for e in events:
+        data = e.get("data") or {}
+        if model and e.get("kind") == "model.renamed" and str(data.get("from") or "").lower() == model.lower():
+            model = str(data.get("to") or e.get("model"))
+    return model
+
+
+def event_ref(e: dict[str, Any]) -> str:
+    return f"{e['model']}@{e['version']}" if e.get("model") and e.get("version") else (e.get("model") or "-")
 
 
 def kind_style(kind: str, palette: Palette) -> str:
@@ -58,6 +80,7 @@ def kind_style(kind: str, palette: Palette) -> str:
 
 
 class EventsScreen(LoadingScreen):
+    BINDINGS = [Binding("o", "open", "open version")]
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__()
@@ -66,10 +89,7 @@ class EventsScreen(LoadingScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(f"events · {self.model}" if self.model else "events")
-        table: DataTable = DataTable(id="events", cursor_type="row", cursor_foreground_priority="renderable")
-        for column in ("id", "when", "kind", "ref", "actor", "what"):
-            table.add_column(column, key=column)
-        yield table
+        yield RecordTable(COLUMNS, "what", id="events")
         yield Footer(compact=True)
 
     @work(exclusive=True, exit_on_error=False, group="events")
@@ -82,33 +102,50 @@ class EventsScreen(LoadingScreen):
         self._add(message.events)
 
     def apply_events(self, events: list[dict[str, Any]]) -> None:
+        self.model = renamed(self.model, events)
         if self.loaded:
             self._add([e for e in events if self.model is None
                        or (e.get("model") or "").lower() == self.model.lower()])
 
     def _add(self, events: list[dict[str, Any]]) -> None:
-        table = self.query_one("#events", DataTable)
+        table = self.query_one("#events", RecordTable)
         fresh = [e for e in events if e["id"] not in self.seen]
         if not fresh:
             return
         at_top = table.cursor_row == 0
         for e in fresh:
             self.seen.add(e["id"])
-            ref = f"{e['model']}@{e['version']}" if e.get("model") and e.get("version") else (e.get("model") or "-")
-            table.add_row(Text(str(e["id"]), justify="right"), self.clock.date(e.get("ts"), seconds=True),
-                          Text(e.get("kind", ""), style=kind_style(e.get("kind", ""), self.palette)), ref,
-                          e.get("actor") or "-", summary(e), key=str(e["id"]))
+            table.add_record(str(e["id"]), e, [
+                Text(str(e["id"]), justify="right"), self.clock.date(e.get("ts"), seconds=True),
+                Text(e.get("kind", ""), style=kind_style(e.get("kind", ""), self.palette)), event_ref(e),
+                e.get("actor") or "-"], summary(e))
         table.sort("id", key=lambda cell: int(cell.plain), reverse=True)
         while table.row_count > KEEP:
             oldest = min(self.seen)
             self.seen.discard(oldest)
-            table.remove_row(str(oldest))
+            table.remove_record(str(oldest))
         if at_top:
             table.move_cursor(row=0, animate=False)
 
     @on(DataTable.RowSelected, "#events")
-    def _open(self, event: DataTable.RowSelected) -> None:
-        ref = str(self.query_one("#events", DataTable).get_row(event.row_key)[3])
-        if "@" in ref:
-            name, _, n = ref.partition("@")
-            self.app.open_model(name, int(n))
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_record()
+
+    def action_record(self) -> None:
+        if (e := self.query_one("#events", RecordTable).current_record()) is not None:
+            self.app.push_screen(RecordModal(f"event {e['id']} · {e.get('kind', '')} · {event_ref(e)}", e))
+
+    def action_open(self) -> None:
+        e = self.query_one("#events", RecordTable).current_record()
+        if e and e.get("model") and e.get("version"):
+            self.app.open_model(e["model"], int(e["version"]))
+
+    @on(DataTable.RowHighlighted, "#events")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open":
+            e = self.query_one("#events", RecordTable).current_record() if self.is_mounted else None
+            return bool(e and e.get("model") and e.get("version")) or None
+        return True

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -28,6 +28,7 @@ def _tilde(path: Path) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
+    AUTO_FOCUS = "#dialog"
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "close")]
 
     def compose(self) -> ComposeResult:
@@ -37,7 +38,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(ratio=1)
         for binding_id, (_default, what) in DEFAULT_KEYS.items():
             table.add_row(pretty(keys_for(binding_id, keymap)), what)
-        table.add_row("enter", "open the highlighted model, version or event")
+        table.add_row("enter", "open the highlighted model; a history row or event in full")
+        table.add_row("o", "events: open the version the event names")
         table.add_row("ctrl+p", "command palette: every action and every model by name")
         where = getattr(self.app, "keymap_file", None)
         candidates = [f"$MODELREG_HOME/{KEYMAP_FILE}", _tilde(keymap_paths(None)[0])]
@@ -45,18 +47,18 @@ class HelpScreen(ModalScreen[None]):
             ("\nRemap keys ", "bold"), "in ", f"{where} (loaded)" if where else " or ".join(candidates),
             f"\none binding_id = \"key\" per line, e.g. promote = \"P\"  (ids: {', '.join(DEFAULT_KEYS)})",
             style="dim")
-        with Vertical(id="dialog", classes="help"):
+        # The dialog itself scrolls (Down, PgDn, End…): at 80x24 the keys do not fit on screen.
+        with VerticalScroll(id="dialog", classes="help"):
             yield Label(Text("Keys", style="bold"), id="dialog-title")
-            with VerticalScroll():
-                yield Static(table)
-                yield Static(Text.assemble(
+            yield Static(table)
+            yield Static(Text.assemble(
                     ("\nStages ", "bold"), "none → staging → production → archived. Moving into staging or "
                     "production runs the model's gates; a failed gate blocks unless forced with a reason. "
                     "Promoting archives the previous production version in the same step.\n",
                     ("Version filter ", "bold"), "production · staging · archived · none · ready · failed · "
-                    "auc>=0.9 · tag:team=risk (space-separated, all must match)."))
-                yield Static(note)
-            yield Static(Text(f"escape to close · {KEYMAP_FILE}", style="dim"))
+                "auc>=0.9 · tag:team=risk (space-separated, all must match)."))
+            yield Static(note)
+            yield Static(Text(f"\nescape to close · ↑ ↓ PgUp PgDn Home End scroll · {KEYMAP_FILE}", style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)

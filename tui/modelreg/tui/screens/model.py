@@ -16,9 +16,9 @@ from textual.widgets.option_list import Option
 
 from modelreg.shared.errors import InvalidInput, ModelregError, NotFound
 
-from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, VersionDetailLoaded, VersionsChanged,
-                        VersionsPage)
-from ..widgets.formatting import version_ref
+from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, ModelsChanged, VersionDetailLoaded,
+                        VersionsChanged, VersionsPage)
+from ..widgets.formatting import plural, version_ref
 from ..widgets.header import StatusHeader
 from ..widgets.version_detail import VersionDetail
 from ..widgets.versions_table import PAGE, VersionsTable, rank_metric_keys
@@ -77,6 +77,7 @@ class ModelScreen(RegistryScreen):
         self.generation = 0
         self.loaded = False
         self.detail_version: int | None = None
+        self.deleted = False
         self._binding_signature: Any = ()
 
     def compose(self) -> ComposeResult:
@@ -117,11 +118,20 @@ class ModelScreen(RegistryScreen):
 
     def _fill_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar", OptionList)
-        sidebar.clear_options()
         names = [m["name"] for m in self.app.models_cache] or [self.model_name]
+        if [str(o.id) for o in sidebar.options] == names:
+            return
+        # Keep the highlight where the user had it (they may be moving through the list).
+        keep = sidebar.highlighted_option.id if sidebar.has_focus and sidebar.highlighted_option else self.model_name
+        sidebar.clear_options()
         sidebar.add_options([Option(name, id=name) for name in names])
-        if self.model_name in names:
+        if keep in names:
+            sidebar.highlighted = names.index(str(keep))
+        elif self.model_name in names:
             sidebar.highlighted = names.index(self.model_name)
+
+    def on_models_changed(self, _message: ModelsChanged) -> None:
+        self._fill_sidebar()
 
     @on(OptionList.OptionSelected, "#sidebar")
     def _switch_model(self, event: OptionList.OptionSelected) -> None:
@@ -195,7 +205,7 @@ class ModelScreen(RegistryScreen):
         info, table, p = self.info, self.table, self.palette
         text = Text.assemble(
             (info["name"], "bold"), "  ",
-            f"{info.get('version_count', table.total)} versions", "  production ",
+            plural(info.get("version_count", table.total), "version"), "  production ",
             version_ref(info.get("production"), "production", p), "  staging ",
             version_ref(info.get("staging"), "staging", p))
         if table.next_cursor or len(table.summaries) < table.total:
@@ -292,14 +302,50 @@ class ModelScreen(RegistryScreen):
     # -- live updates -------------------------------------------------------------------------
 
     def apply_events(self, events: list[dict[str, Any]]) -> None:
+        if self.deleted:
+            return
+        for e in events:
+            kind, data = e.get("kind", ""), e.get("data") or {}
+            if kind == "model.renamed" and str(data.get("from") or "").lower() == self.model_name.lower():
+                self._renamed(str(data.get("to") or e.get("model")), e)
+            elif kind == "model.deleted" and (e.get("model") or "").lower() == self.model_name.lower():
+                self._deleted(e)
+                return
         mine = [e for e in events if (e.get("model") or "").lower() == self.model_name.lower()]
         if not mine or not self.loaded:
             return
         numbers = sorted({int(e["version"]) for e in mine if e.get("version")})
         if numbers:
             self.refresh_versions(numbers)
-        if any(e["kind"].startswith(("stage.", "version.created", "drop.registered", "model.")) for e in mine):
+        if any(e["kind"].startswith(("stage.", "version.", "drop.registered", "model.")) for e in mine):
             self.load_model()
+
+    def _renamed(self, new: str, event: dict[str, Any]) -> None:
+        """Follow the model to its new name: same versions, new refs."""
+        old, self.model_name = self.model_name, new
+        self.info = {**self.info, "name": new}
+        self.query_one(StatusHeader).set_title(new)
+        self.detail.card_ref = None
+        self.notify(f"{old} was renamed {new} by {event.get('actor')}", title="model renamed", timeout=6)
+        self._fill_sidebar()
+        self.generation += 1
+        self.detail_version = None
+        self.reload()
+
+    def _deleted(self, event: dict[str, Any]) -> None:
+        """The model is gone: say so, and go back to the models list."""
+        self.deleted = True
+        reason = (event.get("data") or {}).get("reason")
+        self.notify(f"{self.model_name} was deleted by {event.get('actor')}" + (f" — {reason}" if reason else ""),
+                    title="model deleted", severity="warning", timeout=8)
+        self.query_one("#vinfo", Static).update(Text(f"{self.model_name} was deleted", style=self.palette.worse))
+        self.detail.clear_detail(f"{self.model_name} was deleted")
+        if self.app.screen is self:
+            self.app.pop_screen()
+
+    def on_screen_resume(self) -> None:
+        if self.deleted:  # deleted while a dialog or another screen was on top
+            self.app.pop_screen()
 
     @work(exclusive=False, exit_on_error=False, group="versions-refresh")
     async def refresh_versions(self, numbers: list[int]) -> None:
@@ -312,7 +358,14 @@ class ModelScreen(RegistryScreen):
         self.post_message(VersionsChanged(self.model_name, items, missing))
 
     def on_versions_changed(self, message: VersionsChanged) -> None:
+        if message.model.lower() != self.model_name.lower():
+            return
         table = self.table
+        removed = [n for n in message.missing if table.remove_version(n)]
+        if removed and table.row_count == 0:
+            self.detail.clear_detail("no versions left")
+        elif removed:
+            self._detail_for_cursor(debounce=False)
         for item in message.items:
             if not self._matches_filter(item) and item["version"] not in table.summaries:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from rich.text import Text
@@ -18,10 +19,17 @@ from ..widgets.header import StatusHeader
 from .base import RegistryScreen
 
 
+def demo_commands(demo: Any) -> list[str]:
+    """What to type in another shell to use the demo registry, one complete command a line."""
+    return [f"export MODELREG_HOME={shlex.quote(str(demo.home))}", f"{shlex.quote(demo.command)} history fraud-detector"]
+
+
 class ModelsScreen(RegistryScreen):
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "filter", "filter", id="filter"),
+        Binding("y", "copy_commands", "copy", show=False,  # the demo banner names it
+                tooltip="Copy the demo's other-shell commands to the clipboard"),
         Binding("r", "rollback", "rollback", id="rollback"),
         Binding("l", "lineage", "lineage", id="lineage"),
         Binding("h", "history", "history", id="history"),
@@ -81,7 +89,9 @@ class ModelsScreen(RegistryScreen):
             lines.append(Text.assemble(
                 ("demo registry ", "bold"), str(demo.home), "\n",
                 ("drop folder   ", "bold"), str(demo.drop), ("  ← copy a model file here", self.palette.muted), "\n",
-                ("other shell   ", "bold"), f"MODELREG_HOME={demo.home} {demo.command} history fraud-detector"))
+                ("other shell   ", "bold"), ("run these two lines there (y copies them):", self.palette.muted)))
+            # Each command on a line of its own, never wrapped: a wrapped line copies with a break in it.
+            lines.extend(Text(f"  {command}", no_wrap=True, overflow="ellipsis") for command in demo_commands(demo))
         banner.update(Text("\n").join(lines) if lines else "")
         banner.display = bool(lines)
 
@@ -93,29 +103,51 @@ class ModelsScreen(RegistryScreen):
 
     @work(exclusive=False, exit_on_error=False, group="models-refresh")
     async def refresh_models(self, names: list[str]) -> None:
-        items = []
+        items, missing = [], []
         for name in names:
             try:
                 items.append(await self.client.model(name))
-            except NotFound:
-                continue
-        self.post_message(ModelsLoaded(items, replace=False))
+            except NotFound:  # deleted, or renamed away
+                missing.append(name)
+        self.post_message(ModelsLoaded(items, replace=False, missing=missing))
 
     def on_models_loaded(self, message: ModelsLoaded) -> None:
         if message.replace:
             self.models = {m["name"]: m for m in message.models}
         else:
+            self._forget(message.missing)
             self.models.update({m["name"]: m for m in message.models})
         self.loaded = True
-        self.app.models_cache = sorted(self.models.values(), key=lambda m: m["name"].lower())
+        self.app.set_models(list(self.models.values()))
         self._fill()
+
+    def _forget(self, names: list[str]) -> bool:
+        gone = {n.lower() for n in names}
+        before = len(self.models)
+        self.models = {k: m for k, m in self.models.items() if k.lower() not in gone}
+        return len(self.models) != before
 
     def apply_events(self, events: list[dict[str, Any]]) -> None:
         if not self.loaded:
             return
-        names = sorted({e["model"] for e in events if e.get("model")})
+        names: set[str] = set()
+        gone: list[str] = []
+        for e in events:
+            kind, data, model = e.get("kind", ""), e.get("data") or {}, e.get("model")
+            if kind == "model.deleted" and model:
+                gone.append(model)
+                names.discard(model)
+            elif kind == "model.renamed" and data.get("from"):
+                gone.append(str(data["from"]))
+                names.discard(str(data["from"]))
+                names.add(str(data.get("to") or model))
+            elif model:
+                names.add(model)
+        if gone and self._forget(gone):
+            self.app.set_models(list(self.models.values()))
+            self._fill()
         if names:
-            self.refresh_models(names)
+            self.refresh_models(sorted(names))
 
     # -- table -------------------------------------------------------------------------------
 
@@ -187,6 +219,8 @@ class ModelsScreen(RegistryScreen):
     # -- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_commands":
+            return self.app.demo is not None
         model = self._current() if self.is_mounted else None
         if action == "rollback":
             return True if model and model.get("production") else None
@@ -205,6 +239,11 @@ class ModelsScreen(RegistryScreen):
 
     def action_events(self) -> None:
         self.app.open_events(None)
+
+    def action_copy_commands(self) -> None:
+        if self.app.demo is not None:
+            self.app.copy_to_clipboard("\n".join(demo_commands(self.app.demo)) + "\n")
+            self.notify("the other-shell commands are on the clipboard", title="demo", timeout=3)
 
     def action_history(self) -> None:
         if model := self._current():

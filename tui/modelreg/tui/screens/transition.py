@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from modelreg.shared.errors import GateFailed, ModelregError, NotFound
 
 from ..messages import TransitionFinished, TransitionRefused, VerdictLoaded
+from ..widgets.checkbox import TextCheckbox
 from ..widgets.verdict import VerdictView
 from .base import RegistryModal
 
@@ -55,7 +56,7 @@ class TransitionModal(RegistryModal):
                     yield Static(id="replaces")
             yield Input(placeholder=self._placeholder(), id="reason")
             with Horizontal(id="dialog-buttons"):
-                yield Checkbox("force past failed gates", id="force")
+                yield TextCheckbox("force past failed gates", id="force")
                 yield Button(VERBS[self.target], id="confirm", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
             yield Static(id="dialog-error")

@@ -69,11 +69,16 @@ class FrozenClock(Clock):
         return None if value is None or value == "" else self.FIXED
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 version', '2 versions', '1,204 versions': every count the TUI shows goes through here."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def span(seconds: float) -> str:
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             n = int(seconds // size)
-            return f"{n} {unit}{'s' if n != 1 else ''}" if unit == "day" else f"{n}{unit[0]}"
+            return plural(n, unit) if unit == "day" else f"{n}{unit[0]}"
     return f"{int(seconds)}s"
 
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
-from .formatting import Clock, Palette, judged_delta, number, size, source_label, sparkline, stage_badge
+from .formatting import Clock, Palette, judged_delta, number, plural, size, source_label, sparkline, stage_badge
 
 TABS = ("overview", "card", "metrics", "params", "artifacts", "lineage", "history")
 
@@ -167,7 +167,7 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
     lines.append(head)
     lines.append(Text(f"created {clock.date(d.get('created_at'))} ({clock.ago(d.get('created_at'))}) by "
                       f"{d.get('created_by') or '-'} · source {source_label(d.get('source'))} · "
-                      f"{d.get('file_count', 0)} files · {size(d.get('total_size'))}"))
+                      f"{plural(d.get('file_count', 0), 'file')} · {size(d.get('total_size'))}"))
     lin = d.get("lineage") or {}
     bits = []
     for ds in lin.get("datasets") or []:
@@ -225,7 +225,7 @@ def _facts_line(facts: dict[str, Any]) -> str:
             dtypes |= set(info.get("dtypes") or ())
             unsafe = unsafe or bool(info.get("unsafe"))
     if tensors:
-        bits.append(f"{tensors} tensors")
+        bits.append(plural(tensors, "tensor"))
     if dtypes:
         bits.append("/".join(sorted(dtypes)))
     hf = facts.get("huggingface") or {}

@@ -149,6 +149,16 @@ class VersionsTable(DataTable):
             self.move_cursor(row=self.get_row_index(str(current)), animate=False)
         return True
 
+    def remove_version(self, n: int) -> bool:
+        """Drop a deleted version's row; True if it was shown."""
+        self.marked.discard(n)
+        if n not in self.summaries:
+            return False
+        del self.summaries[n]
+        self.remove_row(str(n))
+        self.total = max(0, self.total - 1)
+        return True
+
     def toggle_mark(self, n: int) -> None:
         self.marked ^= {n}
         if n in self.summaries:
