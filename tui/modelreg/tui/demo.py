@@ -404,6 +404,27 @@ def stop(proc: subprocess.Popen, home: Path) -> None:
             time.sleep(0.05)
 
 
+async def _until(pilot, condition, timeout: float = 30.0) -> None:  # noqa: ANN001 - a Pilot, a callable
+    """Until ``condition()`` holds and the app is idle (no worker but the connection's, no
+    queued event, animations done): what a screenshot shows is then the data, not timing."""
+    from textual.worker import WorkerState
+
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+
+    def idle() -> bool:
+        busy = [w for w in app.workers if w.group != "daemon" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        return not busy and not app._pending
+
+    while time.monotonic() < deadline:
+        if condition() and idle():
+            await pilot.wait_for_scheduled_animations()
+            if condition() and idle():
+                return
+        await pilot.pause(0.05)
+    raise TimeoutError("the demo screens did not load in time")
+
+
 async def save_screenshots(home: Path, drop: Path, out: Path, size: tuple[int, int] = (130, 36)) -> list[Path]:
     """SVGs of the models screen and of fraud-detector's model screen, for the README."""
     from .app import DemoInfo, ModelregApp
@@ -414,24 +435,19 @@ async def save_screenshots(home: Path, drop: Path, out: Path, size: tuple[int, i
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     async with app.run_test(size=size) as pilot:
-        while not getattr(app.screen, "loaded", False):
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await _until(pilot, lambda: getattr(app.screen, "loaded", False))
         saved.append(Path(app.save_screenshot("models.svg", str(out))))
         app.open_model("fraud-detector")
-        while not (isinstance(app.screen, ModelScreen) and app.screen.loaded):
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: isinstance(app.screen, ModelScreen) and app.screen.loaded)
         screen = app.screen
         screen.table.move_cursor(row=1, animate=False)  # v13, in staging
-        while (screen.detail.detail or {}).get("version") != 13:
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await _until(pilot, lambda: (screen.detail.detail or {}).get("version") == 13 and screen.history_loaded
+                     and screen.table.layout_width == screen.table.size.width)
         saved.append(Path(app.save_screenshot("model.svg", str(out))))
         screen.query_one("#detail-tabs").active = "metrics"
         screen.table.move_cursor(row=2, animate=False)  # v12, production, with monitoring history
-        while (screen.detail.detail or {}).get("version") != 12:
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await _until(pilot, lambda: (screen.detail.detail or {}).get("version") == 12
+                     and screen.query_one("#metrics-table").row_count > 0)
         saved.append(Path(app.save_screenshot("model-metrics.svg", str(out))))
     return saved
 
