@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.daemon.blobs import BlobStore
-from modelreg.daemon.db import SchemaTooNew
+from modelreg.daemon.store.sqlite.engine import SchemaTooNew
 from modelreg.daemon.keys import POOL
 from modelreg.shared.errors import Conflict
 from registry_harness import Registry, StartRegistry, blob_files, blob_path, sha256_of

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                   "if you mean it (every request still needs the token)", file=sys.stderr)
             return 2
         home = (args.home or default_home()).expanduser().resolve()
-        asyncio.run(serve(DaemonConfig(home=home, host=host, port=port)))
+        asyncio.run(serve(DaemonConfig(home=home, host=host, port=port,
+                                       database=os.environ.get("MODELREG_DATABASE") or None)))
     except ModelregError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

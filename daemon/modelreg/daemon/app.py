@@ -28,9 +28,10 @@ from .jobs import Jobs
 from .hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
-from .keys import BLOBS, BUS, CONFIG, DB, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
+from .keys import BLOBS, BUS, CONFIG, DB, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .lifecycle import Lifecycle
 from .lock import HomeLock
+from .store import open_store
 
 log = logging.getLogger("modelreg.daemon")
 
@@ -85,6 +86,10 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
+    store = open_store(app[CONFIG].database, app[CONFIG].home)
+    await store.open()  # migrates
+    store.on_commit.append(app[BUS].publish)
+    app[STORE] = store
     db = Database(app[CONFIG].db_path)
     await db.open()
     db.on_commit.append(app[BUS].publish)
@@ -95,6 +100,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     app[BUS].close()
     await db.close()
+    await store.close()
 
 
 async def _registrar(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ class DaemonConfig:
     max_upload: int = 256 * 1024 * 1024 * 1024  # one streamed blob upload
     workers: int = 0                           # hashing threads; 0 = one per core, at least 2
     hook_backoff: float = 1.0                  # first retry delay of a failed hook delivery, doubling
+    database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db
 
     @property
     def db_path(self) -> Path:

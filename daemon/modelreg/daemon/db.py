@@ -20,7 +20,8 @@ import aiosqlite
 
 from modelreg.shared.errors import ModelregError
 
-from .migrations import LATEST, MIGRATIONS
+from .store.sqlite.engine import SchemaTooNew
+from .store.sqlite.migrations import LATEST, MIGRATIONS
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -31,10 +32,6 @@ _PRAGMAS = (
     "PRAGMA cache_size=-32000",
 )
 READERS = 2
-
-
-class SchemaTooNew(ModelregError):
-    code = "schema_too_new"
 
 
 class Transaction:

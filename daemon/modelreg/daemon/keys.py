@@ -15,9 +15,11 @@ from .ingest.manager import WatchManager
 from .jobs import Jobs
 from .lifecycle import Lifecycle
 from .registration import Registrar
+from .store import Store
 
 CONFIG = web.AppKey("config", DaemonConfig)
 DB = web.AppKey("db", Database)
+STORE = web.AppKey("store", Store)
 BLOBS = web.AppKey("blobs", BlobStore)
 BUS = web.AppKey("bus", EventBus)
 JOBS = web.AppKey("jobs", Jobs)

@@ -1,0 +1,68 @@
+"""Typed records the store returns: never a driver's row objects (issue 9).
+
+Every backend builds these from its own rows, so nothing above ``store/`` knows which
+database answered. Times are POSIX seconds (floats); views turn them into ISO text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class ModelRecord(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    description: str
+    directions: dict[str, str]
+    created_at: float
+    updated_at: float
+    version_count: int = 0
+    production: int | None = None
+    staging: int | None = None
+    latest: int | None = None
+    tags: dict[str, str] = {}
+
+
+class VersionRecord(msgspec.Struct, frozen=True):
+    id: int
+    model_id: int
+    model_name: str
+    number: int
+    stage: str
+    status: str
+    status_message: str
+    source: str
+    description: str
+    content_digest: str | None
+    total_size: int
+    file_count: int
+    facts: dict[str, Any]
+    created_at: float
+    created_by: str
+    updated_at: float
+    stage_changed_at: float | None
+    purged_at: float | None
+    deleted_at: float | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model_name}@{self.number}"
+
+
+class FileRecord(msgspec.Struct, frozen=True):
+    path: str
+    sha256: str
+    size: int
+
+
+class EventRecord(msgspec.Struct, frozen=True):
+    id: int
+    ts: float
+    kind: str
+    actor: str
+    model: str | None
+    version: int | None
+    data: dict[str, Any]
+    hash: str

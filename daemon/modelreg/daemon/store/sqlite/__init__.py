@@ -1,0 +1,48 @@
+"""The SQLite backend: the embedded default (PRODUCT.md §5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .audit import AuditStore
+from .bulk import BulkStore
+from .catalog import CatalogStore
+from .engine import SqliteEngine
+from .gates import GateStore
+from .gc import GcStore
+from .hooks import HookStore
+from .lineage import LineageStore
+from .metrics import MetricStore
+from .stages import StageStore
+from .stats import StatsStore
+from .versions import VersionStore
+from .watches import WatchStore
+
+
+class SqliteStore:
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.engine = SqliteEngine(path)
+        self.catalog = CatalogStore(self.engine)
+        self.lineage = LineageStore(self.engine)
+        self.versions = VersionStore(self.engine)
+        self.metrics = MetricStore(self.engine)
+        self.watches = WatchStore(self.engine)
+        self.stages = StageStore(self.engine)
+        self.gates = GateStore(self.engine)
+        self.hooks = HookStore(self.engine)
+        self.audit = AuditStore(self.engine)
+        self.gc = GcStore(self.engine)
+        self.stats = StatsStore(self.engine)
+        self.bulk = BulkStore(self.engine)
+
+    @property
+    def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events
+        return self.engine.on_commit
+
+    async def open(self) -> None:
+        await self.engine.open()
+
+    async def close(self) -> None:
+        await self.engine.close()

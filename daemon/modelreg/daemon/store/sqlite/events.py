@@ -1,0 +1,97 @@
+"""The append-only, hash-chained event log (PRODUCT.md §5), SQLite side.
+
+Each row's hash covers its own fields and the previous row's hash, so editing or deleting
+any row breaks the chain at that row. The chain head (last id and hash) is also kept in
+``meta``, written in the same transaction: deleting the newest rows leaves the head pointing
+past the end, and the next event still links to the head, not to whatever row is last now.
+Events are appended inside the writing transaction (``tx.events``) and published by the
+engine only after the group commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from modelreg.shared.timefmt import iso
+
+from .engine import Sql, WriteTx
+
+GENESIS = "0" * 64
+HEAD_KEY = "events.head"
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(prev_hash: str, event_id: int, ts: float, kind: str, actor: str,
+             model: str | None, version: int | None, data: str) -> str:
+    payload = canonical([prev_hash, event_id, repr(ts), kind, actor, model, version, data])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def append(tx: WriteTx, kind: str, actor: str, *, model: str | None = None,
+           version: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    head = chain_head(tx)
+    if head is None:  # a log written before the head was recorded
+        last = tx.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        head = (last["id"], last["hash"]) if last else (0, GENESIS)
+    event_id, prev = head[0] + 1, head[1]
+    body = canonical(data or {})
+    digest = row_hash(prev, event_id, tx.now, kind, actor, model, version, body)
+    tx.execute(
+        "INSERT INTO events (id, ts, kind, actor, model, version, data, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event_id, tx.now, kind, actor, model, version, body, prev, digest),
+    )
+    tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               (HEAD_KEY, f"{event_id}:{digest}"))
+    event = {"id": event_id, "ts": iso(tx.now), "kind": kind, "actor": actor, "model": model,
+             "version": version, "data": data or {}, "hash": digest}
+    tx.events.append(event)
+    return event
+
+
+def chain_head(q: Sql) -> tuple[int, str] | None:
+    row = q.one("SELECT value FROM meta WHERE key = ?", (HEAD_KEY,))
+    if row is None:
+        return None
+    head_id, _, head_hash = row["value"].partition(":")
+    return int(head_id), head_hash
+
+
+def event_view(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "ts": iso(row["ts"]), "kind": row["kind"], "actor": row["actor"],
+            "model": row["model"], "version": row["version"], "data": json.loads(row["data"]),
+            "hash": row["hash"]}
+
+
+def verify_batch(q: Sql, head: tuple[int, str] | None, prev: str, expected_id: int, checked: int,
+                 batch: int) -> tuple[dict[str, Any] | None, str, int, int]:
+    """Check the next ``batch`` rows; (verdict or None to go on, prev hash, next id, checked)."""
+    rows = q.all("SELECT id, ts, kind, actor, model, version, data, prev_hash, hash FROM events "
+                 "WHERE id >= ? ORDER BY id LIMIT ?", (expected_id, batch))
+    if not rows:
+        if head is not None and head[0] >= expected_id:
+            return ({"ok": False, "checked": checked, "first_bad_id": expected_id,
+                     "message": f"event {expected_id} is missing (the log ends at {expected_id - 1}, "
+                                f"but {head[0]} events were written)"}, prev, expected_id, checked)
+        return {"ok": True, "checked": checked}, prev, expected_id, checked
+    for row in rows:
+        problem = None
+        if row["id"] != expected_id:
+            problem = f"event {expected_id} is missing (next row is {row['id']})"
+        elif head is not None and row["id"] == head[0] and row["hash"] != head[1]:
+            problem = f"event {row['id']} is not the event that was written last with that id"
+        elif row["prev_hash"] != prev:
+            problem = f"event {row['id']} does not link to the event before it"
+        elif row_hash(prev, row["id"], row["ts"], row["kind"], row["actor"], row["model"],
+                      row["version"], row["data"]) != row["hash"]:
+            problem = f"event {row['id']} was changed after it was written"
+        if problem:
+            bad = row["id"] if row["id"] == expected_id else expected_id
+            return {"ok": False, "checked": checked, "first_bad_id": bad, "message": problem}, prev, expected_id, checked
+        prev, expected_id, checked = row["hash"], row["id"] + 1, checked + 1
+    return None, prev, expected_id, checked
