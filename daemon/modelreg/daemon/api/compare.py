@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import compare as comparing
-from ..keys import DB
+from ..keys import STORE
+from ..services import compare as comparing
 from .http import reply
 
 routes = web.RouteTableDef()
@@ -13,4 +13,4 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1/compare")
 async def compare(request: web.Request) -> web.Response:
-    return reply(request, await comparing.compare(request.app[DB], request.query.getall("ref", [])))
+    return reply(request, await comparing.compare(request.app[STORE], request.query.getall("ref", [])))

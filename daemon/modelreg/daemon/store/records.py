@@ -66,3 +66,25 @@ class EventRecord(msgspec.Struct, frozen=True):
     version: int | None
     data: dict[str, Any]
     hash: str
+
+
+# -- catalog (store/sqlite/catalog.py) -------------------------------------------------------------
+
+
+DEFAULT_PAGE = 100  # versions or models per page when the client does not say (every backend)
+MAX_PAGE = 1000
+
+
+class SearchQuery(msgspec.Struct, frozen=True):
+    """A registry-wide version search, already validated (services/search.py)."""
+
+    name: str | None = None  # a glob on the model name, case-insensitive
+    tags: list[tuple[str, str | None]] = []  # (key, value or None for "has the key"), version or model
+    metrics: list[str] = []  # latest-value filters such as auc>=0.9
+    facts: list[tuple[str, str | None]] = []  # anywhere in the version's facts
+    datasets: list[tuple[str, str | None]] = []  # (name, version or None for any version)
+    stage: str | None = None
+    status: str | None = None
+    order: str = "-created"
+    limit: int = 100
+    cursor: str | None = None

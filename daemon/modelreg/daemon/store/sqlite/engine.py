@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -260,6 +261,23 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration script on ';' at statement ends (our scripts hold no ';' in strings)."""
+    """Split a migration script on ';' at statement ends (our scripts hold no ';' in strings);
+    a ``CREATE TRIGGER … BEGIN … END`` keeps the ';' of its body and stays one statement."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    out: list[str] = []
+    pending = ""
+    for part in "\n".join(lines).split(";"):
+        pending = f"{pending};{part}" if pending else part
+        statement = pending.strip()
+        if not statement:
+            pending = ""
+            continue
+        if _TRIGGER.match(statement) and not _END.search(statement):
+            continue  # inside a trigger's body: the ';' ended one of its statements
+        out.append(statement)
+        pending = ""
+    return out
+
+
+_TRIGGER = re.compile(r"CREATE\s+(TEMP\w*\s+)?TRIGGER\b", re.I)
+_END = re.compile(r"\bEND$", re.I)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelreg.shared.errors import InvalidInput
+from modelreg.shared.errors import InvalidInput, NotFound
 from modelreg.shared.names import parse_dataset_ref, validate_name
 from modelreg.shared.timefmt import iso
 
@@ -70,17 +70,21 @@ def add_edges(tx: WriteTx, version_id: int, *, datasets: list[dict[str, Any]], r
         f"VALUES (?, ?, ?, ?, ?, ?, {tx.now})", rows)
 
 
-def upstream_edges(q: Sql, version_id: int) -> dict[str, Any]:
-    """Direct upstream of one version: datasets, run, parents."""
-    rows = q.all(
-        "SELECT l.relation, d.name AS ds_name, d.version AS ds_version, d.digest AS ds_digest, d.uri AS ds_uri, "
-        "r.run_id, r.experiment, r.started_at, r.ended_at, r.hardware, r.code_revision, r.hyperparameters, "
-        "pm.name AS parent_model, pv.number AS parent_number, pv.stage AS parent_stage, l.external "
-        "FROM lineage l LEFT JOIN datasets d ON d.id = l.dataset_id LEFT JOIN runs r ON r.id = l.run_id "
-        "LEFT JOIN versions pv ON pv.id = l.parent_version_id LEFT JOIN models pm ON pm.id = pv.model_id "
-        "WHERE l.version_id = ? ORDER BY l.id", (version_id,))
+_UPSTREAM = (
+    "SELECT l.relation, d.name AS ds_name, d.version AS ds_version, d.digest AS ds_digest, d.uri AS ds_uri, "
+    "r.run_id, r.experiment, r.started_at, r.ended_at, r.hardware, r.code_revision, r.hyperparameters, "
+    "pm.name AS parent_model, pv.number AS parent_number, pv.stage AS parent_stage, l.external, "
+    "pv.id AS parent_id, pv.deleted_at AS parent_deleted, pm.deleted_at AS parent_model_deleted "
+    "FROM lineage l LEFT JOIN datasets d ON d.id = l.dataset_id LEFT JOIN runs r ON r.id = l.run_id "
+    "LEFT JOIN versions pv ON pv.id = l.parent_version_id LEFT JOIN models pm ON pm.id = pv.model_id "
+    "WHERE l.version_id = ? ORDER BY l.id")
+
+
+def _upstream(q: Sql, version_id: int) -> tuple[dict[str, Any], list[Any]]:
+    """Direct upstream of one version, and the rows of its parents in this registry (by id)."""
     out: dict[str, Any] = {"datasets": [], "run": None, "parents": []}
-    for r in rows:
+    parents = []
+    for r in q.all(_UPSTREAM, (version_id,)):
         if r["ds_name"] is not None:
             out["datasets"].append({"dataset": f"{r['ds_name']}@{r['ds_version']}", "relation": r["relation"],
                                     "digest": r["ds_digest"], "uri": r["ds_uri"]})
@@ -91,30 +95,39 @@ def upstream_edges(q: Sql, version_id: int) -> dict[str, Any]:
                           "code_revision": r["code_revision"], "hyperparameters": json.loads(r["hyperparameters"])}
         elif r["parent_model"] is not None:
             out["parents"].append({"ref": f"{r['parent_model']}@{r['parent_number']}", "stage": r["parent_stage"]})
+            parents.append(r)
         elif r["external"]:
             out["parents"].append({"ref": r["external"], "external": True})
-    return out
+            parents.append(None)
+    return out, parents
+
+
+def upstream_edges(q: Sql, version_id: int) -> dict[str, Any]:
+    """Direct upstream of one version: datasets, run, parents."""
+    return _upstream(q, version_id)[0]
 
 
 def upstream_tree(q: Sql, ref: str) -> dict[str, Any]:
-    """The version and, recursively, where it came from (parents of parents…)."""
+    """The version and, recursively, where it came from (parents of parents…), walked by id."""
     row = catalog.resolve(q, ref)
     return _up(q, row.id, row.ref, row.stage, set(), 0)
 
 
 def _up(q: Sql, vid: int, label: str, stage: str, seen: set[int], depth: int) -> dict[str, Any]:
     seen.add(vid)
-    edges = upstream_edges(q, vid)
+    edges, rows = _upstream(q, vid)
     node = {"ref": label, "stage": stage, "datasets": edges["datasets"], "run": edges["run"], "parents": []}
-    for parent in edges["parents"]:
-        if parent.get("external") or depth >= MAX_DEPTH:
+    for parent, prow in zip(edges["parents"], rows):
+        if prow is None or depth >= MAX_DEPTH:
             node["parents"].append(parent)
             continue
-        prow = catalog.resolve(q, parent["ref"])
-        if prow.id in seen:
+        if prow["parent_deleted"] is not None or prow["parent_model_deleted"] is not None:
+            # As when the walk resolved each parent's ref: a deleted one is not found.
+            raise NotFound(f"{parent['ref']} was deleted", {"ref": parent["ref"], "deleted": True})
+        if prow["parent_id"] in seen:
             node["parents"].append({**parent, "cycle": True})
             continue
-        node["parents"].append(_up(q, prow.id, parent["ref"], prow.stage, seen, depth + 1))
+        node["parents"].append(_up(q, prow["parent_id"], parent["ref"], prow["parent_stage"], seen, depth + 1))
     seen.discard(vid)  # seen holds the current path only: a shared ancestor is not a cycle
     return node
 
@@ -141,6 +154,15 @@ def _down(q: Sql, vid: int, label: str, stage: str, seen: set[int], depth: int) 
     return node
 
 
+def version_lineage(q: Sql, ref: str, up: bool, down: bool) -> dict[str, Any]:
+    out = {}
+    if up:
+        out["upstream"] = upstream_tree(q, ref)
+    if down:
+        out["downstream"] = downstream_tree(q, ref)
+    return out
+
+
 def dataset_users(q: Sql, dataset: str) -> dict[str, Any]:
     """Every version trained or evaluated on a dataset (``NAME@VER``, or ``NAME`` for all its versions)."""
     if "@" in dataset:
@@ -165,7 +187,14 @@ def dataset_users(q: Sql, dataset: str) -> dict[str, Any]:
 
 
 class LineageStore:
-    """The lineage aggregate (SQLite)."""
+    """The lineage aggregate (SQLite): each method one read hop."""
 
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
+
+    async def version_lineage(self, ref: str, *, up: bool, down: bool) -> dict[str, Any]:
+        """``{"upstream": tree, "downstream": tree}`` (the directions asked for) of a version."""
+        return await self.engine.read(lambda q: version_lineage(q, ref, up, down))
+
+    async def dataset_users(self, dataset: str) -> dict[str, Any]:
+        return await self.engine.read(lambda q: dataset_users(q, dataset))

@@ -303,4 +303,36 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    6,
+    "catalog: live version counters kept by triggers, indexes for ordered pages",
+    """
+    -- The number of live (not deleted) versions of each model, kept by the database itself so
+    -- the code that creates or deletes versions does not need to know, and a page of versions
+    -- never counts rows (issue 9).
+    ALTER TABLE models ADD COLUMN live_versions INTEGER NOT NULL DEFAULT 0;
+    UPDATE models SET live_versions =
+        (SELECT count(*) FROM versions v WHERE v.model_id = models.id AND v.deleted_at IS NULL);
+    CREATE TRIGGER versions_live_on_insert AFTER INSERT ON versions WHEN NEW.deleted_at IS NULL
+    BEGIN
+        UPDATE models SET live_versions = live_versions + 1 WHERE id = NEW.model_id;
+    END;
+    CREATE TRIGGER versions_live_on_delete_mark AFTER UPDATE OF deleted_at ON versions
+        WHEN (OLD.deleted_at IS NULL) != (NEW.deleted_at IS NULL)
+    BEGIN
+        UPDATE models SET live_versions = live_versions + (CASE WHEN NEW.deleted_at IS NULL THEN 1 ELSE -1 END)
+            WHERE id = NEW.model_id;
+    END;
+    CREATE TRIGGER versions_live_on_delete AFTER DELETE ON versions WHEN OLD.deleted_at IS NULL
+    BEGIN
+        UPDATE models SET live_versions = live_versions - 1 WHERE id = OLD.model_id;
+    END;
+    -- Pages ordered by creation time or size walk an index instead of sorting every version.
+    CREATE INDEX versions_live_by_created ON versions(model_id, created_at, number) WHERE deleted_at IS NULL;
+    CREATE INDEX versions_live_by_size ON versions(model_id, total_size, number) WHERE deleted_at IS NULL;
+    -- Search across every model, newest first (its default order).
+    CREATE INDEX versions_live_by_created_all ON versions(created_at, number, id) WHERE deleted_at IS NULL;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]

@@ -6,28 +6,20 @@ name versions of different models.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import metric_direction
 
-from . import catalog
-from .db import Database
+from ..store import Store
 
 MAX_REFS = 20
 
 
-async def compare(db: Database, refs: list[str]) -> dict[str, Any]:
+async def compare(store: Store, refs: list[str]) -> dict[str, Any]:
     if not 2 <= len(refs) <= MAX_REFS:
         raise InvalidInput(f"compare takes 2 to {MAX_REFS} refs (ref=A&ref=B…), not {len(refs)}")
-    details, directions = [], {}
-    for ref in refs:
-        row = await catalog.resolve(db, ref)
-        details.append(await catalog.version_detail(db, row))
-        if not directions:  # the baseline model's overrides judge every column
-            model = await db.one("SELECT directions FROM models WHERE id = ?", (row["model_id"],))
-            directions = json.loads(model["directions"])
+    details, directions = await store.catalog.compare_details(refs)  # one read for every ref
     return {
         "baseline": _ref(details[0]),
         "versions": [{"ref": _ref(d), "model": d["model"], "version": d["version"], "stage": d["stage"],
