@@ -28,8 +28,9 @@ from .jobs import Jobs
 from .hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
-from .keys import BLOBS, BUS, CONFIG, DB, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
-from .lifecycle import Lifecycle
+from .keys import BLOBS, BUS, CONFIG, DB, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
+from .services.gates import GateService
+from .services.lifecycle import Lifecycle
 from .lock import HomeLock
 from .store import open_store
 
@@ -111,7 +112,10 @@ async def _registrar(app: web.Application) -> AsyncIterator[None]:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
-    app[LIFECYCLE] = Lifecycle(app[DB], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}")
+    lifecycle = Lifecycle(app[STORE], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}")
+    app[LIFECYCLE] = lifecycle
+    app[GATES] = GateService(app[STORE])
+    app[STORE].on_commit.append(lifecycle.on_commit)  # committed stage changes refresh the serving links
     await asyncio.get_running_loop().run_in_executor(app[POOL], serving.cleanup_temp, cfg.home)
     # A crash between a commit and its symlink swap is repaired here.
     await app[LIFECYCLE].refresh_all_serving()
@@ -119,6 +123,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for task in list(app[TASKS]):
         task.cancel()
     await asyncio.gather(*app[TASKS], return_exceptions=True)
+    app[STORE].on_commit.remove(lifecycle.on_commit)
+    await lifecycle.close()
 
 
 async def _hooks(app: web.Application) -> AsyncIterator[None]:

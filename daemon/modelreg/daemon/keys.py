@@ -13,7 +13,8 @@ from .events import EventBus
 from .hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .jobs import Jobs
-from .lifecycle import Lifecycle
+from .services.gates import GateService
+from .services.lifecycle import Lifecycle
 from .registration import Registrar
 from .store import Store
 
@@ -28,6 +29,7 @@ REGISTRAR = web.AppKey("registrar", Registrar)
 TOKEN = web.AppKey("token", str)
 STARTED = web.AppKey("started", float)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+GATES = web.AppKey("gates", GateService)
 HOOKS = web.AppKey("hooks", HookDispatcher)
 SOCKETS = web.AppKey("sockets", set)
 WATCHES = web.AppKey("watches", WatchManager)

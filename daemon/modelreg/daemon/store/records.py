@@ -88,3 +88,72 @@ class SearchQuery(msgspec.Struct, frozen=True):
     order: str = "-created"
     limit: int = 100
     cursor: str | None = None
+
+
+# -- stages and gates (store/sqlite/stages.py, gates.py) -----------------------------------------
+
+
+class GateRecord(msgspec.Struct, frozen=True):
+    id: int
+    model: str | None  # None: the registry-wide default
+    stage: str
+    rule: str
+    timeout: float | None
+    created_at: float
+    created_by: str
+
+
+class GateFacts(msgspec.Struct, frozen=True):
+    """What the gates look at, read in one hop: the version and the production version it would replace."""
+
+    version: VersionRecord
+    metrics: dict[str, float]
+    metric_sources: list[str]
+    params: dict[str, str]
+    tags: dict[str, str]
+    relations: list[str]  # lineage relations the version has (trained_on, produced_by, ...)
+    directions: dict[str, str]
+    production_number: int | None
+    production_metrics: dict[str, float]
+
+
+class GateDecision(msgspec.Struct, frozen=True):
+    """A service's answer on fresh state: commit the change (passed or forced) or record a refusal."""
+
+    allowed: bool
+    forced: bool
+    verdict: dict[str, Any] | None  # stored with the change; None when the target has no gates
+
+
+class TransitionOutcome(msgspec.Struct, frozen=True):
+    before: VersionRecord  # the version as the transition found it under the lock
+    decision: GateDecision
+    view: dict[str, Any] | None = None  # the version's detail after the change; None when refused
+    archived: list[int] = []
+
+
+class StageChangeRecord(msgspec.Struct, frozen=True):
+    id: int
+    ts: float
+    number: int
+    from_stage: str
+    to_stage: str
+    kind: str  # transition | replaced | rollback
+    actor: str
+    reason: str
+    forced: bool
+    verdict: dict[str, Any] | None
+    event_id: int | None
+
+
+class RollbackPlan(msgspec.Struct, frozen=True):
+    current: VersionRecord | None  # the production version now
+    target: VersionRecord | None
+    target_files: list[FileRecord] = []
+
+
+class ServingTarget(msgspec.Struct, frozen=True):
+    stage: str
+    model: str  # the stored spelling
+    version: VersionRecord | None
+    files: list[FileRecord] = []

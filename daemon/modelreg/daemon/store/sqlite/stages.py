@@ -1,10 +1,249 @@
-"""Stage transitions, rollback, history, aliases, serving targets (SQLite)."""
+"""Stage transitions, rollback, history, aliases, serving targets (SQLite).
+
+A transition is one write: it re-reads the version and the production version under the
+write lock, builds the gate facts from that fresh state, asks the service's synchronous
+``decide`` callable for a verdict, and commits either the refusal (a ``stage.refused``
+event, nothing else) or the change: the archiving of the previous production version, the
+stage_changes rows and the hash-chained events. Policy (which rules, what passes, who may
+move what) stays in ``services/lifecycle.py``; the store only runs it on fresh state.
+"""
 
 from __future__ import annotations
 
-from .engine import SqliteEngine
+import json
+from collections.abc import Callable
+from typing import Any
+
+from modelreg.shared.errors import NotFound
+from modelreg.shared.names import Ref
+
+from ..records import (FileRecord, GateDecision, GateFacts, GateRecord, RollbackPlan, ServingTarget,
+                       StageChangeRecord, TransitionOutcome, VersionRecord)
+from . import catalog, events
+from .engine import Sql, SqliteEngine, WriteTx
+from .gates import rules_for
+
+SERVED_STAGES = ("production", "staging")
+
+Decide = Callable[[GateFacts], GateDecision]
+CheckRollback = Callable[[VersionRecord | None, VersionRecord], None]
+
+
+# -- reads -----------------------------------------------------------------------------------------
+
+
+def live_version(q: Sql, version_id: int) -> VersionRecord:
+    """A version known by id, re-read; NotFound if it was deleted meanwhile."""
+    rec = catalog.version_by_id(q, version_id)
+    if rec.deleted_at is not None:
+        raise NotFound(f"{rec.ref} was deleted", {"ref": rec.ref, "deleted": True})
+    return rec
+
+
+def _pairs(q: Sql, sql: str, version_id: int) -> dict[str, Any]:
+    return {r["key"]: r["value"] for r in q.all(sql, (version_id,))}
+
+
+def production_of(q: Sql, model_id: int) -> Any:
+    return q.one("SELECT id, number, stage FROM versions WHERE model_id = ? AND stage = 'production'", (model_id,))
+
+
+def gate_facts(q: Sql, rec: VersionRecord) -> GateFacts:
+    vid = rec.id
+    latest = "SELECT key, value FROM metric_latest WHERE version_id = ?"
+    prod = production_of(q, rec.model_id)
+    model = q.one("SELECT directions FROM models WHERE id = ?", (rec.model_id,))
+    return GateFacts(
+        version=rec,
+        metrics=_pairs(q, latest, vid),
+        metric_sources=[r["source"] for r in q.all("SELECT DISTINCT source FROM metrics WHERE version_id = ?", (vid,))],
+        params=_pairs(q, "SELECT key, value FROM params WHERE version_id = ?", vid),
+        tags=_pairs(q, "SELECT key, value FROM version_tags WHERE version_id = ?", vid),
+        relations=[r["relation"] for r in q.all("SELECT DISTINCT relation FROM lineage WHERE version_id = ?", (vid,))],
+        directions=json.loads(model["directions"]),
+        production_number=prod["number"] if prod is not None else None,
+        production_metrics=_pairs(q, latest, prod["id"]) if prod is not None else {},
+    )
+
+
+def version_files(q: Sql, version_id: int) -> list[FileRecord]:
+    return [FileRecord(path=r["path"], sha256=r["sha256"], size=r["size"]) for r in q.all(
+        "SELECT path, sha256, size FROM manifest WHERE version_id = ? ORDER BY path", (version_id,))]
+
+
+def rollback_plan(q: Sql, name: str, to: Ref | None) -> RollbackPlan:
+    mid = catalog.model_id(q, name)
+    prod = production_of(q, mid)
+    if prod is None:
+        return RollbackPlan(current=None, target=None)
+    current = catalog.version_by_id(q, prod["id"])
+    if to is not None:
+        target = catalog.resolve(q, to)
+    else:
+        prev = q.one(
+            # A deleted version is never a rollback target, even before gc has purged it.
+            "SELECT sc.version_id FROM stage_changes sc JOIN versions v ON v.id = sc.version_id "
+            "WHERE sc.model_id = ? AND sc.to_stage = 'production' AND sc.version_id != ? AND v.deleted_at IS NULL "
+            "ORDER BY sc.id DESC LIMIT 1", (mid, current.id))
+        if prev is None:
+            return RollbackPlan(current=current, target=None)
+        target = catalog.version_by_id(q, prev["version_id"])
+    return RollbackPlan(current=current, target=target, target_files=version_files(q, target.id))
+
+
+def stage_change_record(row: Any) -> StageChangeRecord:
+    return StageChangeRecord(
+        id=row["id"], ts=row["ts"], number=row["number"], from_stage=row["from_stage"], to_stage=row["to_stage"],
+        kind=row["kind"], actor=row["actor"], reason=row["reason"], forced=bool(row["forced"]),
+        verdict=json.loads(row["verdict"]) if row["verdict"] else None, event_id=row["event_id"])
+
+
+def history(q: Sql, name: str) -> list[StageChangeRecord]:
+    mid = catalog.model_id(q, name)
+    return [stage_change_record(r) for r in q.all("SELECT * FROM stage_changes WHERE model_id = ? ORDER BY id", (mid,))]
+
+
+def aliases_of(q: Sql, model_id: int) -> dict[str, int]:
+    rows = q.all("SELECT a.alias, v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                 "WHERE a.model_id = ? ORDER BY a.alias", (model_id,))
+    return {r["alias"]: r["number"] for r in rows}
+
+
+def serving_targets(q: Sql, model: str) -> list[ServingTarget]:
+    """What HOME/serving/<model>/{production,staging} should point at, with the files to build them."""
+    out = []
+    for stage in SERVED_STAGES:
+        row = q.one("SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = ? "
+                    "AND v.stage = ? AND v.status = 'ready' ORDER BY v.number DESC LIMIT 1", (model, stage))
+        if row is None:
+            out.append(ServingTarget(stage=stage, model=model, version=None))
+        else:
+            rec = catalog.version_by_id(q, row["id"])
+            out.append(ServingTarget(stage=stage, model=rec.model_name, version=rec, files=version_files(q, rec.id)))
+    return out
+
+
+def served_models(q: Sql) -> list[str]:
+    return [r["name"] for r in q.all("SELECT DISTINCT m.name FROM versions v JOIN models m ON m.id = v.model_id "
+                                     "WHERE v.stage IN ('production', 'staging')")]
+
+
+# -- writes ----------------------------------------------------------------------------------------
+
+
+def change_stage(tx: WriteTx, rec: VersionRecord, from_stage: str, to_stage: str, kind: str, actor: str,
+                 reason: str, forced: bool, verdict: dict[str, Any] | None) -> None:
+    """One stage change: the versions row, its stage.changed event and its stage_changes row."""
+    tx.execute("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? WHERE id = ?",
+               (to_stage, tx.now, tx.now, rec.id))
+    event = events.append(tx, "stage.changed", actor, model=rec.model_name, version=rec.number, data={
+        "from": from_stage, "to": to_stage, "kind": kind, "reason": reason, "forced": forced, "verdict": verdict})
+    tx.execute(
+        "INSERT INTO stage_changes (model_id, version_id, number, from_stage, to_stage, kind, actor, reason, forced, "
+        "verdict, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rec.model_id, rec.id, rec.number, from_stage, to_stage, kind, actor, reason, int(forced),
+         json.dumps(verdict) if verdict else None, event["id"], tx.now))
+
+
+def record_refusal(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reason: str,
+                   verdict: dict[str, Any] | None) -> None:
+    """A refused transition is part of the audit trail too: its event is all the write commits."""
+    events.append(tx, "stage.refused", actor, model=rec.model_name, version=rec.number,
+                  data={"from": rec.stage, "to": to, "reason": reason, "verdict": verdict})
+
+
+def transition(tx: WriteTx, version_id: int, to: str, actor: str, reason: str, decide: Decide) -> TransitionOutcome:
+    rec = live_version(tx, version_id)
+    decision = decide(gate_facts(tx, rec))  # may raise (e.g. Conflict): nothing is written
+    if not decision.allowed:
+        record_refusal(tx, rec, to, actor, reason, decision.verdict)
+        return TransitionOutcome(before=rec, decision=decision)
+    archived = []
+    if to == "production":
+        prev = production_of(tx, rec.model_id)
+        if prev is not None:
+            prev_rec = catalog.version_by_id(tx, prev["id"])
+            change_stage(tx, prev_rec, "production", "archived", "replaced", actor, f"replaced by v{rec.number}",
+                         False, None)
+            archived.append(prev_rec.number)
+    change_stage(tx, rec, rec.stage, to, "transition", actor, reason, decision.forced, decision.verdict)
+    # Read under the write lock: the answer describes this move, not a later one.
+    view = catalog.version_detail(tx, catalog.version_by_id(tx, rec.id))
+    return TransitionOutcome(before=rec, decision=decision, view=view, archived=archived)
+
+
+def rollback(tx: WriteTx, current_id: int, target_id: int, actor: str, reason: str, check: CheckRollback) -> None:
+    current = catalog.version_by_id(tx, current_id)
+    prod = production_of(tx, current.model_id)
+    now_prod = catalog.version_by_id(tx, prod["id"]) if prod is not None else None
+    target = catalog.version_by_id(tx, target_id)
+    check(now_prod, target)  # raises when either moved meanwhile
+    change_stage(tx, current, "production", "archived", "rollback", actor, reason, False, None)
+    change_stage(tx, target, target.stage, "production", "rollback", actor, reason, False, None)
+
+
+def set_alias(tx: WriteTx, ref: Ref, alias: str, actor: str) -> dict[str, int]:
+    rec = catalog.resolve(tx, ref)
+    tx.execute("INSERT INTO aliases (model_id, alias, version_id, created_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (model_id, alias) DO UPDATE SET version_id = excluded.version_id, "
+               "created_at = excluded.created_at", (rec.model_id, alias, rec.id, tx.now))
+    events.append(tx, "alias.set", actor, model=rec.model_name, version=rec.number, data={"alias": alias})
+    return aliases_of(tx, rec.model_id)
+
+
+def remove_alias(tx: WriteTx, name: str, alias: str, actor: str) -> dict[str, int]:
+    mid = catalog.model_id(tx, name)
+    if tx.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?", (mid, alias)).rowcount == 0:
+        raise NotFound(f"{name} has no alias {alias!r}")
+    events.append(tx, "alias.removed", actor, model=name, data={"alias": alias})
+    return aliases_of(tx, mid)
 
 
 class StageStore:
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
+
+    async def candidate(self, ref: Ref | str, stage: str) -> tuple[GateFacts, list[GateRecord]]:
+        """A version's gate facts and the rules guarding ``stage`` for its model (one read)."""
+        def read(q: Sql) -> tuple[GateFacts, list[GateRecord]]:
+            rec = catalog.resolve(q, ref)
+            return gate_facts(q, rec), rules_for(q, rec.model_id, stage)
+        return await self.engine.read(read)
+
+    async def facts(self, version_id: int) -> GateFacts:
+        """A version's gate facts, read again (for command gates, outside any transaction)."""
+        return await self.engine.read(lambda q: gate_facts(q, live_version(q, version_id)))
+
+    async def transition(self, version_id: int, to: str, actor: str, reason: str, decide: Decide) -> TransitionOutcome:
+        """Move a version to ``to`` if ``decide`` allows it on fresh state, else record the refusal (one write)."""
+        return await self.engine.write(lambda tx: transition(tx, version_id, to, actor, reason, decide))
+
+    async def rollback_plan(self, name: str, to: Ref | None = None) -> RollbackPlan:
+        """The production version now and the one a rollback would restore (``to``, or the last other one)."""
+        return await self.engine.read(lambda q: rollback_plan(q, name, to))
+
+    async def rollback(self, current_id: int, target_id: int, actor: str, reason: str, check: CheckRollback) -> None:
+        """Swap production back to ``target_id`` if ``check`` still agrees on fresh state (one write)."""
+        await self.engine.write(lambda tx: rollback(tx, current_id, target_id, actor, reason, check))
+
+    async def history(self, name: str) -> list[StageChangeRecord]:
+        return await self.engine.read(lambda q: history(q, name))
+
+    async def aliases(self, name: str) -> dict[str, int]:
+        return await self.engine.read(lambda q: aliases_of(q, catalog.model_id(q, name)))
+
+    async def set_alias(self, ref: Ref, alias: str, actor: str) -> dict[str, int]:
+        """Point ``alias`` at the version ``ref`` names; the model's aliases after the change."""
+        return await self.engine.write(lambda tx: set_alias(tx, ref, alias, actor))
+
+    async def remove_alias(self, name: str, alias: str, actor: str) -> dict[str, int]:
+        return await self.engine.write(lambda tx: remove_alias(tx, name, alias, actor))
+
+    async def files(self, version_id: int) -> list[FileRecord]:
+        return await self.engine.read(lambda q: version_files(q, version_id))
+
+    async def serving_targets(self, model: str) -> list[ServingTarget]:
+        return await self.engine.read(lambda q: serving_targets(q, model))
+
+    async def served_models(self) -> list[str]:
+        return await self.engine.read(served_models)

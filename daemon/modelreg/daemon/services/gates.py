@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from modelreg.shared.errors import InvalidInput
-from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_key
+from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_key, validate_name
 from modelreg.shared.timefmt import iso, parse_duration
+
+from ..store import Store
+from ..store.records import GateFacts, GateRecord
 
 DEFAULT_COMMAND_TIMEOUT = 300.0
 OUTPUT_TAIL = 4000
@@ -272,24 +275,23 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target: str) -> dict[str, Any]:
-    """Every rule's result, in order; the verdict passes when none failed or errored."""
-    now = time.time()
-    results = []
-    for rule, timeout in rules:
-        try:
-            if rule.kind == "threshold":
-                results.append(check_threshold(rule, c))
-            elif rule.kind == "versus":
-                results.append(check_versus(rule, c))
-            elif rule.kind == "requires":
-                results.append(check_requires(rule, c))
-            elif rule.kind == "soak":
-                results.append(check_soak(rule, c, now))
-            else:
-                results.append(await check_command(rule, c, timeout))
-        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
-            results.append(_result(rule, "error", None, f"{type(exc).__name__}: {exc}"))
+def check_rule(rule: Rule, c: Candidate, now: float) -> dict[str, Any]:
+    """One non-command rule's result (synchronous: it reads only the candidate)."""
+    try:
+        if rule.kind == "threshold":
+            return check_threshold(rule, c)
+        if rule.kind == "versus":
+            return check_versus(rule, c)
+        if rule.kind == "requires":
+            return check_requires(rule, c)
+        if rule.kind == "soak":
+            return check_soak(rule, c, now)
+        raise ValueError(f"a {rule.kind} rule is not evaluated synchronously")
+    except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+        return _result(rule, "error", None, f"{type(exc).__name__}: {exc}")
+
+
+def verdict(results: list[dict[str, Any]], c: Candidate, target: str, now: float) -> dict[str, Any]:
     return {
         "passed": all(r["status"] == "pass" for r in results),
         "target": target,
@@ -298,3 +300,77 @@ async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target:
         "rules": results,
         "checked_at": iso(now),
     }
+
+
+def evaluate_now(rules: list[tuple[Rule, float | None]], c: Candidate, target: str) -> dict[str, Any]:
+    """The verdict of the non-command rules, synchronously (run inside a write, on fresh state)."""
+    now = time.time()
+    return verdict([check_rule(rule, c, now) for rule, _ in rules if rule.kind != "command"], c, target, now)
+
+
+async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target: str) -> dict[str, Any]:
+    """Every rule's result, in order; the verdict passes when none failed or errored."""
+    now = time.time()
+    results = []
+    for rule, timeout in rules:
+        if rule.kind != "command":
+            results.append(check_rule(rule, c, now))
+            continue
+        try:
+            results.append(await check_command(rule, c, timeout))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            results.append(_result(rule, "error", None, f"{type(exc).__name__}: {exc}"))
+    return verdict(results, c, target, now)
+
+
+def candidate(facts: GateFacts, artifacts: Callable[[], Awaitable[str]] | None = None,
+              env: dict[str, str] | None = None) -> Candidate:
+    """The gates' view of a version, from the facts the store read in one hop."""
+    v = facts.version
+    relations = set(facts.relations)
+    return Candidate(
+        model=v.model_name, number=v.number, stage=v.stage, metrics=dict(facts.metrics),
+        metric_sources=set(facts.metric_sources), params=dict(facts.params), tags=dict(facts.tags),
+        has_dataset=bool(relations & {"trained_on", "evaluated_on"}), has_run="produced_by" in relations,
+        has_parent="derived_from" in relations, description=v.description,
+        staged_since=v.stage_changed_at if v.stage == "staging" else None, directions=dict(facts.directions),
+        production=({"number": facts.production_number, "metrics": dict(facts.production_metrics)}
+                    if facts.production_number is not None else None),
+        artifacts=artifacts, env=dict(env or {}))
+
+
+def rules_of(gates: list[GateRecord]) -> list[tuple[Rule, float | None]]:
+    return [(parse_rule(g.rule), g.timeout) for g in gates]
+
+
+# -- the gate rules resource ------------------------------------------------------------------------
+
+
+def gate_view(g: GateRecord) -> dict[str, Any]:
+    return {"id": g.id, "model": g.model, "stage": g.stage, "rule": g.rule, "timeout": g.timeout,
+            "created_at": iso(g.created_at), "created_by": g.created_by}
+
+
+class GateService:
+    """List, add and remove gate rules (per model and target stage, or registry-wide)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def list(self, model: str | None, stage: str | None) -> dict[str, Any]:
+        if model:
+            validate_name(model)
+        return {"items": [gate_view(g) for g in await self.store.gates.list(model or None, stage or None)]}
+
+    async def add(self, model: Any, stage: Any, rule_text: Any, timeout: Any, actor: str) -> dict[str, Any]:
+        if stage not in ("staging", "production"):
+            raise InvalidInput("stage must be staging or production: gates guard the way into them")
+        rule = parse_rule(rule_text)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout <= 86400):
+            raise InvalidInput("timeout must be a number of seconds between 0 and 86400")
+        gate, known = await self.store.gates.add(model or None, stage, rule.text, timeout, actor)
+        return {**gate_view(gate), "warnings": unknown_metric_warnings(rule, known, gate.model)}
+
+    async def remove(self, gate_id: int, actor: str) -> dict[str, Any]:
+        return gate_view(await self.store.gates.remove(gate_id, actor))
