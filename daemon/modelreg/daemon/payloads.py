@@ -1,73 +1,229 @@
 """Validation of untrusted request bodies, in one place (PRODUCT.md §10).
 
-Each ``parse_*`` takes the decoded body and returns a typed value or raises InvalidInput
-with a message that names the offending field.
+The bodies are declared once as msgspec Structs in ``modelreg.shared.bodies``; each
+``parse_*`` here converts the decoded body with ``msgspec.convert``, adds the few checks a type
+cannot express (names, refs, keys and paths by ``modelreg.shared.names``, "exactly one of"),
+and returns a typed value. Every refusal is an InvalidInput whose message names the field.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import msgspec
+
+from modelreg.shared import bodies
+from modelreg.shared.bodies import (
+    MAX_ITEMS,
+    MAX_REASON,
+    MAX_TEXT,
+    NO_NUL,
+    AliasBody,
+    DeleteBody,
+    GateBody,
+    GcBody,
+    HookBody,
+    Metadata,
+    MetricsBody,
+    ModelCreate,
+    ModelFields,
+    ModelUpdate,
+    RegistrationBody,
+    RenameBody,
+    RollbackBody,
+    TransitionBody,
+    VerifyBody,
+    WatchBody,
+)
 from modelreg.shared.errors import InvalidInput
-from modelreg.shared.timefmt import parse_time
 from modelreg.shared.names import (
+    KEY_RE,
     METRIC_SOURCES,
     parse_dataset_ref,
     parse_ref,
     validate_key,
+    validate_name,
     validate_relpath,
 )
+from modelreg.shared.timefmt import parse_time
 
-MAX_TEXT = 10_000
-MAX_ITEMS = 10_000
-_SHA_CHARS = frozenset("0123456789abcdef")
+from .ingest.filters import parse_globs
+
+# -- msgspec's ValidationError as an InvalidInput naming the field --------------------------------
+
+KEY_PATTERN = KEY_RE.pattern.encode("unicode_escape").decode()  # as msgspec's message shows it
+# "Expected `str`, got `int` - at `$.runs[0].id`"; a map's key: "... - at `key` in `$.tags`".
+_ERROR = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<key>key` in `)?\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "array": "a list", "object": "an object"}
+_GOT_NAMES = {**_TYPE_NAMES, "bool": "a boolean", "null": "null"}
+_MISSING = object()
 
 
-def _obj(body: Any, what: str = "body") -> dict[str, Any]:
-    if body is None:
+@dataclass
+class _At:
+    """Where in the body an error is: ``metrics[auc]`` for people, ``metrics[*]`` for the overrides."""
+
+    field: str
+    pattern: str
+    value: Any
+    type: Any
+
+    def child(self, name: str | int, pattern: str, value: Any, tp: Any) -> _At:
+        if isinstance(name, int) or pattern == "[*]":
+            return _At(f"{self.field}[{name}]", self.pattern + pattern, value, tp)
+        return _At(f"{self.field}.{name}" if self.field else name, f"{self.pattern}.{name}" if self.pattern else name,
+                   value, tp)
+
+
+def _convert(body: Any, tp: Any, messages: dict[str, str] | None = None, *, root: str = "",
+             not_object: str = "body must be an object") -> Any:
+    try:
+        return msgspec.convert({} if body is None and not root else body, tp)
+    except msgspec.ValidationError as exc:
+        try:
+            err = _invalid(str(exc), _At(root, root, body, tp), messages or {}, not_object)
+        except InvalidInput as refused:  # validate_key's own wording
+            err = refused
+        except Exception:  # noqa: BLE001 - a message msgspec words in a new way is still a 400, never a 500
+            err = InvalidInput(f"invalid {root or 'body'}: {exc}")
+        raise err from None
+
+
+def _invalid(text: str, at: _At, messages: dict[str, str], not_object: str) -> InvalidInput:
+    m = _ERROR.match(text)
+    msg, path = m["msg"], m["path"] or ""
+    for seg in _SEGMENT.finditer(path):
+        name, index = seg.group(1), seg.group(2)
+        if index == "...":
+            # msgspec does not say which entry of a map failed: find it by converting each value.
+            value_type = typing.get_args(_member(at.type, dict))[1]
+            for key, value in (at.value if isinstance(at.value, dict) else {}).items():
+                try:
+                    msgspec.convert(value, value_type)
+                except msgspec.ValidationError as sub:
+                    return _invalid(str(sub), at.child(key, "[*]", value, value_type), messages, not_object)
+            return InvalidInput(f"{at.field or 'body'}: {msg}", {"field": at.field})
+        at = _step(at, name if name is not None else int(index))
+    if m["key"]:
+        for key in at.value if isinstance(at.value, dict) else ():
+            validate_key(key, _key_what(at))  # raises with the usual wording
+        return InvalidInput(f"the keys of {at.field or 'body'} must be text", {"field": at.field})
+    if msg.startswith(f"Expected `str` matching regex '{KEY_PATTERN}'") and isinstance(at.value, str):
+        validate_key(at.value, _key_what(at))
+    missing = re.match(r"Object missing required field `(.+)`$", msg)
+    if missing:
+        at = at.child(missing[1], missing[1], _MISSING, None)
+    where = at.field or "body"
+    template = messages.get(at.pattern)
+    if template is not None and msg != "Number out of range":
+        value = None if at.value is _MISSING else at.value
+        return InvalidInput(template.format(field=where, value=value), {"field": where})
+    return InvalidInput(_explain(msg, where, at, not_object), {"field": where})
+
+
+def _key_what(at: _At) -> str:
+    """What validate_key calls a key: "tags key", "metric key" (the wording before msgspec)."""
+    return _KEY_WHAT.get(at.pattern, at.field or "body") + " key"
+
+
+_KEY_WHAT = {"metrics": "metric", "metrics[#].key": "metric", "untag": "tag", "untag[#]": "tag",
+             "run.hyperparameters": "run hyperparameters"}
+
+
+def _explain(msg: str, where: str, at: _At, not_object: str) -> str:
+    if msg.startswith("Object missing required field"):
+        return f"{where} is required"
+    if msg == "Number out of range":
+        return f"{where} is too large"
+    if m := re.match(r"Expected `(.+?)`, got `(\w+)`$", msg):
+        expected = [t for t in m[1].split(" | ") if t != "null"] or ["null"]
+        if not at.field and expected == ["object"]:
+            return not_object
+        if {"int", "float"} <= set(expected):
+            expected.remove("int")
+        if {"str", "bool", "float"} <= set(expected):
+            names = ["a string, number or boolean"]
+        else:
+            names = [_TYPE_NAMES.get(t, t) for t in expected]
+        wanted = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        return f"{where} must be {wanted}, not {_GOT_NAMES.get(m[2], m[2])}"
+    if m := re.match(r"Expected `(\w+)` of length <= (\d+)$", msg):
+        if m[1] == "str":
+            return f"{where} is too long (at most {m[2]} characters)"
+        return f"{where} has more than {m[2]} {'entries' if m[1] == 'object' else 'items'}"
+    if m := re.match(r"Expected `(\w+)` of length >= (\d+)$", msg):
+        return f"{where} must not be empty" if m[2] == "1" else f"{where} is too short (at least {m[2]})"
+    if m := re.match(r"Expected `str` matching regex '(.*)'$", msg, re.DOTALL):
+        nul = m[1] in (NO_NUL, NO_NUL.encode("unicode_escape").decode())  # msgspec shows the regex escaped
+        return f"{where} contains NUL" if nul else f"{where} is not in the expected form"
+    if m := re.match(r"Expected `(int|float)` ([<>]=?) (.+)$", msg):
+        return f"{where} must be {_TYPE_NAMES[m[1]]} {m[2]} {m[3]}"
+    if m := re.match(r"Invalid enum value (.+)$", msg):
+        choices = [repr(c) for c in typing.get_args(_member(at.type, typing.Literal))]
+        if choices:
+            return f"{where} must be {', '.join(choices[:-1])} or {choices[-1]}, not {m[1]}"
+        return f"{where} has an unknown value {m[1]}"
+    return f"{where}: {msg[:1].lower()}{msg[1:]}"
+
+
+def _strip(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _members(tp: Any) -> list[Any]:
+    tp = _strip(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [_strip(t) for t in typing.get_args(tp)]
+    return [tp]
+
+
+def _member(tp: Any, kind: Any) -> Any:
+    """The member of a (union) type that is a ``kind``: dict, list, Literal or a Struct."""
+    for t in _members(tp):
+        origin = typing.get_origin(t) or t
+        if origin is kind or (kind is msgspec.Struct and isinstance(t, type) and issubclass(t, msgspec.Struct)):
+            return t
+    return None
+
+
+def _step(at: _At, name: str | int) -> _At:
+    if isinstance(name, int):
+        tp = _member(at.type, list)
+        value = at.value[name] if isinstance(at.value, list) and name < len(at.value) else _MISSING
+        return at.child(name, "[#]", value, typing.get_args(tp)[0] if tp is not None else None)
+    struct = _member(at.type, msgspec.Struct)
+    hints = typing.get_type_hints(struct, include_extras=True) if struct is not None else {}
+    value = at.value.get(name, _MISSING) if isinstance(at.value, dict) else _MISSING
+    return at.child(name, name, value, hints.get(name))
+
+
+# -- the parts bodies share -----------------------------------------------------------------------
+
+
+def _scalars(value: dict[str, Any] | None) -> dict[str, str]:
+    """{key: scalar} (keys checked by msgspec); numbers and booleans are kept as their text."""
+    if not value:
         return {}
-    if not isinstance(body, dict):
-        raise InvalidInput(f"{what} must be an object")
-    return body
+    return {key: raw if type(raw) is str else _scalar_text(raw) for key, raw in value.items()}
 
 
-def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
-    if value is None:
+def _scalar_text(raw: bool | int | float | None) -> str:
+    if raw is None:
         return ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string")
-    if len(value) > limit or "\x00" in value:
-        raise InvalidInput(f"{what} is too long or contains NUL (at most {limit} characters)")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidInput(f"{what} must be a list")
-    if len(value) > MAX_ITEMS:
-        raise InvalidInput(f"{what} has more than {MAX_ITEMS} items")
-    return value
-
-
-def _str_map(value: Any, what: str) -> dict[str, str]:
-    """{key: scalar} with validated keys; numbers and booleans are kept as their text."""
-    value = _obj(value, what)
-    if len(value) > MAX_ITEMS:
-        raise InvalidInput(f"{what} has more than {MAX_ITEMS} entries")
-    out = {}
-    for key, raw in value.items():
-        validate_key(key, f"{what} key")
-        if isinstance(raw, bool):
-            raw = "true" if raw else "false"
-        elif isinstance(raw, (int, float)):
-            raw = repr(raw)
-        out[key] = _text(raw, f"{what}[{key}]")
-    return out
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw)
 
 
 def finite(value: Any, what: str) -> float:
@@ -87,6 +243,20 @@ def finite(value: Any, what: str) -> float:
     return value
 
 
+def _reason(reason: str | None, required: str | None = None) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidInput(required)
+    return reason
+
+
+_REASON = f"reason must be text of at most {MAX_REASON} characters"
+_FORCE = "force must be true or false"
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
 @dataclass
 class MetricRecord:
     key: str
@@ -96,25 +266,57 @@ class MetricRecord:
     dataset: str | None = None
 
 
+_METRIC_MESSAGES = {"metrics[*]": "{field} must be a number", "metrics[#].value": "{field} must be a number",
+                    "metrics[#].step": "{field} must be a non-negative integer"}
+
+
 def parse_metrics(value: Any, default_source: str = "offline") -> list[MetricRecord]:
     """Either {"auc": 0.91} or [{"key", "value", "source"?, "step"?, "dataset"?}]."""
-    if isinstance(value, dict):
-        value = [{"key": k, "value": v} for k, v in value.items()]
+    if value is None:
+        return []
+    return _metric_records(_convert(value, bodies.Metrics, _METRIC_MESSAGES, root="metrics"), default_source)
+
+
+def _metric_records(metrics: dict[str, Any] | list[bodies.Metric] | None, default_source: str) -> list[MetricRecord]:
+    if not metrics:
+        return []
+    if isinstance(metrics, dict):
+        _source(default_source)
+        return [MetricRecord(key, _finite(value, key), default_source) for key, value in metrics.items()]
     records = []
-    for i, item in enumerate(_list(value, "metrics")):
-        item = _obj(item, f"metrics[{i}]")
-        key = validate_key(item.get("key"), "metric key")
-        source = item.get("source") or default_source
-        if source not in METRIC_SOURCES:
-            raise InvalidInput(f"unknown metric source {source!r}: expected {', '.join(METRIC_SOURCES)}")
-        step = item.get("step")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 2**62):
-            raise InvalidInput(f"metric step for {key!r} must be a non-negative integer")
-        dataset = item.get("dataset")
-        if dataset is not None:
-            dataset = str(parse_dataset_ref(dataset))
-        records.append(MetricRecord(key, finite(item.get("value"), f"metric {key!r}"), source, step, dataset))
+    for item in metrics:
+        source = _source(item.source or default_source)
+        dataset = str(parse_dataset_ref(item.dataset)) if item.dataset is not None else None
+        records.append(MetricRecord(item.key, _finite(item.value, item.key), source, item.step, dataset))
     return records
+
+
+def _source(source: str) -> str:
+    if source not in METRIC_SOURCES:
+        raise InvalidInput(f"unknown metric source {source!r}: expected {', '.join(METRIC_SOURCES)}")
+    return source
+
+
+def _finite(value: float | str, key: str) -> float:
+    return value if type(value) is float and math.isfinite(value) else finite(value, f"metric {key!r}")
+
+
+def parse_record_metrics(body: Any) -> list[MetricRecord]:
+    """POST .../metrics: {"metrics": ..., "source"?, "dataset"?} or a bare list of records."""
+    if isinstance(body, list):
+        body = {"metrics": body}
+    if not isinstance(body, dict) or not body.get("metrics"):
+        raise InvalidInput('body needs "metrics": {"auc": 0.91} or [{"key": "auc", "value": 0.91}, ...]')
+    b = _convert(body, MetricsBody, _METRIC_MESSAGES)
+    records = _metric_records(b.metrics, b.source or "offline")
+    if b.dataset is not None:
+        extra = str(parse_dataset_ref(b.dataset))
+        for r in records:
+            r.dataset = r.dataset or extra
+    return records
+
+
+# -- registration ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -141,45 +343,38 @@ class Registration:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+_METADATA_MESSAGES = {**_METRIC_MESSAGES, "datasets[#].relation": "{field} must be trained_on or evaluated_on"}
+_REGISTRATION_MESSAGES = {
+    **_METADATA_MESSAGES,
+    "mode": "mode must be 'copy' or 'move', not {value!r}",
+    "source": "source must be 'cli' or 'api'",
+    "files[#].sha256": "{field} must be 64 lower-case hex digits",
+    "files[#].size": "{field} must be a non-negative integer",
+}
+
+
 def parse_registration(body: Any) -> Registration:
     """A registration request: where the files are (path or uploaded blobs) plus metadata."""
-    body = _obj(body)
-    path = body.get("path")
-    files = body.get("files")
-    if (path is None) == (files is None):
+    b: RegistrationBody = _convert(body, RegistrationBody, _REGISTRATION_MESSAGES)
+    if (b.path is None) == (b.files is None):
         raise InvalidInput("give exactly one of 'path' (a file or folder on the daemon's machine) "
                            "or 'files' (blobs uploaded to /v1/blobs)")
-    if path is not None:
-        path = _text(path, "path", 4096)
-        if not os.path.isabs(path):
-            raise InvalidInput(f"path {path!r} must be absolute (the daemon has its own working directory)")
-    mode = body.get("mode", "copy")
-    if mode not in ("copy", "move"):
-        raise InvalidInput(f"mode must be 'copy' or 'move', not {mode!r}")
-    source = body.get("source", "api")
-    if source not in ("cli", "api"):
-        raise InvalidInput("source must be 'cli' or 'api'")
-    reg = parse_metadata(body, source)
-    reg.path, reg.move = path, mode == "move"
-    reg.files = _file_refs(files) if files is not None else None
+    if b.path is not None and not os.path.isabs(b.path):
+        raise InvalidInput(f"path {b.path!r} must be absolute (the daemon has its own working directory)")
+    reg = _registration(b, b.source)
+    reg.path, reg.move = b.path, b.mode == "move"
+    reg.files = _file_refs(b.files) if b.files is not None else None
     return reg
 
 
-def _file_refs(files: Any) -> list[FileRef]:
+def _file_refs(files: list[bodies.FileEntry]) -> list[FileRef]:
     refs, seen = [], set()
-    for i, f in enumerate(_list(files, "files")):
-        f = _obj(f, f"files[{i}]")
-        rel = validate_relpath(f.get("path"))
+    for f in files:
+        rel = validate_relpath(f.path)
         if rel in seen:
             raise InvalidInput(f"files lists {rel!r} twice")
         seen.add(rel)
-        sha = f.get("sha256")
-        if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA_CHARS:
-            raise InvalidInput(f"files[{i}].sha256 must be 64 lower-case hex digits")
-        size = f.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidInput(f"files[{i}].size must be a non-negative integer")
-        refs.append(FileRef(rel, sha, size))
+        refs.append(FileRef(rel, f.sha256, f.size))
     if not refs:
         raise InvalidInput("files is empty: a version needs at least one file")
     return refs
@@ -187,55 +382,252 @@ def _file_refs(files: Any) -> list[FileRef]:
 
 def parse_metadata(body: Any, source: str) -> Registration:
     """Description, params, tags, metrics, datasets, run and parent (also a drop's sidecar)."""
-    body = _obj(body)
+    return _registration(_convert(body, Metadata, _METADATA_MESSAGES), source)
+
+
+def _registration(meta: Metadata, source: str) -> Registration:
     datasets = []
-    for i, ds in enumerate(_list(body.get("datasets"), "datasets")):
+    for ds in meta.datasets or ():
         if isinstance(ds, str):
-            ds = {"ref": ds}
-        ds = _obj(ds, f"datasets[{i}]")
-        ref = ds.get("ref") or (f"{ds.get('name')}@{ds.get('version')}" if ds.get("name") else None)
-        relation = ds.get("relation", "trained_on")
-        if relation not in ("trained_on", "evaluated_on"):
-            raise InvalidInput(f"datasets[{i}].relation must be trained_on or evaluated_on")
-        datasets.append({"ref": str(parse_dataset_ref(ref)), "relation": relation,
-                         "digest": _text(ds.get("digest"), "dataset digest", 200) or None,
-                         "uri": _text(ds.get("uri"), "dataset uri", 4096) or None})
-    run = body.get("run")
+            ds = bodies.Dataset(ref=ds)
+        ref = ds.ref or (f"{ds.name}@{ds.version}" if ds.name else None)
+        datasets.append({"ref": str(parse_dataset_ref(ref)), "relation": ds.relation,
+                         "digest": ds.digest or None, "uri": ds.uri or None})
+    run = meta.run
     if run is not None:
         if isinstance(run, str):
-            run = {"id": run}
-        run = _obj(run, "run")
-        run_id = _text(run.get("id"), "run id", 200)
-        if not run_id:
-            raise InvalidInput("run id must not be empty")
-        run = {"id": run_id, "experiment": _text(run.get("experiment"), "run experiment", 200) or None,
-               "started_at": run.get("started_at"), "ended_at": run.get("ended_at"),
-               "hardware": _text(run.get("hardware"), "run hardware", 500) or None,
-               "code_revision": _text(run.get("code_revision"), "run code_revision", 200) or None,
-               "hyperparameters": _str_map(run.get("hyperparameters"), "run hyperparameters")}
-        for key in ("started_at", "ended_at"):
-            if isinstance(run[key], str):
-                run[key] = parse_time(run[key])
-            elif run[key] is not None:
-                run[key] = finite(run[key], f"run {key}")
-    parents = body.get("parent")
-    parents = [parents] if isinstance(parents, str) else _list(parents, "parent")
+            run = bodies.Run(id=run)
+        run = {"id": run.id, "experiment": run.experiment or None,
+               "started_at": _when(run.started_at, "run.started_at"), "ended_at": _when(run.ended_at, "run.ended_at"),
+               "hardware": run.hardware or None, "code_revision": run.code_revision or None,
+               "hyperparameters": _scalars(run.hyperparameters)}
+    parents = meta.parent
+    parents = [parents] if isinstance(parents, str) else (parents or [])
     for p in parents:
         parse_ref(p)
     return Registration(
         path=None, move=False, files=None,
-        description=_text(body.get("description"), "description"),
-        params=_str_map(body.get("params"), "params"),
-        tags=_str_map(body.get("tags"), "tags"),
-        metrics=parse_metrics(body.get("metrics")),
+        description=meta.description or "",
+        params=_scalars(meta.params),
+        tags=_scalars(meta.tags),
+        metrics=_metric_records(meta.metrics, "offline"),
         datasets=datasets, run=run, parents=parents, source=source,
     )
 
 
+def _when(value: str | float | None, what: str) -> float | None:
+    if isinstance(value, str):
+        return parse_time(value)
+    return None if value is None else finite(value, what)
+
+
+# -- models and versions --------------------------------------------------------------------------
+
+
+_MODEL_MESSAGES = {"metric_directions[*]": "{field} must be 'higher' or 'lower'"}
+_UPDATE_MESSAGES = {**_MODEL_MESSAGES, "untag": "untag must be a list of tag keys",
+                    "untag[#]": "untag must be a list of tag keys"}
+
+
 def parse_model(body: Any) -> tuple[str, dict[str, str], dict[str, str]]:
-    body = _obj(body)
-    directions = _str_map(body.get("metric_directions"), "metric_directions")
-    for key, value in directions.items():
-        if value not in ("higher", "lower"):
-            raise InvalidInput(f"metric_directions[{key}] must be 'higher' or 'lower'")
-    return _text(body.get("description"), "description"), _str_map(body.get("tags"), "tags"), directions
+    """Description, tags and metric directions of a model (a create or an update)."""
+    return _model_fields(_convert(body, ModelFields, _MODEL_MESSAGES))
+
+
+def _model_fields(m: ModelFields) -> tuple[str, dict[str, str], dict[str, str]]:
+    return m.description or "", _scalars(m.tags), dict(m.metric_directions or {})
+
+
+@dataclass
+class NewModel:
+    name: str
+    description: str
+    tags: dict[str, str]
+    directions: dict[str, str]
+
+
+def parse_model_create(body: Any) -> NewModel:
+    """POST /v1/models: a valid name plus description, tags and metric directions."""
+    m: ModelCreate = _convert(body, ModelCreate, _MODEL_MESSAGES)
+    name = validate_name(m.name)
+    return NewModel(name, *_model_fields(m))
+
+
+@dataclass
+class Change:
+    """A PATCH of a model or a version. ``fields`` are the keys the body gave (the event says them)."""
+
+    fields: list[str]
+    description: str
+    tags: dict[str, str]
+    directions: dict[str, str]
+    untag: list[str]
+
+    def gives(self, name: str) -> bool:
+        return name in self.fields
+
+
+def parse_model_update(body: Any) -> Change:
+    """PATCH /v1/models/{name}: set description / metric directions, merge tags, remove ``untag`` keys."""
+    m: ModelUpdate = _convert(body, ModelUpdate, _UPDATE_MESSAGES)
+    description, tags, directions = _model_fields(m)
+    untag = [m.untag] if isinstance(m.untag, str) else (m.untag or [])
+    keys = sorted(set(untag))
+    both = sorted(set(keys) & set(tags))
+    if both:
+        raise InvalidInput(f"tag {both[0]!r} is both set and removed in one update")
+    return Change(sorted(body or {}), description, tags, directions, keys)
+
+
+def parse_version_update(body: Any) -> Change:
+    """PATCH /v1/models/{name}/versions/{selector}: like a model's, without metric directions."""
+    change = parse_model_update(body)
+    if change.gives("metric_directions"):
+        raise InvalidInput("metric_directions belong to the model: update NAME, not NAME@N")
+    return change
+
+
+_OPTION_MESSAGES = {"reason": _REASON, "force": _FORCE}
+
+
+def parse_rename(body: Any) -> tuple[str, str]:
+    """POST /v1/models/{name}/rename: (new name, reason)."""
+    not_object = 'body must be an object: {"name": "NEW"}'
+    if body is None:
+        raise InvalidInput(not_object)
+    b: RenameBody = _convert(body, RenameBody, _OPTION_MESSAGES, not_object=not_object)
+    return validate_name(b.name, "new model name"), _reason(b.reason)
+
+
+def parse_delete(body: Any) -> tuple[str, bool]:
+    """DELETE a version or a model: (reason, force); the reason is required (audited)."""
+    b: DeleteBody = _convert(body, DeleteBody, _OPTION_MESSAGES)
+    return _reason(b.reason, "deleting needs a reason (recorded in the audit log)"), b.force
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransitionRequest:
+    to: str
+    reason: str
+    force: bool
+
+
+def parse_transition(body: Any) -> TransitionRequest:
+    """POST .../transition: target stage (default production), reason, force."""
+    b: TransitionBody = _convert(body, TransitionBody, _OPTION_MESSAGES)
+    return TransitionRequest(b.to or "production", b.reason or "", b.force)
+
+
+def parse_rollback(body: Any) -> tuple[int | None, str]:
+    """POST /v1/models/{name}/rollback: (target version number or None, reason)."""
+    b: RollbackBody = _convert(body, RollbackBody, {"to": "to must be a version number", "reason": _REASON})
+    return b.to, b.reason or ""
+
+
+def parse_alias(body: Any) -> int:
+    """PUT /v1/models/{name}/aliases/{alias}: the version number the alias points at."""
+    b: AliasBody = _convert(body, AliasBody, {"version": "version must be a version number"})
+    return b.version
+
+
+# -- gates, hooks, watches, maintenance -----------------------------------------------------------
+
+
+@dataclass
+class GateRequest:
+    stage: str
+    rule: str | None  # text: gates.parse_rule reads the grammar
+    timeout: float | None
+    model: str | None
+
+
+def parse_gate(body: Any) -> GateRequest:
+    """POST /v1/gates: stage, rule, timeout, model (absent: registry-wide)."""
+    b: GateBody = _convert(body, GateBody, {
+        "stage": "stage must be staging or production: gates guard the way into them",
+        "rule": "a gate rule is a non-empty line of text",
+        "timeout": "timeout must be a number of seconds between 0 and 86400",
+    })
+    return GateRequest(b.stage, b.rule, b.timeout, validate_name(b.model) if b.model else None)
+
+
+@dataclass
+class HookRequest:
+    kind: str
+    target: str  # stripped
+    events: str  # "" for every event
+    model: str | None
+    stage: str | None
+    secret: str | None  # None (or empty) for a webhook: the service makes one
+
+
+def parse_hook(body: Any) -> HookRequest:
+    """POST /v1/hooks: a webhook (http(s) URL) or a command, filtered by event kinds, model, stage."""
+    target_message = "target must be a URL (webhook) or a shell command (command)"
+    b: HookBody = _convert(body, HookBody, {
+        "kind": "kind must be webhook or command",
+        "target": target_message,
+        "events": "events must be a comma-separated list of kinds or globs, e.g. 'stage.*,drop.failed'",
+        "stage": "stage must be none, staging, production or archived",
+        "secret": "secret must be text",
+    })
+    target = b.target.strip()
+    if not target:
+        raise InvalidInput(target_message)
+    if b.kind == "webhook":
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"webhook target {b.target!r} must be an http(s) URL")
+    if b.model:
+        validate_name(b.model)
+    return HookRequest(b.kind, target, b.events or "", b.model, b.stage, b.secret)
+
+
+@dataclass
+class WatchRequest:
+    path: str  # absolute
+    model: str | None
+    mode: str
+    settle: float
+    poll: bool | None
+    include: list[str]
+    exclude: list[str]
+
+
+def parse_watch(body: Any) -> WatchRequest:
+    """POST /v1/watches: folder, model, mode, settle, poll, include/exclude globs."""
+    from .ingest.manager import DEFAULT_SETTLE  # the manager imports this module (via the processor)
+
+    b: WatchBody = _convert(body, WatchBody, {
+        "path": "path must be an absolute folder path",
+        "mode": "mode must be move or copy",
+        "settle": "settle must be between 0 and 3600 seconds",
+        "poll": "poll must be true, false or absent (absent: decided from the filesystem type)",
+    })
+    if not os.path.isabs(b.path):
+        raise InvalidInput("path must be an absolute folder path")
+    if b.model is not None:
+        validate_name(b.model)
+    return WatchRequest(b.path, b.model, b.mode, DEFAULT_SETTLE if b.settle is None else b.settle, b.poll,
+                        list(parse_globs(b.include, "include")), list(parse_globs(b.exclude, "exclude")))
+
+
+def parse_gc(body: Any) -> tuple[bool, float]:
+    """POST /v1/gc: (dry_run, retention_days); a dry run unless told otherwise."""
+    from .gc import RETENTION_DAYS
+
+    message = f"retention_days must be a number of at least {RETENTION_DAYS}"
+    b: GcBody = _convert(body or None, GcBody, {"dry_run": "dry_run must be true or false", "retention_days": message})
+    days = RETENTION_DAYS if b.retention_days is None else b.retention_days
+    if days < RETENTION_DAYS:
+        raise InvalidInput(message)
+    return b.dry_run, days
+
+
+def parse_verify(body: Any) -> str | None:
+    """POST /v1/verify: the one version to re-hash (a ref), or None for the whole store."""
+    b: VerifyBody = _convert(body or None, VerifyBody, {"ref": "ref must be a string such as fraud@3"})
+    return b.ref
