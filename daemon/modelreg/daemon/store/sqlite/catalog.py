@@ -381,7 +381,11 @@ def list_versions(q: Sql, model: str, *, stage: str | None = None, status: str |
                 raise ValueError
         except ValueError:
             raise InvalidInput(f"invalid cursor {cursor!r}; pass back the 'next' value of a page") from None
-    sql = (f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} FROM versions v JOIN models m ON m.id = v.model_id "
+    if _INDEX_ORDERS.match(order):
+        # The order is an index of versions (number, created, size): walk it and probe each
+        # filter's join, stopping at the page's end, rather than collect every match and sort.
+        join_sql = [f"CROSS {j}" if j.startswith("JOIN ") else j for j in join_sql]
+    sql = (f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} FROM versions v CROSS JOIN models m ON m.id = v.model_id "
            f"{' '.join(join_sql)} WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?")
     rows = q.all(sql, (*join_params, *params, limit + 1, offset))
     more = len(rows) > limit
@@ -389,20 +393,28 @@ def list_versions(q: Sql, model: str, *, stage: str | None = None, status: str |
     nxt = None
     if more:
         nxt = f"n:{rows[-1]['number']}" if keyset else f"o:{offset + limit}"
+    exact = True
     if not filtered:
         total = mrow["live_versions"]
     elif not more and not cursor:
         total = len(rows)  # the whole answer is on this page
     else:
-        total = _count(q, "FROM versions v " + " ".join(filter_joins) + " WHERE " + " AND ".join(filter_where),
-                       [*filter_join_params, *filter_params])
+        total, exact = _count(q, "FROM versions v " + " ".join(filter_joins) + " WHERE " + " AND ".join(filter_where),
+                              [*filter_join_params, *filter_params])
     return {"items": [version_summary(version_record(r), _metrics(r["j_metrics"])) for r in rows],
-            "next": nxt, "total": total}
+            "next": nxt, "total": total, "total_exact": exact}
 
 
-def _count(q: Sql, from_where: str, params: list[Any]) -> int:
-    """How many rows a filtered page's condition matches (the CLI and TUI show "N of TOTAL")."""
-    return q.one(f"SELECT count(*) {from_where}", params)[0]
+_INDEX_ORDERS = re.compile(r"^[-+]?(number|version|created|created_at|size|total_size)$")
+TOTAL_CAP = 1_000  # a filtered page counts at most this many matches
+
+
+def _count(q: Sql, from_where: str, params: list[Any]) -> tuple[int, bool]:
+    """How many versions a filtered page's condition matches, and whether that is exact: the
+    count stops after TOTAL_CAP matches (a bounded cost per page, whatever the registry holds),
+    and then ``total`` is a lower bound ("more than 1,000")."""
+    n = q.one(f"SELECT count(*) FROM (SELECT 1 {from_where} LIMIT {TOTAL_CAP + 1})", params)[0]
+    return (TOTAL_CAP, False) if n > TOTAL_CAP else (n, True)
 
 
 def version_filters(stage: str | None, status: str | None,
@@ -541,19 +553,24 @@ def search_versions(q: Sql, s: SearchQuery) -> dict[str, Any]:
             raise InvalidInput(f"invalid cursor {s.cursor[:50]!r}; pass back the 'next' value of a page")
         offset = int(value)
     base = f"FROM versions v JOIN models m ON m.id = v.model_id {{joins}} WHERE {' AND '.join(where)}"
-    rows = q.all(f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} {base.format(joins=' '.join(join_sql))} "
+    page_joins = join_sql
+    if s.order.lstrip("-+") in ("created", "created_at"):
+        # Walk versions_live_by_created_all and probe the filters' joins (see list_versions).
+        page_joins = [f"CROSS {j}" if j.startswith("JOIN ") else j for j in join_sql]
+    rows = q.all(f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} {base.format(joins=' '.join(page_joins))} "
                  f"ORDER BY {order_sql} LIMIT ? OFFSET ?", (*join_params, *params, limit + 1, offset))
     more = len(rows) > limit
     rows = rows[:limit]
     filtered = bool(s.name or s.tags or s.metrics or s.facts or s.datasets or s.stage or s.status)
+    exact = True
     if not filtered:  # every live version of every live model: the counters
         total = q.one("SELECT coalesce(sum(live_versions), 0) FROM models WHERE deleted_at IS NULL")[0]
     elif not more and offset == 0:
         total = len(rows)
     else:
-        total = _count(q, base.format(joins=" ".join(count_sql)), [*count_params, *params])
+        total, exact = _count(q, base.format(joins=" ".join(count_sql)), [*count_params, *params])
     return {"items": [version_summary(version_record(r), _metrics(r["j_metrics"])) for r in rows],
-            "next": f"o:{offset + limit}" if more else None, "total": total}
+            "next": f"o:{offset + limit}" if more else None, "total": total, "total_exact": exact}
 
 
 def details_for_compare(q: Sql, refs: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
