@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import queue
 import shutil
 import threading
 import uuid
@@ -20,7 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024       # hashing alone, and copies of files up to PIPE_CHUNK, read by CHUNK
+PIPE_CHUNK = 1024 * 1024      # one step of the copy pipeline (stays in cache between read, hash, write)
+PIPE_DEPTH = 8                # buffers in flight between the hasher and the writer
+WRITEBACK_STEP = 32 * 1024 * 1024  # the writer starts writeback every this many bytes
+_FADVISE = hasattr(os, "posix_fadvise")
 _FICLONE = 0x40049409  # linux/fs.h: share extents (reflink) on btrfs, xfs, bcachefs…
 
 Progress = Callable[[int], None]
@@ -206,29 +211,112 @@ class BlobWriter:
 def hash_file(path: Path, progress: Progress | None = None,
               cancel: threading.Event | None = None) -> tuple[str, int]:
     """sha256 and size of a file, read in large chunks (hashlib releases the GIL)."""
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    size = 0
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            _check(cancel)
-            h.update(view[:n])
-            size += n
-            if progress:
-                progress(n)
-    return h.hexdigest(), size
+        _advise_sequential(f.fileno())
+        return _small(f, None, progress, cancel)
+
+
+class _Stage(threading.Thread):
+    """The writing end of the copy pipeline: ``work`` runs until it returns; its exception is kept."""
+
+    def __init__(self, name: str, work: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.work = work
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for it
+            self.error = exc
 
 
 def _copy_hashing(fin, fout, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
+    """Copy ``fin`` to ``fout`` reading each byte once, hashing and writing pipelined (the caller fsyncs)."""
+    fout.flush()
+    return _pipeline(fin, fout.fileno(), progress, cancel)
+
+
+def _pipeline(fin, dst: int, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
+    """sha256 and size of ``fin``'s bytes, written to the file descriptor ``dst`` as they are hashed.
+
+    This thread reads each chunk once and hashes it (hashlib releases the GIL on big chunks);
+    a writer thread writes the same buffer meanwhile and asks the kernel to start writing back
+    what it wrote, so the disk works while we hash and the one fsync at the end (the caller's)
+    finds little left to do. The bytes written are exactly the bytes hashed. Buffers go round
+    a bounded pool, so memory stays at PIPE_DEPTH chunks. ``cancel`` is looked at between
+    chunks: the writer is stopped and joined, then StoreCancelled is raised.
+    """
+    if os.fstat(fin.fileno()).st_size <= PIPE_CHUNK:
+        return _small(fin, dst, progress, cancel)  # not worth a thread
+    _advise_sequential(fin.fileno())
+    free: queue.Queue[bytearray | None] = queue.Queue()
+    for _ in range(PIPE_DEPTH):
+        free.put(bytearray(PIPE_CHUNK))
+    to_write: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+
+    def write() -> None:
+        offset = started = 0  # bytes written; bytes handed to writeback so far
+        try:
+            while (item := to_write.get()) is not None:
+                buf, n = item
+                view = memoryview(buf)[:n]
+                while view:
+                    view = view[os.write(dst, view):]
+                offset += n
+                free.put(buf)
+                if _FADVISE and offset - started >= WRITEBACK_STEP:
+                    # Start writeback of what is written, without waiting for it.
+                    os.posix_fadvise(dst, started, offset - started, os.POSIX_FADV_DONTNEED)
+                    started = offset
+        finally:
+            free.put(None)  # a hasher waiting for a buffer sees the writer has stopped
+
+    writer = _Stage("blob-write", write)
+    writer.start()
+    h = hashlib.sha256()
+    size = 0
+    try:
+        while True:
+            buf = free.get()
+            if buf is None:  # the writer stopped: its error is raised below
+                break
+            n = fin.readinto(buf)
+            if not n:
+                break
+            _check(cancel)
+            h.update(memoryview(buf)[:n])
+            to_write.put((buf, n))
+            size += n
+            if progress:
+                progress(n)
+    finally:
+        to_write.put(None)
+        writer.join()
+    if writer.error is not None:
+        raise writer.error
+    return h.hexdigest(), size
+
+
+def _advise_sequential(fd: int) -> None:
+    if _FADVISE:
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a larger readahead window
+        except OSError:
+            pass
+
+
+def _small(fin, dst: int | None, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
+    """Hash (and write to ``dst``, if given) in this thread: hashing alone, or a file of a chunk or so."""
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
-    view = memoryview(buf)
     size = 0
     while n := fin.readinto(buf):
         _check(cancel)
-        h.update(view[:n])
-        fout.write(view[:n])
+        view = memoryview(buf)[:n]
+        h.update(view)
+        while dst is not None and view:
+            view = view[os.write(dst, view):]
         size += n
         if progress:
             progress(n)

@@ -157,3 +157,13 @@ class ServingTarget(msgspec.Struct, frozen=True):
     model: str  # the stored spelling
     version: VersionRecord | None
     files: list[FileRecord] = []
+
+
+class SeedVersion(msgspec.Struct):
+    """One version for ``store.bulk.seed``: what a registration stores, already ready."""
+
+    files: list[FileRecord]
+    metrics: dict[str, float] = {}
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    description: str = ""

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks` (run.py) prints every figure next to its floor."""
