@@ -25,6 +25,7 @@ from modelreg.shared.bodies import (
     MAX_REASON,
     MAX_TEXT,
     NO_NUL,
+    RETENTION_DAYS,
     AliasBody,
     DeleteBody,
     GateBody,
@@ -599,8 +600,6 @@ class WatchRequest:
 
 def parse_watch(body: Any) -> WatchRequest:
     """POST /v1/watches: folder, model, mode, settle, poll, include/exclude globs."""
-    from .ingest.manager import DEFAULT_SETTLE  # the manager imports this module (via the processor)
-
     b: WatchBody = _convert(body, WatchBody, {
         "path": "path must be an absolute folder path",
         "mode": "mode must be move or copy",
@@ -611,20 +610,17 @@ def parse_watch(body: Any) -> WatchRequest:
         raise InvalidInput("path must be an absolute folder path")
     if b.model is not None:
         validate_name(b.model)
-    return WatchRequest(b.path, b.model, b.mode, DEFAULT_SETTLE if b.settle is None else b.settle, b.poll,
+    return WatchRequest(b.path, b.model, b.mode, b.settle, b.poll,
                         list(parse_globs(b.include, "include")), list(parse_globs(b.exclude, "exclude")))
 
 
 def parse_gc(body: Any) -> tuple[bool, float]:
     """POST /v1/gc: (dry_run, retention_days); a dry run unless told otherwise."""
-    from .gc import RETENTION_DAYS
-
-    message = f"retention_days must be a number of at least {RETENTION_DAYS}"
-    b: GcBody = _convert(body or None, GcBody, {"dry_run": "dry_run must be true or false", "retention_days": message})
-    days = RETENTION_DAYS if b.retention_days is None else b.retention_days
-    if days < RETENTION_DAYS:
-        raise InvalidInput(message)
-    return b.dry_run, days
+    b: GcBody = _convert(body or None, GcBody, {
+        "dry_run": "dry_run must be true or false",
+        "retention_days": f"retention_days must be a number of at least {RETENTION_DAYS}",
+    })
+    return b.dry_run, b.retention_days
 
 
 def parse_verify(body: Any) -> str | None:

@@ -24,6 +24,8 @@ MAX_REASON = 2000  # an audited reason (the daemon's lifecycle.MAX_REASON)
 MAX_HOOK_TARGET = 4000
 MAX_GLOBS = 100  # a watch's include/exclude list (the daemon's ingest.filters.MAX_GLOBS)
 MAX_INT = 2**63 - 1  # SQLite integers are 64-bit signed
+RETENTION_DAYS = 90  # gc's default and least retention (the daemon's gc.RETENTION_DAYS)
+DEFAULT_SETTLE = 3.0  # seconds a drop must stay unchanged (the daemon's ingest.manager.DEFAULT_SETTLE)
 NO_NUL = "^[^\x00]*$"
 
 
@@ -49,8 +51,8 @@ ScalarMap = Annotated[dict[Key, Scalar], Meta(max_length=MAX_ITEMS)]
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
 Size = Annotated[int, Meta(ge=0, le=MAX_INT)]
 VersionNumber = Annotated[int, Meta(ge=1, le=MAX_INT)]
-# A number as sent: an int stays an int, float stays float (event data echoes it unchanged).
-NonNegative = Union[Annotated[int, Meta(ge=0)], Annotated[float, Meta(ge=0)]]
+# A number as sent: an int stays an int, a float a float (event data echoes it unchanged).
+Retention = Union[Annotated[int, Meta(ge=RETENTION_DAYS)], Annotated[float, Meta(ge=RETENTION_DAYS)]]
 
 
 # -- registration and its metadata (also a drop's modelreg.toml sidecar) ------------------------
@@ -220,7 +222,7 @@ class WatchBody(Struct):
     path: PathText  # absolute
     model: Union[str, None] = None
     mode: Literal["move", "copy"] = "move"
-    settle: Union[Annotated[int, Meta(ge=0, le=3600)], Annotated[float, Meta(ge=0, le=3600)], None] = None
+    settle: Union[Annotated[int, Meta(ge=0, le=3600)], Annotated[float, Meta(ge=0, le=3600)]] = DEFAULT_SETTLE
     poll: Union[bool, None] = None  # absent: decided from the filesystem type
     include: Union[Globs, None] = None
     exclude: Union[Globs, None] = None
@@ -230,7 +232,7 @@ class GcBody(Struct):
     """POST /v1/gc."""
 
     dry_run: bool = True
-    retention_days: Union[NonNegative, None] = None  # at least the default retention
+    retention_days: Retention = RETENTION_DAYS
 
 
 class VerifyBody(Struct):
