@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.shared.errors import Conflict, IntegrityError, InvalidInput, NotFound
-from modelreg.shared.names import Ref, parse_ref, validate_name, validate_relpath
+from modelreg.shared.names import Ref, parse_ref, validate_relpath
 
 from ..blobs import BlobStore
-from ..payloads import parse_model
+from ..payloads import parse_model_create
 from ..store import Store
 from ..store.records import DEFAULT_PAGE, FileRecord
 
@@ -44,9 +44,8 @@ async def get_model(store: Store, name: str) -> dict[str, Any]:
 
 
 async def create_model(store: Store, data: Any, actor: str) -> dict[str, Any]:
-    name = validate_name(data.get("name") if isinstance(data, dict) else None)
-    description, tags, directions = parse_model(data)
-    return await store.catalog.create_model(name, description, tags, directions, actor)
+    m = parse_model_create(data)
+    return await store.catalog.create_model(m.name, m.description, m.tags, m.directions, actor)
 
 
 async def page_versions(store: Store, model: str, *, stage: str | None, status: str | None, tags: list[str],

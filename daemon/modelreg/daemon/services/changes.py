@@ -31,15 +31,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from modelreg.shared.errors import Conflict, InvalidInput
-from modelreg.shared.names import validate_key, validate_name
+from modelreg.shared.errors import Conflict
 
 from .. import serving
-from ..payloads import parse_model
+from ..payloads import Change, parse_delete, parse_model_update, parse_rename, parse_version_update
 from ..store import Store
 from ..store.records import VersionRecord
 from .gc import KEEP_FORMER_PRODUCTION
-from .lifecycle import MAX_REASON
 
 log = logging.getLogger("modelreg.changes")
 
@@ -49,89 +47,37 @@ RefreshServing = Callable[[str], Awaitable[Any]]
 # -- update -----------------------------------------------------------------------------------
 
 
-def _untag(body: dict[str, Any], tags: dict[str, str]) -> list[str]:
-    raw = body.get("untag")
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or len(raw) > 10_000:
-        raise InvalidInput("untag must be a list of tag keys")
-    keys = sorted({validate_key(k, "tag key") for k in raw})
-    both = sorted(set(keys) & set(tags))
-    if both:
-        raise InvalidInput(f"tag {both[0]!r} is both set and removed in one update")
-    return keys
-
-
-def _update_body(body: Any) -> tuple[dict[str, Any], str, dict[str, str], dict[str, str], list[str]]:
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be an object")
-    description, tags, directions = parse_model(body)
-    return body, description, tags, directions, _untag(body, tags)
-
-
-def _change_data(body: dict[str, Any], description: str, tags: dict[str, str]) -> Callable[[list[str]], dict[str, Any]]:
+def _change_data(change: Change) -> Callable[[list[str]], dict[str, Any]]:
     """The event's data, once the write knows which ``untag`` keys were really there."""
     def data(removed: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {"fields": sorted(body)}
-        if "description" in body:
-            out["description"] = description
-        if tags:
-            out["tags"] = tags
-        if "untag" in body:
+        out: dict[str, Any] = {"fields": change.fields}
+        if change.gives("description"):
+            out["description"] = change.description
+        if change.tags:
+            out["tags"] = change.tags
+        if change.gives("untag"):
             out["untagged"] = removed
+        if change.gives("metric_directions"):
+            out["metric_directions"] = change.directions
         return out
     return data
 
 
 async def update_model(store: Store, name: str, body: Any, actor: str) -> dict[str, Any]:
     """Set the description / metric directions, merge tags, remove ``untag`` keys; the model after."""
-    body, description, tags, directions, untag = _update_body(body)
-    base = _change_data(body, description, tags)
-    has_directions = "metric_directions" in body
-
-    def event_data(removed: list[str]) -> dict[str, Any]:
-        data = base(removed)
-        if has_directions:
-            data["metric_directions"] = directions
-        return data
-
+    change = parse_model_update(body)
     return await store.catalog.update_model(
-        name, description=description if "description" in body else None,
-        directions=directions if has_directions else None, tags=tags, untag=untag, event_data=event_data,
-        actor=actor)
+        name, description=change.description if change.gives("description") else None,
+        directions=change.directions if change.gives("metric_directions") else None, tags=change.tags,
+        untag=change.untag, event_data=_change_data(change), actor=actor)
 
 
 async def update_version(store: Store, ref: str, body: Any, actor: str) -> dict[str, Any]:
     """Set a version's description, merge its tags, remove ``untag`` keys; the version after."""
-    body, description, tags, _directions, untag = _update_body(body)
-    if "metric_directions" in body:
-        raise InvalidInput("metric_directions belong to the model: update NAME, not NAME@N")
+    change = parse_version_update(body)
     return await store.catalog.update_version(
-        ref, description=description if "description" in body else None, tags=tags, untag=untag,
-        event_data=_change_data(body, description, tags), actor=actor)
-
-
-# -- reasons ----------------------------------------------------------------------------------
-
-
-def _options(body: Any, *, reason_required: bool) -> tuple[str, bool]:
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be an object")
-    reason, force = body.get("reason"), body.get("force", False)
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON or "\x00" in reason):
-        raise InvalidInput(f"reason must be text of at most {MAX_REASON} characters")
-    if not isinstance(force, bool):
-        raise InvalidInput("force must be true or false")
-    reason = (reason or "").strip()
-    if reason_required and not reason:
-        raise InvalidInput("deleting needs a reason (recorded in the audit log)")
-    return reason, force
+        ref, description=change.description if change.gives("description") else None, tags=change.tags,
+        untag=change.untag, event_data=_change_data(change), actor=actor)
 
 
 async def _after_commit(what: str, step: Awaitable[Any]) -> None:
@@ -148,10 +94,7 @@ async def _after_commit(what: str, step: Awaitable[Any]) -> None:
 async def rename_model(store: Store, pool: Executor, home: Path, refresh_serving: RefreshServing, name: str,
                        body: Any, actor: str) -> dict[str, Any]:
     """Rename a model; its versions, refs, aliases, gates, history and serving links follow."""
-    if not isinstance(body, dict):
-        raise InvalidInput('body must be an object: {"name": "NEW"}')
-    new = validate_name(body.get("name"), "new model name")
-    reason, _force = _options({"reason": body.get("reason")}, reason_required=False)
+    new, reason = parse_rename(body)
     # The folder move runs last inside the write, so a refused rename moves nothing; a crash
     # before commit leaves the folders under the new name, which materialise rebuilds under
     # the old one on demand.
@@ -197,7 +140,7 @@ def _stash(home: Path, folder: Path) -> Path:
 async def delete_version(store: Store, refresh_serving: RefreshServing, ref: str, body: Any,
                          actor: str) -> dict[str, Any]:
     """Delete one version; refused for production or a rollback target unless forced."""
-    reason, force = _options(body, reason_required=True)
+    reason, force = parse_delete(body)
 
     def check(rec: VersionRecord, rollback_target: bool) -> None:
         name = rec.ref
@@ -220,7 +163,7 @@ async def delete_version(store: Store, refresh_serving: RefreshServing, ref: str
 
 async def delete_model(store: Store, pool: Executor, home: Path, name: str, body: Any, actor: str) -> dict[str, Any]:
     """Delete a model and its versions; refused while one is in production or staging unless forced."""
-    reason, force = _options(body, reason_required=True)
+    reason, force = parse_delete(body)
 
     def check(stored: str, live: list[VersionRecord]) -> list[VersionRecord]:
         pending = [r.number for r in live if r.status == "pending"]

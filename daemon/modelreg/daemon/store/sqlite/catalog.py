@@ -50,7 +50,7 @@ _METRICS_COLUMN = ("(SELECT json_group_object(key, quote(value)) FROM metric_lat
                    "WHERE version_id = v.id) AS j_metrics")
 
 # Everything a version's detail shows beyond its row, as columns of that row.
-_DETAIL_COLUMNS = f"""
+_DETAIL_COLUMNS = """
     (SELECT json_group_object(key, quote(value)) FROM
         (SELECT key, value FROM metric_latest WHERE version_id = v.id ORDER BY key)) AS j_metrics,
     (SELECT json_group_object(key, value) FROM
