@@ -1,15 +1,21 @@
-"""Starting a real daemon process for tests (imported by conftest and by tests)."""
+"""Starting a real daemon process for tests (imported by conftest and by tests).
+
+Start and stop go through ``modelreg.shared.launcher``, the one implementation the CLI, the
+TUI and the demo use too.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from modelreg.shared.errors import Unavailable
+from modelreg.shared.launcher import spawn_daemon, stop_daemon, wait_for_daemon
+
+LOG = "test-daemon.log"
 
 
 @dataclass
@@ -27,35 +33,21 @@ class DaemonProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        # Only this process: a test may have started another daemon on the same home since.
+        stop_daemon(self.home, self.proc, restarted=False)
 
 
 def start_daemon(home: Path, timeout: float = 20.0) -> DaemonProcess:
     """Start `python -m modelreg.daemon` on a free loopback port and wait until it answers."""
     home.mkdir(parents=True, exist_ok=True)
-    info = home / "daemon.json"
-    info.unlink(missing_ok=True)
-    log = open(home / "test-daemon.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "modelreg.daemon", "--home", str(home), "--listen", "127.0.0.1:0"],
-                            stdout=log, stderr=subprocess.STDOUT, env=daemon_env(home))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode}: {(home / 'test-daemon.log').read_text()[-2000:]}")
-        if info.exists():
-            try:
-                return DaemonProcess(home, proc, json.loads(info.read_text())["url"])
-            except (ValueError, KeyError):
-                pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("daemon did not start in time")
+    (home / "daemon.json").unlink(missing_ok=True)
+    log = home / LOG
+    proc = spawn_daemon(home, "127.0.0.1:0", env=daemon_env(home), log=log, detach=False)
+    try:
+        url = wait_for_daemon(home, proc, timeout, log=log, probe=False, kill=True)
+    except Unavailable as exc:
+        raise RuntimeError(f"{exc.message}\n{log.read_text(errors='replace')[-2000:]}") from None
+    return DaemonProcess(home, proc, url)
 
 
 def daemon_env(home: Path) -> dict[str, str]:

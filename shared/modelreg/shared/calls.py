@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .config import API_PREFIX as V1
+
 Params = list[tuple[str, str]]
 
 
@@ -36,7 +38,7 @@ def q(text: str) -> str:
 def version_path(ref: str) -> str:
     """``NAME@SELECTOR`` → its /v1 path (``NAME`` alone means the latest version)."""
     name, _, selector = ref.partition("@")
-    return f"/v1/models/{q(name)}/versions/{q(selector or 'latest')}"
+    return f"{V1}/models/{q(name)}/versions/{q(selector or 'latest')}"
 
 
 def _params(**values: Any) -> Params:
@@ -75,12 +77,12 @@ def call(fn: Callable[..., Call]) -> Callable[..., Call]:
 
 @call
 def health() -> Call:
-    return Call("GET", "/v1/health")
+    return Call("GET", f"{V1}/health")
 
 
 @call
 def status() -> Call:
-    return Call("GET", "/v1/status")
+    return Call("GET", f"{V1}/status")
 
 
 # -- models and versions ----------------------------------------------------------------------
@@ -88,29 +90,29 @@ def status() -> Call:
 
 @call
 def models(*, query: str | None = None, limit: int = 100, cursor: str | None = None) -> Call:
-    return Call("GET", "/v1/models", _params(limit=limit, q=query or None, cursor=cursor))
+    return Call("GET", f"{V1}/models", _params(limit=limit, q=query or None, cursor=cursor))
 
 
 @call
 def create_model(name: str, *, description: str = "", tags: dict[str, str] | None = None) -> Call:
-    return Call("POST", "/v1/models", body={"name": name, "description": description, "tags": tags or {}})
+    return Call("POST", f"{V1}/models", body={"name": name, "description": description, "tags": tags or {}})
 
 
 @call
 def model(name: str) -> Call:
-    return Call("GET", f"/v1/models/{q(name)}")
+    return Call("GET", f"{V1}/models/{q(name)}")
 
 
 @call
 def update_model(name: str, **fields: Any) -> Call:
-    return Call("PATCH", f"/v1/models/{q(name)}", body=fields)
+    return Call("PATCH", f"{V1}/models/{q(name)}", body=fields)
 
 
 @call
 def versions(name: str, *, stage: str | None = None, status: str | None = None, tags: list[str] | None = None,
              metrics: list[str] | None = None, order: str = "-number", limit: int = 100,
              cursor: str | None = None) -> Call:
-    return Call("GET", f"/v1/models/{q(name)}/versions",
+    return Call("GET", f"{V1}/models/{q(name)}/versions",
                 _params(order=order, limit=limit, stage=stage or None, status=status or None, cursor=cursor or None,
                         tag=tags or None, metric=metrics or None))
 
@@ -129,7 +131,7 @@ def card(ref: str) -> Call:
 @call
 def resolve(ref: str, *, path: bool = False) -> Call:
     """Which version a ref names; with ``path``, also a read-only folder of its files."""
-    return Call("GET", f"/v1/resolve/{q(ref)}", _params(path=True) if path else None)
+    return Call("GET", f"{V1}/resolve/{q(ref)}", _params(path=True) if path else None)
 
 
 @call
@@ -147,23 +149,23 @@ def register(name: str, *, path: str | Path | None = None, files: list[dict[str,
         body["mode"] = "move" if move else "copy"
     else:
         body["files"] = files
-    return Call("POST", f"/v1/models/{q(name)}/versions", _params(wait=True) if wait else None, body)
+    return Call("POST", f"{V1}/models/{q(name)}/versions", _params(wait=True) if wait else None, body)
 
 
 @call
 def job(job_id: str, wait: float = 0) -> Call:
-    return Call("GET", f"/v1/jobs/{q(job_id)}", _params(wait=int(wait)) if wait else None)
+    return Call("GET", f"{V1}/jobs/{q(job_id)}", _params(wait=int(wait)) if wait else None)
 
 
 @call
 def cancel_job(job_id: str, wait: float = 10) -> Call:
     """Cancel a running job; waits up to ``wait`` seconds for it to end and returns it."""
-    return Call("POST", f"/v1/jobs/{q(job_id)}/cancel", _params(wait=int(wait)) if wait else None)
+    return Call("POST", f"{V1}/jobs/{q(job_id)}/cancel", _params(wait=int(wait)) if wait else None)
 
 
 @call
 def jobs(kind: str | None = None) -> Call:
-    return Call("GET", "/v1/jobs", _params(kind=kind or None), pick="items")
+    return Call("GET", f"{V1}/jobs", _params(kind=kind or None), pick="items")
 
 
 @call
@@ -192,7 +194,7 @@ def _version_ref(ref: str, other: str) -> None:
 def compare(*refs: str) -> Call:
     """Versions side by side, the first ref the baseline: metrics with judged deltas, params,
     files and safetensors tensors that differ (refs may be of different models)."""
-    return Call("GET", "/v1/compare", _params(ref=list(refs)))
+    return Call("GET", f"{V1}/compare", _params(ref=list(refs)))
 
 
 @call
@@ -204,7 +206,7 @@ def search(*, name: str | None = None, tags: list[str] | None = None, metrics: l
     ``name`` is a glob (``fraud*``); ``tags`` and ``facts`` are ``KEY`` or ``KEY=VALUE``;
     ``metrics`` like ``auc>=0.9``; ``datasets`` ``NAME@VERSION`` or ``NAME``.
     """
-    return Call("GET", "/v1/search", _params(name=name or None, tag=tags or None, metric=metrics or None,
+    return Call("GET", f"{V1}/search", _params(name=name or None, tag=tags or None, metric=metrics or None,
                                              fact=facts or None, dataset=datasets or None, stage=stage or None,
                                              status=status or None, order=order, limit=limit, cursor=cursor or None))
 
@@ -227,7 +229,7 @@ def update_version(ref: str, *, description: str | None = None, tags: dict[str, 
 @call
 def rename_model(name: str, new_name: str, *, reason: str | None = None) -> Call:
     """Rename a model; versions, refs, aliases, gates, history and serving links follow."""
-    return Call("POST", f"/v1/models/{q(name)}/rename", body={"name": new_name, "reason": reason})
+    return Call("POST", f"{V1}/models/{q(name)}/rename", body={"name": new_name, "reason": reason})
 
 
 @call
@@ -240,7 +242,7 @@ def delete_version(ref: str, *, reason: str, force: bool = False) -> Call:
 @call
 def delete_model(name: str, *, reason: str, force: bool = False) -> Call:
     """Delete a model and its versions; its name is free again, its events stay."""
-    return Call("DELETE", f"/v1/models/{q(name)}", body={"reason": reason, "force": force})
+    return Call("DELETE", f"{V1}/models/{q(name)}", body={"reason": reason, "force": force})
 
 
 # -- lifecycle (PRODUCT.md §4) ------------------------------------------------------------------
@@ -274,58 +276,58 @@ def archive(ref: str, *, reason: str) -> Call:
 @call
 def rollback(name: str, *, reason: str, to: int | None = None) -> Call:
     """Make the previous production version (or ``to``) production again, archiving the current one."""
-    return Call("POST", f"/v1/models/{q(name)}/rollback", body={"reason": reason, "to": to})
+    return Call("POST", f"{V1}/models/{q(name)}/rollback", body={"reason": reason, "to": to})
 
 
 @call
 def history(name: str, *, at: str | None = None, limit: int = 200) -> Call:
     """Stage changes of a model, newest last; with ``at``, also what each stage held then."""
-    return Call("GET", f"/v1/models/{q(name)}/history", _params(limit=limit, at=at or None))
+    return Call("GET", f"{V1}/models/{q(name)}/history", _params(limit=limit, at=at or None))
 
 
 @call
 def aliases(name: str) -> Call:
-    return Call("GET", f"/v1/models/{q(name)}/aliases")
+    return Call("GET", f"{V1}/models/{q(name)}/aliases")
 
 
 @call
 def set_alias(name: str, alias: str, version: int) -> Call:
-    return Call("PUT", f"/v1/models/{q(name)}/aliases/{q(alias)}", body={"version": version})
+    return Call("PUT", f"{V1}/models/{q(name)}/aliases/{q(alias)}", body={"version": version})
 
 
 @call
 def remove_alias(name: str, alias: str) -> Call:
-    return Call("DELETE", f"/v1/models/{q(name)}/aliases/{q(alias)}")
+    return Call("DELETE", f"{V1}/models/{q(name)}/aliases/{q(alias)}")
 
 
 @call
 def gates(model: str | None = None, stage: str | None = None) -> Call:
-    return Call("GET", "/v1/gates", _params(model=model or None, stage=stage or None))
+    return Call("GET", f"{V1}/gates", _params(model=model or None, stage=stage or None))
 
 
 @call
 def add_gate(rule: str, *, stage: str, model: str | None = None, timeout: float | None = None) -> Call:
-    return Call("POST", "/v1/gates", body={"rule": rule, "stage": stage, "model": model, "timeout": timeout})
+    return Call("POST", f"{V1}/gates", body={"rule": rule, "stage": stage, "model": model, "timeout": timeout})
 
 
 @call
 def remove_gate(gate_id: int) -> Call:
-    return Call("DELETE", f"/v1/gates/{int(gate_id)}")
+    return Call("DELETE", f"{V1}/gates/{int(gate_id)}")
 
 
 @call
 def hooks() -> Call:
-    return Call("GET", "/v1/hooks", pick="items")
+    return Call("GET", f"{V1}/hooks", pick="items")
 
 
 @call
 def audit_verify() -> Call:
-    return Call("POST", "/v1/audit/verify")
+    return Call("POST", f"{V1}/audit/verify")
 
 
 @call
 def gc(*, dry_run: bool = True) -> Call:
-    return Call("POST", "/v1/gc", body={"dry_run": dry_run})
+    return Call("POST", f"{V1}/gc", body={"dry_run": dry_run})
 
 
 # -- drop folders (PRODUCT.md §6) -----------------------------------------------------------------
@@ -333,7 +335,7 @@ def gc(*, dry_run: bool = True) -> Call:
 
 @call
 def watches() -> Call:
-    return Call("GET", "/v1/watches", pick="items")
+    return Call("GET", f"{V1}/watches", pick="items")
 
 
 @call
@@ -343,7 +345,7 @@ def add_watch(path: str | Path, *, model: str | None = None, mode: str = "move",
                             "settle": settle, **{k: v for k, v in options.items() if v is not None}}
     if poll is not None:
         body["poll"] = poll
-    return Call("POST", "/v1/watches", body=body)
+    return Call("POST", f"{V1}/watches", body=body)
 
 
 @call
@@ -351,7 +353,7 @@ def remove_watch(path_or_id: str | Path | int) -> Call:
     key = str(path_or_id)
     if not key.isdigit():
         key = str(Path(key).expanduser().absolute())
-    return Call("DELETE", f"/v1/watches/{quote(key, safe='')}")
+    return Call("DELETE", f"{V1}/watches/{quote(key, safe='')}")
 
 
 # -- lineage, events, integrity ------------------------------------------------------------------
@@ -359,19 +361,19 @@ def remove_watch(path_or_id: str | Path | int) -> Call:
 
 @call
 def lineage(ref: str, direction: str = "both") -> Call:
-    return Call("GET", f"/v1/lineage/{q(ref)}", _params(direction=direction))
+    return Call("GET", f"{V1}/lineage/{q(ref)}", _params(direction=direction))
 
 
 @call
 def dataset_versions(dataset: str) -> Call:
-    return Call("GET", f"/v1/datasets/{q(dataset)}/versions")
+    return Call("GET", f"{V1}/datasets/{q(dataset)}/versions")
 
 
 @call
 def events(*, after: int | None = None, limit: int = 100, model: str | None = None, kind: str | None = None) -> Call:
-    return Call("GET", "/v1/events", _params(limit=limit, after=after, model=model or None, kind=kind or None))
+    return Call("GET", f"{V1}/events", _params(limit=limit, after=after, model=model or None, kind=kind or None))
 
 
 @call
 def verify(ref: str | None = None, wait: bool = False) -> Call:
-    return Call("POST", "/v1/verify", _params(wait=True) if wait else None, {"ref": ref} if ref else {})
+    return Call("POST", f"{V1}/verify", _params(wait=True) if wait else None, {"ref": ref} if ref else {})

@@ -23,7 +23,7 @@ import aiohttp
 from . import calls
 from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
-from .config import Endpoint, default_actor, resolve_endpoint
+from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
 from .errors import InvalidInput, ModelregError, Unavailable, from_envelope
 
 Progress = Callable[[int], None]
@@ -123,7 +123,7 @@ class Client:
                         progress(len(chunk))
                     yield chunk
 
-        return await self.request("POST", "/v1/blobs", data=chunks(),
+        return await self.request("POST", f"{API_PREFIX}/blobs", data=chunks(),
                                   headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
 
     async def upload_and_register(self, name: str, path: Path, progress: Progress | None = None,
@@ -178,7 +178,7 @@ class Client:
         last = after
         params = {"after": str(last)} if last is not None else {}
         try:
-            async with self._http().ws_connect(self.url + "/v1/events/stream", params=params, heartbeat=20) as ws:
+            async with self._http().ws_connect(self.url + API_PREFIX + "/events/stream", params=params, heartbeat=20) as ws:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.BINARY:
                         event = msgpack.unpackb(msg.data, raw=False)

@@ -12,6 +12,7 @@ DEFAULT_PORT = 7311
 TOKEN_FILE = "token"
 DAEMON_FILE = "daemon.json"  # written by a running daemon: its URL and pid
 LOCK_FILE = "daemon.lock"
+API_PREFIX = "/v1"  # every path of the daemon's HTTP API starts with it
 
 
 def default_home() -> Path:
@@ -60,6 +61,21 @@ def running_daemon_url(home: Path) -> str | None:
         return str(info["url"]) if isinstance(info, dict) and "url" in info else None
     except (OSError, ValueError):
         return None
+
+
+def overlaps_home(path: Path, home: Path) -> bool:
+    """Whether ``path`` is the registry home, inside it, or contains it (both already resolved).
+
+    Such a path is never a source to register or a folder to watch: ``--move`` or a drop
+    would take the registry's own files.
+    """
+    path, home = Path(path), Path(home)
+    return path == home or path.is_relative_to(home) or home.is_relative_to(path)
+
+
+def home_overlap_message(path: object, home: Path, advice: str) -> str:
+    """The refusal for a path ``overlaps_home`` caught, e.g. advice="register files from elsewhere"."""
+    return f"{path} is inside (or contains) the registry home {home}; {advice}"
 
 
 def default_actor() -> str:

@@ -1,4 +1,5 @@
-"""Starting a local daemon as a background process (the CLI and TUI never import it)."""
+"""Starting and stopping a local daemon process: the one way the CLI, the TUI, the demo and
+the tests do it (they never import the daemon)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
+from .config import API_PREFIX, DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
 from .errors import Unavailable
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def answers(url: str, timeout: float = 1.0) -> bool:
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = cls(parts.hostname or DEFAULT_HOST, parts.port or (443 if parts.scheme == "https" else 80), timeout=timeout)
     try:
-        conn.request("GET", parts.path.rstrip("/") + "/v1/health")
+        conn.request("GET", parts.path.rstrip("/") + API_PREFIX + "/health")
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException):
         return False
@@ -59,26 +60,12 @@ def ensure_daemon_sync(home: Path, listen: str | None = None, timeout: float = 1
                           f"({NO_AUTOSTART_ENV} or --no-autostart); start it with `modelreg daemon --home {home}`",
                           {"home": str(home)})
     proc = start_background(home, listen)
-    deadline = time.monotonic() + timeout
-    log = home / "logs" / "daemon.log"
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        endpoint = resolve_endpoint(home=home)
-        if (home / DAEMON_FILE).exists() and answers(endpoint.url):
-            if announce is not None:
-                announce(f"started a modelreg daemon in the background for {home} (pid {proc.pid}, {endpoint.url}); "
-                         f"stop it with `{stop_command(home)}`")
-            return endpoint
-        if proc.poll() is not None:
-            break
-    tail = ""
-    try:
-        tail = "\n".join(log.read_text().splitlines()[-5:])
-    except OSError:
-        pass
-    what = "exited" if proc.poll() is not None else f"did not answer within {timeout:.0f}s"
-    raise Unavailable(f"started a daemon for {home} but it {what}"
-                      + (f"; its log ({log}) ends with:\n{tail}" if tail else ""), {"home": str(home)})
+    wait_for_daemon(home, proc, timeout)
+    endpoint = resolve_endpoint(home=home)
+    if announce is not None:
+        announce(f"started a modelreg daemon in the background for {home} (pid {proc.pid}, {endpoint.url}); "
+                 f"stop it with `{stop_command(home)}`")
+    return endpoint
 
 
 def stop_command(home: Path) -> str:
@@ -95,26 +82,147 @@ async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 
     return await asyncio.to_thread(ensure_daemon_sync, home, listen, timeout, **options)  # type: ignore[arg-type]
 
 
-def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[bytes]:
+def daemon_command(home: Path, listen: str | None = None, *, allow_remote: bool = False) -> list[str]:
+    """The command line that runs this home's daemon in this Python."""
+    cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(home)]
+    if listen:
+        cmd += ["--listen", listen]
+    if allow_remote:
+        cmd.append("--allow-remote")
+    return cmd
+
+
+def spawn_daemon(home: Path, listen: str | None = None, *, env: dict[str, str] | None = None,
+                 log: Path | None = None, detach: bool = True) -> subprocess.Popen[bytes]:
+    """Start the home's daemon as a child process, its output appended to ``log``
+    (default ``HOME/logs/daemon.log``); returns at once (see ``wait_for_daemon``).
+
+    ``env`` defaults to ours without MODELREG_URL; ``detach`` puts it in its own session, so a
+    Ctrl-C in the terminal that started it does not reach it.
+    """
     # Imported here: every CLI command loads this module, few start a daemon.
     import subprocess
     import threading
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (home / "logs").mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(home)]
-    if not listen and not _port_free(DEFAULT_HOST, DEFAULT_PORT):
-        listen = f"{DEFAULT_HOST}:0"  # the default port serves another home: take any free one
-    if listen:
-        cmd += ["--listen", listen]
-    log = open(home / "logs" / "daemon.log", "ab")
-    env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, close_fds=True, env=env)
+    log = log or home / "logs" / "daemon.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(daemon_command(home, listen), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=detach, close_fds=True, env=env)
     # A long-lived parent (the TUI, `modelreg demo`) reaps the daemon when it exits, so it
     # does not linger as a zombie that still looks alive to `modelreg daemon --stop`.
     threading.Thread(target=proc.wait, name="modelreg-daemon-reaper", daemon=True).start()
     return proc
+
+
+def wait_for_daemon(home: Path, proc: subprocess.Popen[bytes], timeout: float = 15.0, *,
+                    log: Path | None = None, probe: bool = True, kill: bool = False) -> str:
+    """The URL of the daemon ``proc`` once it has written ``HOME/daemon.json`` (and, with
+    ``probe``, answers /v1/health). Unavailable, quoting its log's last lines, if it exits or
+    does not come up within ``timeout`` (then, with ``kill``, it is killed)."""
+    from .config import running_daemon_url
+
+    log = log or home / "logs" / "daemon.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = running_daemon_url(home)
+        if url and (not probe or answers(url)):
+            return url
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    exited = proc.poll() is not None
+    if not exited and kill:
+        proc.kill()
+    tail = ""
+    try:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+    except OSError:
+        pass
+    what = f"exited with {proc.returncode}" if exited else f"did not answer within {timeout:.0f}s"
+    raise Unavailable(f"started a daemon for {home} but it {what}"
+                      + (f"; its log ({log}) ends with:\n{tail}" if tail else ""), {"home": str(home)})
+
+
+def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[bytes]:
+    """The home's daemon in the background, on the default port unless that serves another home."""
+    if not listen and not _port_free(DEFAULT_HOST, DEFAULT_PORT):
+        listen = f"{DEFAULT_HOST}:0"  # the default port serves another home: take any free one
+    return spawn_daemon(home, listen)
+
+
+def daemon_info(home: Path) -> dict[str, object] | None:
+    """What the home's daemon wrote about itself (url, pid), if anything."""
+    import json
+
+    try:
+        info = json.loads((home / DAEMON_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and "url" in info else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent (e.g. a TUI that started it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_daemon(home: Path, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15.0, *,
+                restarted: bool = True) -> int:
+    """Stop the home's daemon with SIGTERM and wait until it is gone; returns its pid.
+
+    ``proc`` is a daemon we started for the home: it is stopped first (killed if it outlives
+    ``timeout``). With ``restarted``, the daemon the home's daemon.json names is stopped too
+    when it is another one (the user restarted it on the same home). NotFound when no daemon
+    was running (a stale daemon.json is removed); ModelregError when one outlives ``timeout``.
+    """
+    import signal
+
+    from .errors import ModelregError, NotFound
+
+    if proc is not None and proc.poll() is None:
+        import subprocess
+
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc is not None and not restarted:
+        return proc.pid
+    info = daemon_info(home) or {}
+    pid = info.get("pid")
+    if not isinstance(pid, int) or (proc is not None and pid == proc.pid):
+        if proc is not None:
+            return proc.pid
+        raise NotFound(f"no daemon is running for {home}")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        (home / DAEMON_FILE).unlink(missing_ok=True)
+        if proc is not None:
+            return proc.pid
+        raise NotFound(f"no daemon is running for {home} (stale pid {pid})") from None
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise ModelregError(f"daemon {pid} did not stop within {timeout:g} s")
+        time.sleep(0.05)
+    return pid
 
 
 def _port_free(host: str, port: int) -> bool:

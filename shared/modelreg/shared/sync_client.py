@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from . import calls
 from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
-from .config import Endpoint, default_actor, resolve_endpoint
+from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
 from .errors import ModelregError, Unavailable, from_envelope
 
 Progress = Callable[[int], None]
@@ -173,7 +173,7 @@ class SyncClient:
         size = path.stat().st_size
         hdrs = {**self._headers(), "Content-Type": "application/octet-stream", "Content-Length": str(size)}
         with open(path, "rb") as f:
-            resp = self._exchange("POST", self._target("/v1/blobs", None), _Counting(f, progress), hdrs)
+            resp = self._exchange("POST", self._target(f"{API_PREFIX}/blobs", None), _Counting(f, progress), hdrs)
             return self._decoded(resp)
 
     def upload_and_register(self, name: str, path: Path, progress: Progress | None = None,

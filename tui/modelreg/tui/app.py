@@ -10,6 +10,7 @@ so and the same worker reconnects by itself, resuming from the last event id it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class ModelregApp(App[None]):
     TITLE = "modelreg"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("question_mark,f1", "help", "help", id="help", tooltip="Keys and what they do"),
+        Binding("question_mark,f1", "help", "help", id="help", tooltip="this help"),
     ]
 
     connection: reactive[str] = reactive("connecting")
@@ -61,6 +62,10 @@ class ModelregApp(App[None]):
                  demo: DemoInfo | None = None, start_daemon: bool = True, poll_interval: float = 1.0,
                  use_stream: bool = True, cursor_blink: bool = True) -> None:
         super().__init__()
+        # Textual binds the palette key itself; its tooltip is what the help screen says of it.
+        for bindings in self._bindings.key_to_bindings.values():
+            bindings[:] = [dataclasses.replace(b, tooltip="command palette: every action and every model by name")
+                           if b.action == "command_palette" else b for b in bindings]
         self.cursor_blink = cursor_blink
         self.home = Path(home) if home else resolve_endpoint().home
         self.explicit_url = url

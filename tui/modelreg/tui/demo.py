@@ -15,18 +15,17 @@ import json
 import math
 import os
 import shutil
-import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from modelreg.shared.client import Client
-from modelreg.shared.config import DAEMON_FILE, Endpoint, read_token, running_daemon_url
+from modelreg.shared.config import Endpoint, read_token
 from modelreg.shared.errors import GateFailed, ModelregError, NotFound, Unavailable
+from modelreg.shared.launcher import spawn_daemon, stop_daemon, wait_for_daemon
 
 DTYPES = {"F32": ("f", 4), "F16": ("e", 2), "I32": ("i", 4)}
 DEMO_ACTOR = "demo@modelreg"
@@ -348,23 +347,13 @@ class DemoBuilder:
 
 def start_demo_daemon(home: Path, timeout: float = 20.0) -> tuple[subprocess.Popen, Endpoint]:
     """A daemon of our own on a free loopback port: never the user's registry on :7311."""
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (home / "logs").mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
-    log = open(home / "logs" / "daemon.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "modelreg.daemon", "--home", str(home), "--listen", "127.0.0.1:0"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Unavailable(f"the demo daemon exited with {proc.returncode}; see {home / 'logs' / 'daemon.log'}")
-        url = running_daemon_url(home)
-        if url:
-            return proc, Endpoint(url=url, token=read_token(home), home=home, explicit_url=False)
-        time.sleep(0.05)
-    proc.kill()
-    raise Unavailable(f"the demo daemon did not start within {timeout:.0f}s; see {home / 'logs' / 'daemon.log'}")
+    proc = spawn_daemon(home, "127.0.0.1:0", env=env)
+    try:
+        url = wait_for_daemon(home, proc, timeout, probe=False, kill=True)
+    except Unavailable as exc:
+        raise Unavailable(f"the demo daemon did not start: {exc.message}") from None
+    return proc, Endpoint(url=url, token=read_token(home), home=home, explicit_url=False)
 
 
 async def fill(endpoint: Endpoint, root: Path, log=print) -> tuple[Path, list[str]]:  # noqa: ANN001
@@ -380,28 +369,10 @@ def make_demo_home(base: Path | None = None) -> Path:
 
 def stop(proc: subprocess.Popen, home: Path) -> None:
     """Stop the demo daemon, and the one the user may have restarted on the same home."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     try:
-        pid = int(json.loads((home / DAEMON_FILE).read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if pid != proc.pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return
-            time.sleep(0.05)
+        stop_daemon(home, proc, timeout=10)
+    except ModelregError:
+        pass  # none left running, or one that would not stop: the demo is over either way
 
 
 async def _until(pilot, condition, timeout: float = 30.0) -> None:  # noqa: ANN001 - a Pilot, a callable

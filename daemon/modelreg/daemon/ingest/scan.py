@@ -9,19 +9,33 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 SUCCESS_MARKER = "_SUCCESS"
 SIDECARS = ("modelreg.toml", "modelreg.json", "modelreg.yaml", "modelreg.yml")
-_TEMP_GLOBS = ("*.part", "*.partial", "*.tmp", "*.crdownload", "~syncthing~*", "*.swp", "*~")
+# Names writers use while a file is incomplete: the one table the scan (never take one) and the
+# watcher (a temp name renamed to a final one) both read. Longer prefixes first: ".syncthing."
+# before "." (dotfiles, rsync's ".x.safetensors.Ab12Cd", vim's ".x.swp").
+TEMP_PREFIXES = ("~syncthing~", ".syncthing.", ".")
+TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".swp", "~")
 _TEMP_DIRS = ("_temporary",)
 MAX_FILES = 100_000
 
 
 def is_temporary(name: str) -> bool:
     """Names writers use while a file is incomplete (and dotfiles): never taken."""
-    return name.startswith(".") or any(fnmatchcase(name, g) for g in _TEMP_GLOBS)
+    return name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES)
+
+
+def temp_base(name: str) -> str:
+    """A temporary name without its temp prefix and suffix (one of each): what the finished
+    file is called, give or take an extension. ``x.part`` → ``x``; ``.x.safetensors.Ab12Cd``
+    → ``x.safetensors.Ab12Cd``; ``~syncthing~x.tmp`` → ``x``."""
+    base = name
+    prefix = next((p for p in TEMP_PREFIXES if base.startswith(p)), "")
+    base = base[len(prefix):]
+    suffix = next((s for s in TEMP_SUFFIXES if base.endswith(s)), "")
+    return base[: len(base) - len(suffix)]
 
 
 @dataclass

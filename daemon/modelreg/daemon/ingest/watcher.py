@@ -23,15 +23,13 @@ import watchfiles
 from ..sniff import SniffResult, sniff_drop
 from .pipeline import incomplete_reason
 from .processor import DropProcessor, Watch
-from .scan import EntryScan, is_temporary, list_entries, scan_entry
+from .scan import EntryScan, is_temporary, list_entries, scan_entry, temp_base
 
 log = logging.getLogger("modelreg.daemon.ingest")
 TICK_MS = 250
 QUICK_S = 0.2          # a renamed-in or marked drop must hold still this long
 FULL_RESCAN_S = 10.0
 GIVE_UP_FACTOR = 5     # a format-incomplete drop that stays unchanged settle × this long fails
-_TEMP_PREFIXES = (".syncthing.", "~syncthing~", ".")
-_TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload")
 
 
 @dataclass
@@ -239,15 +237,7 @@ def _renamed_from(temp: str, name: str) -> bool:
     ``x.part`` → ``x`` or ``x.safetensors``; ``x.safetensors.partial`` → ``x.safetensors``;
     rsync's ``.x.safetensors.Ab12Cd`` → ``x.safetensors``.
     """
-    base = temp
-    for prefix in _TEMP_PREFIXES:
-        if base.startswith(prefix):
-            base = base[len(prefix):]
-            break
-    for suffix in _TEMP_SUFFIXES:
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-            break
+    base = temp_base(temp)
     return bool(base) and (name == base or name.startswith(base + ".") or base.startswith(name + "."))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from modelreg.shared.errors import InvalidInput
+from modelreg.shared.filters import parse_metric_filter
 from modelreg.shared.names import parse_ref, validate_key, validate_name
 
 from .context import Context, json_option, pass_ctx
@@ -132,6 +133,8 @@ def search(ctx: Context, name: str | None, tags: tuple[str, ...], metrics: tuple
 
     With --json: {"items", "next", "total"}; pass "next" back with --cursor for the next page.
     """
+    for flt in metrics:
+        parse_metric_filter(flt)  # the daemon's grammar: refused here without a round trip
     c = ctx.client()
     filters = dict(name=name, tags=list(tags), metrics=list(metrics), facts=list(facts), datasets=list(datasets),
                    stage=stage, status=status, order=order)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
 import time
@@ -13,7 +11,7 @@ from typing import Any
 import click
 
 from modelreg.shared.config import DAEMON_FILE, parse_listen, resolve_endpoint
-from modelreg.shared.errors import Conflict, ModelregError, NotFound, Unavailable
+from modelreg.shared.errors import Conflict, ModelregError, Unavailable
 
 from .context import Context, json_option, pass_ctx
 from .render import Span, emit_json, emit_json_line, err, out, plural, progress, size, table, value_text, when
@@ -38,13 +36,10 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
     if foreground:
         from subprocess import call
 
-        cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(ctx.home)]
-        if listen:
-            cmd += ["--listen", listen]
-        if allow_remote:
-            cmd.append("--allow-remote")
+        from modelreg.shared.launcher import daemon_command
+
         try:
-            sys.exit(call(cmd))
+            sys.exit(call(daemon_command(ctx.home, listen, allow_remote=allow_remote)))
         except KeyboardInterrupt:
             sys.exit(0)
     if allow_remote:
@@ -78,11 +73,9 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
 
 def _running(home: Path) -> dict[str, Any] | None:
     """What the home's daemon wrote about itself (url, pid), if anything."""
-    try:
-        info = json.loads((home / DAEMON_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) and "url" in info else None
+    from modelreg.shared.launcher import daemon_info
+
+    return daemon_info(home)
 
 
 def _refuse_other_address(home: Path, running: dict[str, Any], listen: str) -> None:
@@ -102,39 +95,13 @@ def _refuse_other_address(home: Path, running: dict[str, Any], listen: str) -> N
 
 
 def _stop(ctx: Context) -> None:
-    try:
-        pid = json.loads((ctx.home / DAEMON_FILE).read_text())["pid"]
-    except (OSError, ValueError, KeyError):
-        raise NotFound(f"no daemon is running for {ctx.home}") from None
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        (ctx.home / DAEMON_FILE).unlink(missing_ok=True)
-        raise NotFound(f"no daemon is running for {ctx.home} (stale pid {pid})") from None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            break
-        time.sleep(0.05)
-    else:
-        raise ModelregError(f"daemon {pid} did not stop within 15 s")
+    from modelreg.shared.launcher import stop_daemon
+
+    pid = stop_daemon(ctx.home)
     if ctx.as_json:
         emit_json({"stopped": pid})
     else:
         out.line(f"stopped daemon {pid}")
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie waiting for its parent (e.g. a TUI that started it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 @click.command()

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from modelreg.shared.config import API_PREFIX
 from modelreg.shared.errors import GateFailed, InvalidInput
 from modelreg.shared.names import parse_ref, validate_name
 
@@ -272,7 +273,7 @@ def hook_add(ctx: Context, target: str, is_command: bool, events: str, model: st
     """Add a webhook URL (or --command) for matching events."""
     body = {"kind": "command" if is_command else "webhook", "target": target, "events": events, "model": model,
             "stage": stage, "secret": secret}
-    h = ctx.client().request("POST", "/v1/hooks", body=body)
+    h = ctx.client().request("POST", f"{API_PREFIX}/hooks", body=body)
     if ctx.as_json:
         return emit_json(h)
     out.line(f"hook {h['id']}: {h['kind']} {h['target']}")
@@ -285,7 +286,7 @@ def hook_add(ctx: Context, target: str, is_command: bool, events: str, model: st
 @pass_ctx
 def hook_list(ctx: Context) -> None:
     """Every hook."""
-    items = ctx.client().request("GET", "/v1/hooks")["items"]
+    items = ctx.client().request("GET", f"{API_PREFIX}/hooks")["items"]
     if ctx.as_json:
         return emit_json(items)
     if not items:
@@ -303,7 +304,7 @@ def hook_list(ctx: Context) -> None:
 @pass_ctx
 def hook_rm(ctx: Context, hook_id: int) -> None:
     """Remove hook ID."""
-    h = ctx.client().request("DELETE", f"/v1/hooks/{hook_id}")
+    h = ctx.client().request("DELETE", f"{API_PREFIX}/hooks/{hook_id}")
     if ctx.as_json:
         return emit_json(h)
     out.line(f"removed hook {h['id']}")
@@ -315,7 +316,7 @@ def hook_rm(ctx: Context, hook_id: int) -> None:
 @pass_ctx
 def hook_deliveries(ctx: Context, hook_id: int) -> None:
     """The delivery log of hook ID: every attempt's state."""
-    items = ctx.client().request("GET", f"/v1/hooks/{hook_id}/deliveries")["items"]
+    items = ctx.client().request("GET", f"{API_PREFIX}/hooks/{hook_id}/deliveries")["items"]
     if ctx.as_json:
         return emit_json(items)
     if not items:

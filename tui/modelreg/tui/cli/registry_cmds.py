@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from modelreg.shared.errors import InvalidInput, ModelregError
+from modelreg.shared.filters import parse_metric_filter
 from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_relpath
 
 from .context import Context, json_option, pass_ctx
@@ -72,6 +73,8 @@ def _v(n: int | None) -> str | Span:
 def versions(ctx: Context, name: str, stage: str | None, status: str | None, tags: tuple[str, ...],
              metric_filters: tuple[str, ...], order: str, limit: int, all_pages: bool) -> None:
     """List the versions of model NAME, newest first."""
+    for flt in metric_filters:
+        parse_metric_filter(flt)  # the daemon's grammar: refused here without a round trip
     c = ctx.client()
     filters = dict(stage=stage, status=status, tags=list(tags), metrics=list(metric_filters), order=order)
     if all_pages:

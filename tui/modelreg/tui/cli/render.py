@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TextIO
 
+from modelreg.shared.units import format_size as size  # noqa: F401 - the one size format (the TUI shows the same)
+
 
 class Span(NamedTuple):
     """Text with a rich style name ("bold", "green", "dim"…); the style is dropped when piped."""
@@ -208,17 +210,6 @@ def table(*columns: str, indent: int = 0, **_ignored: Any) -> Table:
 
 
 # -- values ------------------------------------------------------------------------------------
-
-
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def count(n: int | None) -> str:

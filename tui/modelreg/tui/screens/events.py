@@ -80,7 +80,7 @@ def kind_style(kind: str, palette: Palette) -> str:
 
 
 class EventsScreen(LoadingScreen):
-    BINDINGS = [Binding("o", "open", "open version")]
+    BINDINGS = [Binding("o", "open", "open version", tooltip="events: open the version the event names")]
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__()

@@ -12,13 +12,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from ..keymap import DEFAULT_KEYS, KEYMAP_FILE, keymap_paths, keys_for
+from ..keymap import KEYMAP_FILE, key_help, keymap_paths
 
 _NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
 
 
-def pretty(keys: str) -> str:
-    return " ".join(_NAMES.get(k, k) for k in keys.split(","))
+def pretty(keys: str | list[str]) -> str:
+    return " ".join(_NAMES.get(k, k) for k in (keys.split(",") if isinstance(keys, str) else keys))
 
 
 def _tilde(path: Path) -> str:
@@ -32,20 +32,19 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "close")]
 
     def compose(self) -> ComposeResult:
-        keymap = getattr(self.app, "keymap", {})
+        # Read from the app's own bindings, its keymap applied: what is listed is what is bound.
+        rows = key_help(self.app)
         table = Table(box=None, show_header=False, pad_edge=False, expand=True)
         table.add_column(style="bold", no_wrap=True, min_width=10)
         table.add_column(ratio=1)
-        for binding_id, (_default, what) in DEFAULT_KEYS.items():
-            table.add_row(pretty(keys_for(binding_id, keymap)), what)
-        table.add_row("enter", "open the highlighted model; a history row or event in full")
-        table.add_row("o", "events: open the version the event names")
-        table.add_row("ctrl+p", "command palette: every action and every model by name")
+        for row in rows:
+            table.add_row(pretty(row.keys), row.what)
+        ids = [row.binding_id for row in rows if row.binding_id]
         where = getattr(self.app, "keymap_file", None)
         candidates = [f"$MODELREG_HOME/{KEYMAP_FILE}", _tilde(keymap_paths(None)[0])]
         note = Text.assemble(
             ("\nRemap keys ", "bold"), "in ", f"{where} (loaded)" if where else " or ".join(candidates),
-            f"\none binding_id = \"key\" per line, e.g. promote = \"P\"  (ids: {', '.join(DEFAULT_KEYS)})",
+            f"\none binding_id = \"key\" per line, e.g. promote = \"P\"  (ids: {', '.join(ids)})",
             style="dim")
         # The dialog itself scrolls (Down, PgDn, End…): at 80x24 the keys do not fit on screen.
         with VerticalScroll(id="dialog", classes="help"):

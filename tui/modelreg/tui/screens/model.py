@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Footer, Input, OptionList, Static, Tabbed
 from textual.widgets.option_list import Option
 
 from modelreg.shared.errors import InvalidInput, ModelregError, NotFound
+from modelreg.shared.filters import parse_metric_filter
 
 from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, ModelsChanged, VersionDetailLoaded,
                         VersionsChanged, VersionsPage)
@@ -25,7 +25,6 @@ from ..widgets.versions_table import PAGE, VersionsTable, rank_metric_keys
 from .base import RegistryScreen
 
 DETAIL_DEBOUNCE_S = 0.12
-_METRIC_FILTER = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:/-]*)\s*(>=|<=|==|!=|>|<|=)\s*([-+0-9.eE]+)$")
 
 
 def parse_filter(text: str) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def parse_filter(text: str) -> dict[str, Any]:
             out["status"] = low
         elif low.startswith("tag:") and len(token) > 4:
             out["tags"].append(token[4:])
-        elif _METRIC_FILTER.match(token):
+        elif _is_metric_filter(token):
             out["metrics"].append(token)
         else:
             raise InvalidInput(f"filter {token!r}: use a stage (production, staging, archived, none), a status "
@@ -47,21 +46,33 @@ def parse_filter(text: str) -> dict[str, Any]:
     return out
 
 
+def _is_metric_filter(token: str) -> bool:
+    """The daemon's own grammar (modelreg.shared.filters): what the TUI sends, the daemon takes."""
+    try:
+        parse_metric_filter(token)
+    except InvalidInput:
+        return False
+    return True
+
+
 class ModelScreen(RegistryScreen):
     AUTO_FOCUS = "#versions"
+    # The tooltips are the help screen's text for each key (screens/help.py reads them here).
     BINDINGS = [
-        Binding("s", "stage", "stage", id="stage", tooltip="Move the highlighted version to staging"),
-        Binding("p", "promote", "promote", id="promote", tooltip="Promote the highlighted version to production"),
-        Binding("a", "archive", "archive", id="archive"),
-        Binding("r", "rollback", "rollback", id="rollback"),
-        Binding("g", "gates", "gates", id="gates", tooltip="Dry-run the staging and production gates"),
-        Binding("space", "mark", "mark", id="mark", key_display="␣"),
-        Binding("c", "compare", "compare", id="compare"),
-        Binding("l", "lineage", "lineage", id="lineage"),
-        Binding("h", "history", "history", id="history"),
-        Binding("e", "events", "events", id="events"),
-        Binding("slash", "filter", "filter", id="filter"),
-        Binding("q,escape", "back", "back", id="back"),
+        Binding("s", "stage", "stage", id="stage", tooltip="move the version to staging"),
+        Binding("p", "promote", "promote", id="promote", tooltip="promote the version to production"),
+        Binding("a", "archive", "archive", id="archive", tooltip="archive the version"),
+        Binding("r", "rollback", "rollback", id="rollback", tooltip="roll production back to the previous version"),
+        Binding("g", "gates", "gates", id="gates", tooltip="dry-run the gates (staging and production)"),
+        Binding("space", "mark", "mark", id="mark", key_display="␣",
+                tooltip="mark / unmark the version for comparison"),
+        Binding("c", "compare", "compare", id="compare", tooltip="compare the marked versions"),
+        Binding("l", "lineage", "lineage", id="lineage", tooltip="lineage tree, upstream and downstream"),
+        Binding("h", "history", "history", id="history", tooltip="stage history of the model"),
+        Binding("e", "events", "events", id="events", tooltip="the live event log"),
+        Binding("slash", "filter", "filter", id="filter",
+                tooltip="filter (models by name; versions by stage, metric, tag)"),
+        Binding("q,escape", "back", "back", id="back", tooltip="back (quit on the models screen)"),
     ]
 
     def __init__(self, name: str, focus_version: int | None = None) -> None:

@@ -24,12 +24,18 @@ def demo_commands(demo: Any) -> list[str]:
     return [f"export MODELREG_HOME={shlex.quote(str(demo.home))}", f"{shlex.quote(demo.command)} history fraud-detector"]
 
 
+class ModelsTable(DataTable):
+    """The models list: DataTable's own enter (hidden), saying what it does for the help screen."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "open", show=False, tooltip="open the highlighted model")]
+
+
 class ModelsScreen(RegistryScreen):
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "filter", "filter", id="filter"),
         Binding("y", "copy_commands", "copy", show=False,  # the demo banner names it
-                tooltip="Copy the demo's other-shell commands to the clipboard"),
+                tooltip="copy the demo's other-shell commands to the clipboard"),
         Binding("r", "rollback", "rollback", id="rollback"),
         Binding("l", "lineage", "lineage", id="lineage"),
         Binding("h", "history", "history", id="history"),
@@ -47,7 +53,7 @@ class ModelsScreen(RegistryScreen):
         yield StatusHeader("models")
         yield Input(placeholder="filter models by name…", id="filter")
         yield Static(id="banner")
-        table: DataTable = DataTable(id="models", cursor_type="row", cursor_foreground_priority="renderable")
+        table: DataTable = ModelsTable(id="models", cursor_type="row", cursor_foreground_priority="renderable")
         table.add_column("model", key="name")
         table.add_column("versions", key="versions")
         table.add_column("production", key="production")

@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from modelreg.shared.names import metric_direction
+from modelreg.shared.units import format_size as size  # noqa: F401 - one size format for the CLI and the TUI
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -75,24 +76,11 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def span(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            n = int(seconds // length)
             return plural(n, unit) if unit == "day" else f"{n}{unit[0]}"
     return f"{int(seconds)}s"
-
-
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def number(value: Any) -> str:

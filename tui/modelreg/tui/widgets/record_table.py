@@ -24,7 +24,8 @@ def cut(value: Any) -> Text:
 class RecordTable(DataTable):
     # DataTable's own enter binding is hidden; this one says what enter does here (the screen
     # shows the record on RowSelected).
-    BINDINGS = [Binding("enter", "select_cursor", "full record", key_display="⏎")]
+    BINDINGS = [Binding("enter", "select_cursor", "full record", key_display="⏎",
+                        tooltip="a history row or event in full")]
 
     def __init__(self, columns: list[tuple[str, int]], text_column: str, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", cursor_foreground_priority="renderable", **kwargs)
