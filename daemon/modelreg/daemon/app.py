@@ -23,9 +23,9 @@ from .api import catalog_changes, compare, registration as registration_api, sea
 from .blobs import BlobStore
 from .config import DaemonConfig
 from .db import Database
-from .events import EventBus
+from .services.bus import EventBus
 from .jobs import Jobs
-from .hooks import HookDispatcher
+from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
 from .keys import BLOBS, BUS, CONFIG, DB, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
@@ -128,7 +128,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _hooks(app: web.Application) -> AsyncIterator[None]:
-    app[HOOKS] = HookDispatcher(app[DB], app[BUS], backoff_base=app[CONFIG].hook_backoff)
+    app[HOOKS] = HookDispatcher(app[STORE], app[BUS], backoff_base=app[CONFIG].hook_backoff)
     await app[HOOKS].start()
     yield
     await app[HOOKS].close()

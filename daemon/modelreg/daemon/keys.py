@@ -9,8 +9,8 @@ from aiohttp import web
 from .blobs import BlobStore
 from .config import DaemonConfig
 from .db import Database
-from .events import EventBus
-from .hooks import HookDispatcher
+from .services.bus import EventBus
+from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .jobs import Jobs
 from .services.gates import GateService

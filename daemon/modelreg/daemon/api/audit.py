@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelreg.shared.errors import InvalidInput
-
-from .. import gc
-from ..events import verify_chain
-from ..keys import BLOBS, CONFIG, DB, POOL
+from ..keys import BLOBS, CONFIG, POOL, STORE
+from ..services import audit, gc
 from .http import actor, body, reply
 
 routes = web.RouteTableDef()
@@ -16,20 +13,11 @@ routes = web.RouteTableDef()
 
 @routes.post("/v1/audit/verify")
 async def audit_verify(request: web.Request) -> web.Response:
-    return reply(request, await verify_chain(request.app[DB]))
+    return reply(request, await audit.verify_chain(request.app[STORE]))
 
 
 @routes.post("/v1/gc")
 async def run_gc(request: web.Request) -> web.Response:
-    data = await body(request) or {}
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be an object")
-    dry_run = data.get("dry_run", True)
-    if not isinstance(dry_run, bool):
-        raise InvalidInput("dry_run must be true or false")
-    days = data.get("retention_days", gc.RETENTION_DAYS)
-    if isinstance(days, bool) or not isinstance(days, (int, float)) or days < gc.RETENTION_DAYS:
-        raise InvalidInput(f"retention_days must be a number of at least {gc.RETENTION_DAYS}")
     app = request.app
-    return reply(request, await gc.run(app[DB], app[BLOBS], app[POOL], app[CONFIG].home, dry_run=dry_run,
-                                       actor=actor(request), retention_days=days))
+    return reply(request, await gc.collect(app[STORE], app[BLOBS], app[POOL], app[CONFIG].home, await body(request),
+                                           actor=actor(request)))

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import msgpack
 from aiohttp import WSMsgType, web
 
-from ..events import event_from_row
-from ..keys import BUS, DB, SOCKETS
+from ..keys import BUS, SOCKETS, STORE
+from ..store import Store
 from .http import query_int
 
 routes = web.RouteTableDef()
+log = logging.getLogger("modelreg.daemon.stream")
 _BATCH = 500
+_RETRY_S = 1.0
 
 
 @routes.get("/v1/events/stream")
 async def stream(request: web.Request) -> web.WebSocketResponse:
-    """Backlog after ``after`` from the database, then live events from the bus.
+    """Backlog after ``after`` from the store, then live events from the bus.
 
     The bus subscription starts before the backlog is read, so nothing committed in
     between is lost; ids already sent are skipped.
@@ -26,14 +29,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    bus, db = request.app[BUS], request.app[DB]
+    bus, store = request.app[BUS], request.app[STORE]
     queue = bus.subscribe()
     last = after
     try:
         if last is None:
-            row = await db.one("SELECT max(id) FROM events")
-            last = row[0] or 0
-        last = await _backlog(ws, db, last)
+            last = await _retrying(store.audit.last_id)
+        last = await _backlog(ws, store, last)
         reader = asyncio.create_task(_drain_client(ws))
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
@@ -42,12 +44,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 getter.cancel()
                 break
             event = getter.result()
-            if event is None:  # the bus dropped us (too slow) or is closing: catch up from the database
+            if event is None:  # the bus dropped us (too slow) or is closing: catch up from the store
                 if request.app[BUS].closed:
                     break
                 bus.unsubscribe(queue)
                 queue = bus.subscribe()
-                last = await _backlog(ws, db, last)
+                last = await _backlog(ws, store, last)
                 continue
             if event["id"] <= last:
                 continue
@@ -63,13 +65,22 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _backlog(ws: web.WebSocketResponse, db, last: int) -> int:
+async def _retrying(read):  # noqa: ANN001, ANN202 - a store read; a failure is logged and retried
     while True:
-        rows = await db.all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, _BATCH))
-        for row in rows:
-            await ws.send_bytes(msgpack.packb(event_from_row(row), use_bin_type=True, default=str))
-            last = row["id"]
-        if len(rows) < _BATCH:
+        try:
+            return await read()
+        except Exception:  # noqa: BLE001 - the stream outlives a failed read
+            log.exception("event stream: reading the log failed; retrying in %gs", _RETRY_S)
+            await asyncio.sleep(_RETRY_S)
+
+
+async def _backlog(ws: web.WebSocketResponse, store: Store, last: int) -> int:
+    while True:
+        events = await _retrying(lambda: store.audit.after(last, _BATCH))
+        for event in events:
+            await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
+            last = event["id"]
+        if len(events) < _BATCH:
             return last
 
 

@@ -167,3 +167,35 @@ class SeedVersion(msgspec.Struct):
     params: dict[str, str] = {}
     tags: dict[str, str] = {}
     description: str = ""
+
+
+class HookRecord(msgspec.Struct, frozen=True):
+    id: int
+    kind: str  # webhook | command
+    target: str
+    secret: str | None
+    event_kinds: str  # comma-separated globs; empty: every kind
+    model: str | None
+    stage: str | None
+    created_at: float
+
+
+class DueDelivery(msgspec.Struct, frozen=True):
+    """A pending hook delivery whose time has come, with what sending it needs."""
+    id: int
+    hook_id: int
+    event_id: int
+    attempts: int
+    kind: str
+    target: str
+    secret: str | None
+    event: dict[str, Any] | None  # the event's API view; None when the row left the log
+
+
+class GcPlan(msgspec.Struct, frozen=True):
+    """What a gc run would remove, read in one hop."""
+    versions: list[str]  # refs (name@N) of the versions past retention
+    version_ids: list[int]
+    blobs: list[tuple[str, int]]  # (sha256, size) no kept version references
+    protected_former_production: int
+    known_blobs: frozenset[str]  # every blob the database records (orphans are the files it does not)

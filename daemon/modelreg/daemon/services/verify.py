@@ -1,0 +1,53 @@
+"""Re-hash stored blobs and name the versions whose bytes changed or vanished (a job)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any
+
+from .. import payloads
+from ..blobs import BlobStore
+from ..jobs import Job, Jobs
+from ..store import Store
+
+
+async def start(store: Store, blobs: BlobStore, pool: Executor, jobs: Jobs, tasks: set[asyncio.Task[Any]],
+                body: Any) -> Job:
+    """POST /v1/verify: the blobs of ``ref`` (or every blob), re-hashed by a background job."""
+    to_check = await store.gc.blobs_to_verify(payloads.parse_verify(body))
+    job = jobs.create("verify", total=sum(size for _, size in to_check))
+
+    async def run() -> None:
+        try:
+            job.succeed(await run_verify(store, blobs, pool, job, to_check))
+        except Exception as exc:  # noqa: BLE001 - reported through the job
+            job.fail(exc)
+
+    task = asyncio.create_task(run())
+    tasks.add(task)  # cancelled on shutdown
+    task.add_done_callback(tasks.discard)
+    return job
+
+
+async def run_verify(store: Store, blobs: BlobStore, pool: Executor, job: Job,
+                     to_check: list[tuple[str, int]]) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    limit = asyncio.Semaphore(max(2, getattr(pool, "_max_workers", 2)))
+
+    async def check(sha: str) -> str:
+        async with limit:
+            return await loop.run_in_executor(pool, blobs.verify, sha, job.add)
+
+    results = await asyncio.gather(*(check(sha) for sha, _ in to_check))
+    bad = [(sha, status) for (sha, _), status in zip(to_check, results) if status != "ok"]
+    users = await store.gc.blob_users([sha for sha, _ in bad]) if bad else {}
+    problems = []
+    for sha, status in bad:
+        files = users[sha]
+        problems.append({"sha256": sha, "status": status,
+                         "versions": sorted({f"{u['model']}@{u['number']}" for u in files}),
+                         "files": [{"ref": f"{u['model']}@{u['number']}", "path": u["path"], "stage": u["stage"]}
+                                   for u in files]})
+    return {"ok": not problems, "checked": len(to_check), "bytes": sum(size for _, size in to_check),
+            "problems": problems}
