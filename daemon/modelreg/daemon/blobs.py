@@ -25,6 +25,8 @@ CHUNK = 4 * 1024 * 1024       # hashing alone, and copies of files up to PIPE_CH
 PIPE_CHUNK = 1024 * 1024      # one step of the copy pipeline (stays in cache between read, hash, write)
 PIPE_DEPTH = 8                # buffers in flight between the hasher and the writer
 WRITEBACK_STEP = 32 * 1024 * 1024  # the writer starts writeback every this many bytes
+COPY_CHUNK = 8 * 1024 * 1024  # one copy_file_range call, then hashed from the temp file
+COPY_LEAD = 8                 # chunks the kernel copy may run ahead of the hashing
 _FADVISE = hasattr(os, "posix_fadvise")
 _FICLONE = 0x40049409  # linux/fs.h: share extents (reflink) on btrfs, xfs, bcachefs…
 
@@ -232,9 +234,89 @@ class _Stage(threading.Thread):
 
 
 def _copy_hashing(fin, fout, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
-    """Copy ``fin`` to ``fout`` reading each byte once, hashing and writing pipelined (the caller fsyncs)."""
+    """Copy ``fin`` to ``fout`` reading the source once, hashing and writing pipelined (the caller fsyncs).
+
+    The kernel copies (``copy_file_range``: no trip through our memory) while this thread
+    hashes what has landed in the temp file, so the digest is of the bytes stored, whatever
+    happens to the source meanwhile. Where the kernel cannot copy, ``_pipeline`` reads,
+    hashes and writes the same buffers instead.
+    """
     fout.flush()
+    if os.fstat(fin.fileno()).st_size > PIPE_CHUNK and hasattr(os, "copy_file_range"):
+        try:
+            return _kernel_copy_hashing(fin.fileno(), fout, progress, cancel)
+        except _NoKernelCopy:
+            pass
     return _pipeline(fin, fout.fileno(), progress, cancel)
+
+
+class _NoKernelCopy(Exception):
+    """copy_file_range refused its first chunk (another filesystem, an old kernel): nothing was written."""
+
+
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EBADF}
+
+
+def _kernel_copy_hashing(src: int, fout, progress: Progress | None,
+                         cancel: threading.Event | None) -> tuple[str, int]:
+    dst = fout.fileno()
+    _advise_sequential(src)
+    try:
+        first = os.copy_file_range(src, dst, COPY_CHUNK, 0, 0)
+    except OSError as exc:
+        if exc.errno in _NO_COPY_RANGE:
+            raise _NoKernelCopy() from exc
+        raise
+    copied: queue.Queue[tuple[int, int] | None] = queue.Queue(maxsize=COPY_LEAD)
+    stop = threading.Event()
+    hashed = [0]  # bytes hashed so far: the copier starts writeback only behind it
+
+    def copy() -> None:
+        offset, started, n = 0, 0, first
+        try:
+            while n and not stop.is_set():
+                copied.put((offset, n))
+                offset += n
+                if _FADVISE and hashed[0] - started >= WRITEBACK_STEP:
+                    # Start writeback of what is copied and hashed, without waiting for it.
+                    os.posix_fadvise(dst, started, hashed[0] - started, os.POSIX_FADV_DONTNEED)
+                    started = hashed[0]
+                n = os.copy_file_range(src, dst, COPY_CHUNK, offset, offset)
+        finally:
+            copied.put(None)
+
+    copier = _Stage("blob-copy", copy)
+    h = hashlib.sha256()
+    buf = bytearray(COPY_CHUNK)
+    view = memoryview(buf)
+    rd = os.open(fout.name, os.O_RDONLY)
+    copier.start()
+    try:
+        while (item := copied.get()) is not None:
+            _check(cancel)
+            offset, n = item
+            got = 0
+            while got < n:
+                k = os.preadv(rd, [view[got:n]], offset + got)
+                if not k:
+                    raise OSError(errno.EIO, "the temp file is shorter than what was copied into it", fout.name)
+                got += k
+            h.update(view[:n])
+            hashed[0] = offset + n
+            if progress:
+                progress(n)
+    finally:
+        stop.set()
+        while copier.is_alive():  # let a copier blocked on the full queue see the stop
+            try:
+                copied.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        copier.join()
+        os.close(rd)
+    if copier.error is not None:
+        raise copier.error
+    return h.hexdigest(), hashed[0]
 
 
 def _pipeline(fin, dst: int, progress: Progress | None, cancel: threading.Event | None) -> tuple[str, int]:
