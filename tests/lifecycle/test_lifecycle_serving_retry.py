@@ -4,9 +4,11 @@ once the obstacle is gone (retried, not left stale until the next restart)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 from lifecycle_support import Versions, wait_until, weights_for
+from modelreg.daemon.services.lifecycle import ServingRefresher
 
 
 async def test_a_blocked_serving_folder_does_not_fail_a_committed_promotion_and_is_retried(daemon, client,
@@ -44,3 +46,28 @@ async def test_a_blocked_serving_folder_does_not_fail_a_committed_promotion_and_
     # And the normal path still swaps the link before the reply.
     await client.promote("fraud@1", reason="fifth")
     assert (folder / "production" / "version.txt").read_text() == "1\n"
+
+
+async def test_the_refresher_shares_the_run_a_commit_started_and_retries_a_failed_one():
+    calls: list[str] = []
+    blocked = True
+
+    async def refresh(model: str) -> None:
+        calls.append(model)
+        await asyncio.sleep(0)
+        if blocked:
+            raise OSError("serving folder not writable")
+
+    r = ServingRefresher(refresh, delays=(0.05,))
+    r.mark("fraud")  # what the commit subscriber does
+    assert await r.wait("fraud", marked=True) is False  # the commit's run failed: False, not an exception
+    await wait_until(lambda: asyncio.sleep(0, len(calls) >= 3), 5, "retries")
+    blocked = False
+    await wait_until(lambda: asyncio.sleep(0, "fraud" not in r._models), 5, "a retry to succeed")
+    before = len(calls)
+    r.mark("Fraud")
+    assert await r.wait("fraud", marked=True) is True
+    assert len(calls) == before + 1  # the caller shared the run its commit started
+    assert await r.wait("fraud") is True  # an unmarked request always gets a run of its own
+    assert len(calls) == before + 2
+    await r.close()

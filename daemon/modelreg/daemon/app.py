@@ -115,7 +115,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     lifecycle = Lifecycle(app[STORE], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}")
     app[LIFECYCLE] = lifecycle
     app[GATES] = GateService(app[STORE])
-    app[STORE].on_commit.append(lifecycle.on_commit)  # committed stage changes refresh the serving links
     await asyncio.get_running_loop().run_in_executor(app[POOL], serving.cleanup_temp, cfg.home)
     # A crash between a commit and its symlink swap is repaired here.
     await app[LIFECYCLE].refresh_all_serving()
@@ -123,7 +122,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for task in list(app[TASKS]):
         task.cancel()
     await asyncio.gather(*app[TASKS], return_exceptions=True)
-    app[STORE].on_commit.remove(lifecycle.on_commit)
     await lifecycle.close()
 
 

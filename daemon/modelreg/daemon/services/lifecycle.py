@@ -43,6 +43,7 @@ class Lifecycle:
     def __init__(self, store: Store, blobs: BlobStore, pool: Executor, home: Path, url: str = "") -> None:
         self.store, self.blobs, self.pool, self.home, self.url = store, blobs, pool, home, url
         self.serving = ServingRefresher(self._refresh_serving_now)
+        store.on_commit.append(self.on_commit)  # committed stage changes refresh the serving links
 
     # -- gates ---------------------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class Lifecycle:
             failed = [r for r in refused.get("rules", []) if r["status"] != "pass"]
             raise GateFailed(f"{row.ref} did not pass the {to} gates: "
                              + "; ".join(f"{r['rule']} → {r['message']}" for r in failed), {"verdict": refused})
-        await self.refresh_serving(row.model_name)
+        await self._serving_followed(row.model_name)
         return {"version": outcome.view, "verdict": outcome.decision.verdict if gated else None,
                 "archived": outcome.archived}
 
@@ -122,7 +123,7 @@ class Lifecycle:
                 raise Conflict(f"{name}@{target.number} can no longer be deployed")
 
         await self.store.stages.rollback(current.id, target.id, actor, reason, check)
-        await self.refresh_serving(current.model_name)
+        await self._serving_followed(current.model_name)
         return {"model": current.model_name, "from": current.number, "to": target.number, "reason": reason}
 
     async def _verify_blobs(self, row: VersionRecord, files: list[FileRecord]) -> None:
@@ -150,11 +151,15 @@ class Lifecycle:
     def on_commit(self, events: list[dict[str, Any]]) -> None:
         """Store subscriber: a committed stage change schedules its model's serving refresh."""
         for model in {e["model"] for e in events if e.get("kind") == "stage.changed" and e.get("model")}:
-            self.serving.request(model)
+            self.serving.mark(model)
 
     async def refresh_serving(self, model: str) -> bool:
         """Bring HOME/serving/<model> up to date and wait for it; False (logged, retried later) on failure."""
         return await self.serving.wait(model)
+
+    async def _serving_followed(self, model: str) -> None:
+        """After a committed stage change: wait for the refresh its commit started (never raises)."""
+        await self.serving.wait(model, marked=True)
 
     async def _refresh_serving_now(self, model: str) -> None:
         """Point HOME/serving/<model>/{production,staging} at what the database says now."""
@@ -171,6 +176,8 @@ class Lifecycle:
         await asyncio.gather(*(self.serving.wait(m) for m in models))
 
     async def close(self) -> None:
+        if self.on_commit in self.store.on_commit:
+            self.store.on_commit.remove(self.on_commit)
         await self.serving.close()
 
     # -- history and aliases ------------------------------------------------------------------------
@@ -211,67 +218,85 @@ class Lifecycle:
 class ServingRefresher:
     """Runs a model's serving refresh after commit: coalesced per model, retried on failure.
 
-    ``request(model)`` schedules a refresh (a committed event calls it); ``wait(model)``
-    schedules one and waits for it. Requests made before a run starts share that run; one
-    made while a run is under way gets the next run (it may have missed a newer commit). A
-    failed run is logged and the model retried with backoff until a run succeeds (a new
-    request cuts the wait short); waiters of a failed run get False, never the exception.
+    ``mark(model)`` says the database changed for a model (the commit subscriber calls it for
+    each committed stage change, before the writer's caller resumes); ``wait(model)`` waits
+    for a run that started reading after the latest mark, so a caller whose change was
+    marked shares the run its commit started instead of starting a second one. A failed run
+    is logged and retried with backoff until one succeeds (a new mark cuts the wait short);
+    its waiters get False, never the exception.
     """
 
     def __init__(self, refresh: Callable[[str], Awaitable[None]], delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self._refresh = refresh
         self._delays = delays
+        self._seq = 0  # one per mark
         self._models: dict[str, _ModelRefresh] = {}
 
-    def request(self, model: str) -> asyncio.Future[bool]:
+    def mark(self, model: str) -> _ModelRefresh:
+        self._seq += 1
         key = model.lower()  # names are unique without regard to case
         state = self._models.get(key)
-        if state is None or state.task.done():
+        if state is None:
             state = self._models[key] = _ModelRefresh(model)
-            state.task = asyncio.create_task(self._run(state))
-        state.model = model
-        state.pending = True
+            state.task = asyncio.create_task(self._run(key, state))
+        state.model, state.wanted = model, self._seq
         state.wake.set()
-        return state.next
+        return state
 
-    async def wait(self, model: str) -> bool:
-        return await asyncio.shield(self.request(model))
+    async def wait(self, model: str, marked: bool = False) -> bool:
+        """Refresh ``model`` and wait for it; ``marked``: its change was already marked by the subscriber."""
+        if marked:
+            state = self._models.get(model.lower())
+            if state is None:  # the run that covers the change has already succeeded
+                return True
+        else:
+            state = self.mark(model)
+        if state.running is not None and state.running >= state.wanted:
+            future = state.current
+        else:
+            future = state.next
+        return await asyncio.shield(future)
 
-    async def _run(self, state: _ModelRefresh) -> None:
+    async def _run(self, key: str, state: _ModelRefresh) -> None:
+        try:
+            await self._loop(key, state)
+        finally:  # cancelled at shutdown: nobody waits forever
+            _settle(state.current, False)
+            _settle(state.next, False)
+
+    async def _loop(self, key: str, state: _ModelRefresh) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
         while True:
-            done, state.next = state.next, loop.create_future()  # later requests wait for the next run
-            state.pending = False
             state.wake.clear()
+            start = state.running = state.wanted
+            state.current, state.next = state.next, loop.create_future()
             try:
                 await self._refresh(state.model)
-            except asyncio.CancelledError:
-                _settle(done, False)
-                _settle(state.next, False)
-                raise
             except Exception as exc:  # noqa: BLE001 - logged and retried; never undoes a commit
+                state.running = None
+                _settle(state.current, False)
                 failures += 1
                 delay = self._delays[min(failures, len(self._delays)) - 1]
                 log.warning("serving refresh of %s failed (%s: %s); retrying in %gs",
                             state.model, type(exc).__name__, exc, delay, exc_info=failures == 1)
-                _settle(done, False)
-                try:  # a new request cuts the wait short
+                try:  # a new mark cuts the wait short
                     await asyncio.wait_for(state.wake.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
                 continue
+            state.running = None
             if failures:
                 log.info("serving refresh of %s succeeded after %d failed tries", state.model, failures)
                 failures = 0
-            _settle(done, True)
-            if not state.pending:
-                del self._models[state.model.lower()]
+            _settle(state.current, True)
+            if state.wanted <= start:  # nothing changed since this run began: done
+                del self._models[key]
                 _settle(state.next, True)
                 return
 
     async def close(self) -> None:
-        tasks = [s.task for s in self._models.values() if not s.task.done()]
+        tasks = [s.task for s in self._models.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -280,9 +305,12 @@ class ServingRefresher:
 
 class _ModelRefresh:
     def __init__(self, model: str) -> None:
+        loop = asyncio.get_running_loop()
         self.model = model
-        self.next: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # the next run's waiters
-        self.pending = False  # requested since the current run began
+        self.wanted = 0  # the latest mark for this model
+        self.running: int | None = None  # the mark the run under way started from
+        self.current: asyncio.Future[bool] = loop.create_future()  # the run under way
+        self.next: asyncio.Future[bool] = loop.create_future()  # the run after it
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] = None  # type: ignore[assignment] - set right after
 
