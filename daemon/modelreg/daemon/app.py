@@ -15,7 +15,7 @@ from aiohttp import web
 
 from modelreg.shared.config import TOKEN_FILE
 
-from . import registration, serving
+from . import serving
 from .api import admin, audit, blobs as blobs_api, cards, events as events_api, gates as gates_api, health
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
@@ -32,6 +32,7 @@ from .keys import BLOBS, BUS, CONFIG, DB, GATES, STORE, HOOKS, JOBS, LIFECYCLE, 
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .lock import HomeLock
+from .services.registry import Registrar
 from .store import open_store
 
 log = logging.getLogger("modelreg.daemon")
@@ -95,7 +96,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     db.on_commit.append(app[BUS].publish)
     app[DB] = db
-    failed = await registration.recover_interrupted(db)
+    failed = await store.versions.recover_interrupted()
     if failed:
         log.warning("marked %d interrupted registrations failed", failed)
     yield
@@ -105,7 +106,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _registrar(app: web.Application) -> AsyncIterator[None]:
-    app[REGISTRAR] = registration.Registrar(app[DB], app[BLOBS], app[POOL], app[JOBS], app[CONFIG].home)
+    app[REGISTRAR] = Registrar(app[STORE], app[BLOBS], app[POOL], app[JOBS], app[CONFIG].home)
     yield
     await app[REGISTRAR].close()
 
@@ -138,8 +139,8 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def _watches(app: web.Application) -> AsyncIterator[None]:
-    processor = DropProcessor(app[DB], app[BLOBS], app[POOL], app[REGISTRAR], app[LIFECYCLE])
-    app[WATCHES] = WatchManager(app[DB], processor, app[POOL], app[CONFIG].home)
+    processor = DropProcessor(app[STORE], app[BLOBS], app[POOL], app[REGISTRAR], app[LIFECYCLE])
+    app[WATCHES] = WatchManager(app[STORE], processor, app[POOL], app[CONFIG].home)
     await app[WATCHES].start()
     yield
     await app[WATCHES].close()

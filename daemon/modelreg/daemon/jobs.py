@@ -30,7 +30,8 @@ class Job:
         self.total = total
         self.done = 0
         self.result: Any = None
-        self.error: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None  # the view's copy of ``exception`` (built once)
+        self.exception: ModelregError | None = None  # what failed it, for a caller waiting on the job
         self.started = time.time()
         self.finished: float | None = None
         self._lock = threading.Lock()
@@ -46,8 +47,10 @@ class Job:
         self._event.set()
 
     def fail(self, exc: BaseException) -> None:
+        """The work failed: its error is kept as it is (the waiter raises it), the view shows it."""
         err = exc if isinstance(exc, ModelregError) else ModelregError(f"{type(exc).__name__}: {exc}")
-        self.state, self.error, self.finished = "failed", err.envelope()["error"], time.time()
+        self.state, self.exception, self.finished = "failed", err, time.time()
+        self.error = err.envelope()["error"]
         self._event.set()
 
     def cancelled(self) -> None:

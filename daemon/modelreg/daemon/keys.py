@@ -15,7 +15,7 @@ from .ingest.manager import WatchManager
 from .jobs import Jobs
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
-from .registration import Registrar
+from .services.registry import Registrar
 from .store import Store
 
 CONFIG = web.AppKey("config", DaemonConfig)

@@ -4,24 +4,129 @@ Every way in — ``register PATH``, ``register --upload``, the API with a ``path
 uploaded ``files``, and drop folders — reads its files here: the same sniffers, the same
 unsafe-pickle flag, the same format-completeness check, and the same merge of what was
 sniffed with what was said (what a person said wins). The version rows themselves are
-written by ``registration.Registrar``; everything blocking runs in the pool.
+written by ``services.registry.Registrar``; everything blocking runs in the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
+import stat
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import KEY_RE, NAME_RE
 
 from ..blobs import BlobStore, Progress, StoreCancelled, StoredBlob
-from ..payloads import MetricRecord, Registration
+from ..payloads import FileRef, MetricRecord, Registration
 from ..sniff import SniffResult, sniff_drop
+
+
+MAX_FILES = 100_000
+SNIFF_CACHE = 256  # upload manifests whose sniff result is remembered
+
+
+@dataclass
+class SourceFile:
+    relpath: str
+    abspath: Path
+    size: int
+
+
+def collect_files(root: Path) -> list[SourceFile]:
+    """Every regular file of a file or folder; symlinks may not lead outside it (blocking)."""
+    try:
+        st = root.lstat()
+    except FileNotFoundError:
+        raise InvalidInput(f"{root} does not exist on the daemon's machine") from None
+    except PermissionError:
+        raise InvalidInput(f"{root} cannot be read by the daemon (permission denied)") from None
+    if stat.S_ISLNK(st.st_mode):
+        root = _resolve(root)
+        st = root.stat()
+    if stat.S_ISREG(st.st_mode):
+        return [SourceFile(_utf8_name(root.name), root, st.st_size)]
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"{root} is neither a regular file nor a folder")
+    real_root = root.resolve()
+    out: list[SourceFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = Path(dirpath) / name
+            rel = _utf8_name(full.relative_to(root).as_posix())
+            if full.is_symlink():
+                target = _resolve(full, rel)
+                if not target.is_relative_to(real_root):
+                    raise InvalidInput(f"{rel} is a symlink to {target}, outside {root}; refusing to follow it")
+                if target.is_dir():
+                    continue  # its files are reached through the real folder
+            try:
+                fst = full.stat()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {rel}: {exc.strerror}") from None
+            if not stat.S_ISREG(fst.st_mode):
+                raise InvalidInput(f"{rel} is not a regular file")
+            out.append(SourceFile(rel, full, fst.st_size))
+            if len(out) > MAX_FILES:
+                raise InvalidInput(f"{root} holds more than {MAX_FILES} files")
+    if not out:
+        raise InvalidInput(f"{root} holds no files")
+    return out
+
+
+def _resolve(path: Path, shown: str | None = None) -> Path:
+    """Where a symlink leads; a broken link or a loop is the caller's mistake, not a crash."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        raise InvalidInput(f"{shown or path} is a symlink that leads nowhere (broken, or a loop)") from None
+
+
+def _utf8_name(rel: str) -> str:
+    """A manifest path must be text: a name in another encoding would fail in SQLite and on the wire."""
+    try:
+        rel.encode()
+    except UnicodeEncodeError:
+        shown = rel.encode(errors="surrogateescape").decode(errors="replace")
+        raise InvalidInput(f"{shown!r} is not a UTF-8 file name; rename it before registering") from None
+    return rel
+
+
+def resolve_source(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise InvalidInput(f"{path} is a symlink loop") from None
+
+
+def _read_source(path: Path, home: Path) -> tuple[list[SourceFile], Path | None, SniffResult]:
+    real = resolve_source(path)
+    if real == home or real.is_relative_to(home) or home.is_relative_to(real):
+        raise InvalidInput(f"{path} is inside (or contains) the registry home {home}; register files from elsewhere")
+    sources = collect_files(path)
+    folder = None if real.is_file() else path  # a folder registered: --move removes it once emptied
+    return sources, folder, sniff_drop(folder or sources[0].abspath, [s.relpath for s in sources])
+
+
+def remove_sources(sources: list[SourceFile], folder: Path | None) -> None:
+    """After a --move: the files go, then the folders of ``folder``'s tree left empty (only those)."""
+    for s in sources:
+        s.abspath.unlink(missing_ok=True)
+    if folder is None:
+        return
+    for dirpath, _, _ in os.walk(folder, topdown=False):  # children before their parent
+        try:
+            os.rmdir(dirpath)  # refuses a folder that still holds anything
+        except OSError:
+            pass
 
 
 def incomplete_reason(sniffed: SniffResult) -> str:
@@ -82,6 +187,8 @@ class Ingest:
 
     def __init__(self, blobs: BlobStore, pool: Executor) -> None:
         self.blobs, self.pool = blobs, pool
+        self._sniffed: OrderedDict[tuple[tuple[str, str], ...], SniffResult] = OrderedDict()
+        self._sniffed_lock = threading.Lock()
 
     async def sniff_path(self, root: Path, rels: list[str]) -> SniffResult:
         """Sniff files where they are: ``root`` is a file or a folder, ``rels`` its files."""
@@ -90,6 +197,42 @@ class Ingest:
     async def sniff_blobs(self, files: list[tuple[str, str]]) -> SniffResult:
         """Sniff stored blobs (an upload) under their manifest paths ``[(relpath, sha256)]``."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._sniff_blobs, files)
+
+    async def read_upload(self, files: Sequence[FileRef]) -> SniffResult:
+        """An upload's blobs, checked (uploaded, the sizes said) and sniffed: one trip to the pool.
+
+        Blobs are content-addressed and never change, so what a set of them says under the same
+        manifest paths is remembered (the same weights registered again are not read again).
+        """
+        key = tuple((f.path, f.sha256) for f in files)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._read_upload, files, key)
+
+    def _read_upload(self, files: Sequence[FileRef], key: tuple[tuple[str, str], ...]) -> SniffResult:
+        for f in files:
+            try:
+                size = self.blobs.path(f.sha256).stat().st_size
+            except FileNotFoundError:
+                raise InvalidInput(f"blob {f.sha256} for {f.path} was never uploaded; POST it to /v1/blobs first") from None
+            if size != f.size:
+                raise InvalidInput(f"{f.path}: size {f.size} does not match the stored blob ({size} bytes)")
+        with self._sniffed_lock:
+            sniffed = self._sniffed.get(key)
+            if sniffed is not None:
+                self._sniffed.move_to_end(key)
+                return sniffed
+        sniffed = self._sniff_blobs(list(key))
+        with self._sniffed_lock:
+            self._sniffed[key] = sniffed
+            while len(self._sniffed) > SNIFF_CACHE:
+                self._sniffed.popitem(last=False)
+        return sniffed
+
+    async def read_source(self, path: Path, home: Path) -> tuple[list[SourceFile], Path | None, SniffResult]:
+        """A file or folder on this machine: its files, the folder (None for one file), what they say.
+
+        The registry's own files are never a source (``--move`` would delete them). One trip to the pool.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self.pool, _read_source, path, home)
 
     def _sniff_blobs(self, files: list[tuple[str, str]]) -> SniffResult:
         with self.blobs.linked_tree(files) as tree:

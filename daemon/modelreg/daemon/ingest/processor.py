@@ -21,12 +21,12 @@ from typing import Any
 from modelreg.shared.errors import GateFailed, InvalidInput, ModelregError
 from modelreg.shared.names import validate_name
 
-from .. import catalog, events
 from ..blobs import BlobStore
-from ..db import Database
 from ..payloads import Registration, parse_metadata
-from ..registration import Registrar, content_digest
+from ..services.registry import Registrar
 from ..sniff import SniffResult
+from ..store import Store
+from ..store.records import VersionRecord
 from . import sidecar
 from .filters import DropFilter
 from .pipeline import merge
@@ -52,8 +52,8 @@ class DropFailed(Exception):
 
 
 class DropProcessor:
-    def __init__(self, db: Database, blobs: BlobStore, pool: Executor, registrar: Registrar, lifecycle: Any) -> None:
-        self.db, self.blobs, self.pool, self.registrar, self.lifecycle = db, blobs, pool, registrar, lifecycle
+    def __init__(self, store: Store, blobs: BlobStore, pool: Executor, registrar: Registrar, lifecycle: Any) -> None:
+        self.store, self.blobs, self.pool, self.registrar, self.lifecycle = store, blobs, pool, registrar, lifecycle
         self.limit = asyncio.Semaphore(4)  # drops ingested at once, across all watches
 
     async def take(self, watch: Watch, scan: EntryScan, sniffed: SniffResult | None, problem: str | None) -> str:
@@ -80,31 +80,23 @@ class DropProcessor:
         keeps every drop in place, so one already registered (or reported) is not taken again;
         in move mode a drop that is back was put back on purpose (a fixed drop from .failed/).
         """
-        row = await self.db.one("SELECT fingerprint, state FROM ingest_journal WHERE watch_id = ? AND entry = ? "
-                                "ORDER BY id DESC LIMIT 1", (watch.id, entry))
-        if row is None or row["fingerprint"] != fingerprint:
+        last = await self.store.watches.last_entry(watch.id, entry)
+        if last is None or last[0] != fingerprint:
             return False
-        return row["state"] == "ignored" or (watch.mode == "copy" and row["state"] != "taken")
+        state = last[1]
+        return state == "ignored" or (watch.mode == "copy" and state != "taken")
 
     async def ignore(self, watch: Watch, scan: EntryScan, reason: str) -> None:
         """An entry that is not a model: one journal row, one event, one log line; never moved."""
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO ingest_journal (watch_id, entry, fingerprint, state, message, created_at, updated_at) "
-                "VALUES (?, ?, ?, 'ignored', ?, ?, ?)", (watch.id, scan.name, scan.fingerprint, reason, tx.now, tx.now))
-            await events.append(tx, "drop.ignored", "drop", model=watch.model,
-                                data={"watch": str(watch.path), "entry": scan.name, "reason": reason})
+        await self.store.watches.ignored(watch.id, scan.name, scan.fingerprint, reason, watch.model,
+                                         {"watch": str(watch.path), "entry": scan.name, "reason": reason})
         log.info("drop %s ignored: %s", scan.name, reason)
 
     async def _journal_taken(self, watch: Watch, scan: EntryScan) -> int:
-        async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                "INSERT INTO ingest_journal (watch_id, entry, fingerprint, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, 'taken', ?, ?)", (watch.id, scan.name, scan.fingerprint, tx.now, tx.now))
-            await events.append(tx, "drop.detected", "drop", model=watch.model,
-                                data={"watch": str(watch.path), "entry": scan.name, "files": len(scan.files),
-                                      "bytes": sum(s for _, s, _ in scan.files)})
-            return cur.lastrowid
+        return await self.store.watches.taken(
+            watch.id, scan.name, scan.fingerprint, watch.model,
+            {"watch": str(watch.path), "entry": scan.name, "files": len(scan.files),
+             "bytes": sum(s for _, s, _ in scan.files)})
 
     async def _register(self, watch: Watch, scan: EntryScan, sniffed: SniffResult | None, journal_id: int) -> str:
         root = watch.path / scan.name
@@ -121,7 +113,7 @@ class DropProcessor:
         if reg.parents:
             for parent in reg.parents:
                 try:
-                    await self.lifecycle_resolve(parent)
+                    await self.store.versions.find(parent)
                 except ModelregError:
                     raise DropFailed(f"parent {parent} named in {side.name if side else 'the sidecar'} "
                                      "does not exist in this registry") from None
@@ -137,29 +129,17 @@ class DropProcessor:
             linked = [b.sha256 for b in stored if b.method == "rename"]
             if linked:
                 await loop.run_in_executor(self.pool, self._discard_changed, linked)
-            async with self.db.transaction() as tx:
-                await tx.execute("DELETE FROM ingest_journal WHERE id = ?", (journal_id,))
+            await self.store.watches.forget(journal_id)
             return "changed"
-        digest = content_digest(files)
-        async with self.db.transaction() as tx:
-            dup = await tx.one("SELECT v.id, v.number, m.name FROM versions v JOIN models m ON m.id = v.model_id "
-                               "WHERE m.name = ? AND v.content_digest = ? AND v.status = 'ready' ORDER BY v.number LIMIT 1",
-                               (name, digest))
-            if dup is not None:
-                await tx.execute("UPDATE ingest_journal SET state = 'duplicate', model = ?, version_id = ?, updated_at = ?, "
-                                 "message = ? WHERE id = ?", (dup["name"], dup["id"], tx.now,
-                                                              f"same content as {dup['name']}@{dup['number']}", journal_id))
-                await events.append(tx, "drop.duplicate", "drop", model=dup["name"], version=dup["number"],
-                                    data={"watch": str(watch.path), "entry": scan.name, "content_digest": digest})
-                outcome, ref = "duplicate", f"{dup['name']}@{dup['number']}"
-            else:
-                vrow = await self.registrar.create_ready(tx, name, reg, files, f"drop:{watch.path}")
-                await tx.execute("UPDATE ingest_journal SET state = 'registered', model = ?, version_id = ?, "
-                                 "updated_at = ? WHERE id = ?", (vrow["model"], vrow["id"], tx.now, journal_id))
-                await events.append(tx, "drop.registered", "drop", model=vrow["model"], version=vrow["number"],
-                                    data={"watch": str(watch.path), "entry": scan.name, "files": len(files),
-                                          "total_size": sum(f[2] for f in files), "unsafe": bool(sniffed and sniffed.unsafe)})
-                outcome, ref = "registered", f"{vrow['model']}@{vrow['number']}"
+
+        def event_data(outcome: str, version: VersionRecord) -> dict[str, Any]:
+            if outcome == "duplicate":
+                return {"watch": str(watch.path), "entry": scan.name, "content_digest": version.content_digest}
+            return {"watch": str(watch.path), "entry": scan.name, "files": len(files),
+                    "total_size": sum(f[2] for f in files), "unsafe": bool(sniffed and sniffed.unsafe)}
+
+        done = await self.store.watches.register_drop(journal_id, name, reg, files, f"drop:{watch.path}", event_data)
+        outcome, ref = done.outcome, done.version.ref
         await self.finish(watch, scan.name, journal_id)
         log.info("drop %s → %s (%s)", scan.name, ref, outcome)
         if outcome == "registered" and meta.get("stage"):
@@ -177,40 +157,29 @@ class DropProcessor:
             if self.blobs.verify(sha) != "ok":
                 self.blobs.remove(sha)
 
-    async def lifecycle_resolve(self, ref: str) -> None:
-        await catalog.resolve(self.db, ref)
-
     async def finish(self, watch: Watch, entry: str, journal_id: int) -> None:
         """After commit: a moved drop leaves the folder; then the journal row is done."""
         if watch.mode == "move":
             await asyncio.get_running_loop().run_in_executor(self.pool, _remove, watch.path / entry)
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE ingest_journal SET state = CASE state WHEN 'duplicate' THEN 'duplicate' ELSE 'done' END, "
-                             "updated_at = ? WHERE id = ?", (tx.now, journal_id))
+        await self.store.watches.finish(journal_id)
 
     async def _fail(self, watch: Watch, scan: EntryScan, journal_id: int, message: str) -> None:
         loop = asyncio.get_running_loop()
         where = await loop.run_in_executor(self.pool, _quarantine, watch.path, scan.name, message)
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE ingest_journal SET state = 'failed', message = ?, updated_at = ? WHERE id = ?",
-                             (message, tx.now, journal_id))
-            await events.append(tx, "drop.failed", "drop", model=watch.model,
-                                data={"watch": str(watch.path), "entry": scan.name, "message": message,
-                                      "moved_to": str(where) if where else None})
+        await self.store.watches.fail_drop(journal_id, message, watch.model,
+                                           {"watch": str(watch.path), "entry": scan.name, "message": message,
+                                            "moved_to": str(where) if where else None})
         log.warning("drop %s failed: %s", scan.name, message)
 
     async def resume(self) -> None:
         """Start-up: finish what a crash interrupted (journal rows not yet done)."""
-        rows = await self.db.all("SELECT j.*, w.path, w.mode FROM ingest_journal j JOIN watches w ON w.id = j.watch_id "
-                                 "WHERE j.state IN ('taken', 'registered')")
-        for r in rows:
-            if r["state"] == "taken":
+        for r in await self.store.watches.unfinished():
+            if r.state == "taken":
                 # Nothing was registered for it (that commits with 'registered'): take it again.
-                async with self.db.transaction() as tx:
-                    await tx.execute("DELETE FROM ingest_journal WHERE id = ?", (r["id"],))
+                await self.store.watches.forget(r.id)
             else:
-                watch = Watch(r["watch_id"], Path(r["path"]), None, r["mode"], 0, False)
-                await self.finish(watch, r["entry"], r["id"])
+                watch = Watch(r.watch_id, Path(r.watch_path), None, r.watch_mode, 0, False)
+                await self.finish(watch, r.entry, r.id)
 
 
 def _model_name(meta: dict[str, Any], watch: Watch, scan: EntryScan) -> str:

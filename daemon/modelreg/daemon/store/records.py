@@ -68,6 +68,39 @@ class EventRecord(msgspec.Struct, frozen=True):
     hash: str
 
 
+class WatchRecord(msgspec.Struct, frozen=True):
+    """A watched drop folder (``include``/``exclude``: its glob lists)."""
+
+    id: int
+    path: str
+    model: str | None
+    mode: str
+    settle: float
+    poll: bool
+    include: list[str]
+    exclude: list[str]
+    created_at: float
+
+
+class JournalRecord(msgspec.Struct, frozen=True):
+    """One ingest-journal row (a drop's progress), with its watch's path and mode."""
+
+    id: int
+    watch_id: int
+    entry: str
+    fingerprint: str
+    state: str
+    watch_path: str
+    watch_mode: str
+
+
+class DropOutcome(msgspec.Struct, frozen=True):
+    """What committing a drop did: ``registered`` a new version, or found a ``duplicate`` of one."""
+
+    outcome: str
+    version: VersionRecord
+
+
 # -- catalog (store/sqlite/catalog.py) -------------------------------------------------------------
 
 

@@ -1,0 +1,129 @@
+"""Registering a version: read its files, allocate its number, store its blobs, mark it ready.
+
+The files are first read by the one ingest pipeline (``ingest/pipeline.py``: the same
+sniffers and format checks as a drop folder), so a truncated file is refused before a number
+is spent. Uploaded blobs are already durable: the version is created ready in ONE store
+transaction (metadata, lineage, manifest, events) whose reply view describes exactly what
+was committed. Files on this machine are stored by a job: the version row is created
+``pending`` (its number allocated atomically, never reused), the files are hashed and stored
+off the event loop, in parallel, and a second transaction records the manifest and flips it
+to ``ready``. A crash in between leaves a ``pending`` row that start-up marks ``failed``;
+never a ``ready`` version whose blobs are missing. A cancelled job ends the version
+``failed`` ("cancelled").
+
+Nothing here serialises registrations: concurrent ones reach the store together and are
+group-committed there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelreg.shared.errors import Conflict, ModelregError
+from modelreg.shared.names import validate_name
+
+from ..blobs import BlobStore, StoreCancelled
+from ..ingest.pipeline import Ingest, SourceFile, check, merge, remove_sources
+from ..jobs import Job, Jobs
+from ..payloads import Registration
+from ..store import Store
+from ..store.records import VersionRecord
+
+
+@dataclass
+class Registered:
+    """A registration accepted: the version as committed, and the job storing its files (if any)."""
+
+    version: VersionRecord
+    view: dict[str, Any]
+    job: Job | None = None
+
+
+class Registrar:
+    def __init__(self, store: Store, blobs: BlobStore, pool: Executor, jobs: Jobs, home: Path) -> None:
+        self.store, self.blobs, self.pool, self.jobs, self.home = store, blobs, pool, jobs, home.resolve()
+        self.ingest = Ingest(blobs, pool)
+        self._tasks: dict[asyncio.Task[Any], Job] = {}
+
+    async def register(self, model: str, reg: Registration, actor: str) -> Registered:
+        """Create the version; with files to store (path mode), also the job storing them.
+
+        Path mode sniffs the files where they are, upload mode the stored blobs; either way
+        an incomplete file is refused (InvalidInput) before the version exists.
+        """
+        validate_name(model)
+        if reg.files is not None:
+            sniffed = await self.ingest.read_upload(reg.files)
+            check(sniffed)
+            merge(reg, sniffed)
+            rec, view = await self.store.versions.create_ready(
+                model, reg, [(f.path, f.sha256, f.size) for f in reg.files], actor)
+            return Registered(rec, view)
+        assert reg.path is not None
+        sources, folder, sniffed = await self.ingest.read_source(Path(reg.path), self.home)
+        check(sniffed)
+        merge(reg, sniffed)
+        rec, view = await self.store.versions.create_pending(model, reg, actor)
+        job = self.jobs.create("register", total=sum(s.size for s in sources), cancellable=True, subject=rec.ref)
+        task = asyncio.create_task(self._store(rec, sources, folder, reg.move, job, actor))
+        self._tasks[task] = job
+        task.add_done_callback(self._forget)
+        return Registered(rec, view, job)
+
+    async def wait(self, registered: Registered) -> dict[str, Any]:
+        """The version's view once its job ended well; otherwise the job's own error, raised once."""
+        job = registered.job
+        assert job is not None
+        await job.wait()
+        if job.state == "cancelled":
+            raise Conflict(f"registering {registered.version.ref} was cancelled")
+        if job.state == "failed":
+            exc = job.exception
+            assert exc is not None
+            exc.status = min(exc.status, 422)  # a generic storage error must not leave as a 5xx
+            raise exc.with_traceback(None)
+        return await self.store.versions.detail(registered.version.id)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
+
+    async def _store(self, rec: VersionRecord, sources: list[SourceFile], folder: Path | None, move: bool, job: Job,
+                     actor: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            stored = await self.ingest.store([(s.relpath, s.abspath) for s in sources], move=move,
+                                             progress=job.add, cancel=job.cancel_requested)
+            if job.cancel_requested.is_set():
+                raise StoreCancelled()  # asked after the last chunk, before anything was committed
+            files = [(s.relpath, b.sha256, b.size) for s, b in zip(sources, stored)]
+            await self.store.versions.mark_ready(rec, files, actor)
+            if move:
+                await loop.run_in_executor(self.pool, remove_sources, sources, folder)
+            job.succeed({"model": rec.model_name, "version": rec.number,
+                         "methods": sorted({b.method for b in stored})})
+        except StoreCancelled:
+            try:
+                await self.store.versions.fail(rec, "cancelled", actor)
+            finally:
+                job.cancelled()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the version row
+            message = exc.message if isinstance(exc, ModelregError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError):
+                message = f"could not store {getattr(exc, 'filename', '') or 'a file'}: {exc.strerror}"
+            try:
+                await self.store.versions.fail(rec, message, actor)
+            finally:
+                job.fail(exc if isinstance(exc, ModelregError) else ModelregError(message))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    async def close(self) -> None:
+        """Shutdown: stop the stores (their threads drop their temp files), then the tasks."""
+        for task, job in list(self._tasks.items()):
+            job.cancel_requested.set()
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
