@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from daemon_process import DaemonProcess, start_daemon  # noqa: E402
 
-from modelreg.daemon.blobs import BlobStore  # noqa: E402
+from modelreg.daemon.artifacts.blobs import BlobStore  # noqa: E402
 from modelreg.daemon.store import open_store  # noqa: E402
 from modelreg.daemon.store.records import FileRecord, SeedVersion  # noqa: E402
 from modelreg.shared.codec import MSGPACK, decode, encode  # noqa: E402

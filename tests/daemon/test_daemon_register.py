@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg.daemon.blobs import BlobStore
+from modelreg.daemon.artifacts.blobs import BlobStore
 from registry_harness import Registry, blob_files, blob_path, sha256_of, write_safetensors
 
 

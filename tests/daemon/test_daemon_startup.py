@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg.daemon.blobs import BlobStore
+from modelreg.daemon.artifacts.blobs import BlobStore
 from modelreg.daemon.store.sqlite.engine import SchemaTooNew
 from modelreg.daemon.keys import POOL
 from modelreg.shared.errors import Conflict

@@ -15,20 +15,19 @@ from aiohttp import web
 
 from modelreg.shared.config import TOKEN_FILE
 
-from . import serving
+from .artifacts import serving
 from .api import admin, audit, blobs as blobs_api, cards, events as events_api, gates as gates_api, health
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
 from .api import catalog_changes, compare, registration as registration_api, search
-from .blobs import BlobStore
+from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
-from .db import Database
 from .services.bus import EventBus
 from .jobs import Jobs
 from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
-from .keys import BLOBS, BUS, CONFIG, DB, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
+from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .lock import HomeLock
@@ -92,16 +91,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await store.open()  # migrates
     store.on_commit.append(app[BUS].publish)
     app[STORE] = store
-    db = Database(app[CONFIG].db_path)
-    await db.open()
-    db.on_commit.append(app[BUS].publish)
-    app[DB] = db
     failed = await store.versions.recover_interrupted()
     if failed:
         log.warning("marked %d interrupted registrations failed", failed)
     yield
     app[BUS].close()
-    await db.close()
     await store.close()
 
 

@@ -6,9 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from .blobs import BlobStore
+from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
-from .db import Database
 from .services.bus import EventBus
 from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
@@ -19,7 +18,6 @@ from .services.registry import Registrar
 from .store import Store
 
 CONFIG = web.AppKey("config", DaemonConfig)
-DB = web.AppKey("db", Database)
 STORE = web.AppKey("store", Store)
 BLOBS = web.AppKey("blobs", BlobStore)
 BUS = web.AppKey("bus", EventBus)

@@ -21,6 +21,7 @@ import msgspec
 
 from modelreg.shared import bodies
 from modelreg.shared.bodies import (
+    MAX_GLOBS,
     MAX_ITEMS,
     MAX_REASON,
     MAX_TEXT,
@@ -598,6 +599,10 @@ class WatchRequest:
     exclude: list[str]
 
 
+_GLOBS = f"{{field}} must be a list of at most {MAX_GLOBS} glob patterns (text)"
+_GLOB = "{field} must be a glob pattern (text) for an entry name"
+
+
 def parse_watch(body: Any) -> WatchRequest:
     """POST /v1/watches: folder, model, mode, settle, poll, include/exclude globs."""
     b: WatchBody = _convert(body, WatchBody, {
@@ -605,6 +610,7 @@ def parse_watch(body: Any) -> WatchRequest:
         "mode": "mode must be move or copy",
         "settle": "settle must be between 0 and 3600 seconds",
         "poll": "poll must be true, false or absent (absent: decided from the filesystem type)",
+        "include": _GLOBS, "include[#]": _GLOB, "exclude": _GLOBS, "exclude[#]": _GLOB,
     })
     if not os.path.isabs(b.path):
         raise InvalidInput("path must be an absolute folder path")

@@ -24,7 +24,7 @@ from pathlib import Path
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import KEY_RE, NAME_RE
 
-from ..blobs import BlobStore, Progress, StoreCancelled, StoredBlob
+from ..artifacts.blobs import BlobStore, Progress, StoreCancelled, StoredBlob
 from ..payloads import FileRef, MetricRecord, Registration
 from ..sniff import SniffResult, sniff_drop
 

@@ -21,7 +21,7 @@ from typing import Any
 from modelreg.shared.errors import GateFailed, InvalidInput, ModelregError
 from modelreg.shared.names import validate_name
 
-from ..blobs import BlobStore
+from ..artifacts.blobs import BlobStore
 from ..payloads import Registration, parse_metadata
 from ..services.registry import Registrar
 from ..sniff import SniffResult

@@ -16,7 +16,7 @@ from typing import Any
 from modelreg.shared.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelreg.shared.names import Ref, parse_ref, validate_relpath
 
-from ..blobs import BlobStore
+from ..artifacts.blobs import BlobStore
 from ..payloads import parse_model_create
 from ..store import Store
 from ..store.records import DEFAULT_PAGE, FileRecord

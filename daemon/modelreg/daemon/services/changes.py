@@ -33,7 +33,7 @@ from typing import Any
 
 from modelreg.shared.errors import Conflict
 
-from .. import serving
+from ..artifacts import serving
 from ..payloads import Change, parse_delete, parse_model_update, parse_rename, parse_version_update
 from ..store import Store
 from ..store.records import VersionRecord

@@ -18,8 +18,9 @@ from typing import Any
 
 from modelreg.shared.bodies import RETENTION_DAYS  # the default and the least a body may ask
 
-from .. import payloads, serving
-from ..blobs import BlobStore
+from .. import payloads
+from ..artifacts import serving
+from ..artifacts.blobs import BlobStore
 from ..store import Store
 
 KEEP_FORMER_PRODUCTION = 3

@@ -26,8 +26,8 @@ from modelreg.shared.errors import Conflict, GateFailed, IntegrityError, Invalid
 from modelreg.shared.names import parse_ref, validate_alias, validate_name, validate_stage
 from modelreg.shared.timefmt import iso, parse_time
 
-from .. import serving
-from ..blobs import BlobStore
+from ..artifacts import serving
+from ..artifacts.blobs import BlobStore
 from ..store import Store
 from ..store.records import FileRecord, GateDecision, GateFacts, VersionRecord
 from .gates import Candidate, Rule, candidate, evaluate, evaluate_now, rules_of

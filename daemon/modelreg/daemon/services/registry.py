@@ -26,7 +26,7 @@ from typing import Any
 from modelreg.shared.errors import Conflict, ModelregError
 from modelreg.shared.names import validate_name
 
-from ..blobs import BlobStore, StoreCancelled
+from ..artifacts.blobs import BlobStore, StoreCancelled
 from ..ingest.pipeline import Ingest, SourceFile, check, merge, remove_sources
 from ..jobs import Job, Jobs
 from ..payloads import Registration

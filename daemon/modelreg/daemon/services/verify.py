@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from .. import payloads
-from ..blobs import BlobStore
+from ..artifacts.blobs import BlobStore
 from ..jobs import Job, Jobs
 from ..store import Store
 

@@ -101,26 +101,46 @@ class DropOutcome(msgspec.Struct, frozen=True):
     version: VersionRecord
 
 
-# -- catalog (store/sqlite/catalog.py) -------------------------------------------------------------
+class SeedVersion(msgspec.Struct):
+    """One version for ``store.bulk.seed``: what a registration stores, already ready."""
+
+    files: list[FileRecord]
+    metrics: dict[str, float] = {}
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    description: str = ""
 
 
-DEFAULT_PAGE = 100  # versions or models per page when the client does not say (every backend)
-MAX_PAGE = 1000
+class HookRecord(msgspec.Struct, frozen=True):
+    id: int
+    kind: str  # webhook | command
+    target: str
+    secret: str | None
+    event_kinds: str  # comma-separated globs; empty: every kind
+    model: str | None
+    stage: str | None
+    created_at: float
 
 
-class SearchQuery(msgspec.Struct, frozen=True):
-    """A registry-wide version search, already validated (services/search.py)."""
+class DueDelivery(msgspec.Struct, frozen=True):
+    """A pending hook delivery whose time has come, with what sending it needs."""
+    id: int
+    hook_id: int
+    event_id: int
+    attempts: int
+    kind: str
+    target: str
+    secret: str | None
+    event: dict[str, Any] | None  # the event's API view; None when the row left the log
 
-    name: str | None = None  # a glob on the model name, case-insensitive
-    tags: list[tuple[str, str | None]] = []  # (key, value or None for "has the key"), version or model
-    metrics: list[str] = []  # latest-value filters such as auc>=0.9
-    facts: list[tuple[str, str | None]] = []  # anywhere in the version's facts
-    datasets: list[tuple[str, str | None]] = []  # (name, version or None for any version)
-    stage: str | None = None
-    status: str | None = None
-    order: str = "-created"
-    limit: int = 100
-    cursor: str | None = None
+
+class GcPlan(msgspec.Struct, frozen=True):
+    """What a gc run would remove, read in one hop."""
+    versions: list[str]  # refs (name@N) of the versions past retention
+    version_ids: list[int]
+    blobs: list[tuple[str, int]]  # (sha256, size) no kept version references
+    protected_former_production: int
+    known_blobs: frozenset[str]  # every blob the database records (orphans are the files it does not)
 
 
 # -- stages and gates (store/sqlite/stages.py, gates.py) -----------------------------------------
@@ -192,43 +212,23 @@ class ServingTarget(msgspec.Struct, frozen=True):
     files: list[FileRecord] = []
 
 
-class SeedVersion(msgspec.Struct):
-    """One version for ``store.bulk.seed``: what a registration stores, already ready."""
-
-    files: list[FileRecord]
-    metrics: dict[str, float] = {}
-    params: dict[str, str] = {}
-    tags: dict[str, str] = {}
-    description: str = ""
+# -- catalog (store/sqlite/catalog.py) -------------------------------------------------------------
 
 
-class HookRecord(msgspec.Struct, frozen=True):
-    id: int
-    kind: str  # webhook | command
-    target: str
-    secret: str | None
-    event_kinds: str  # comma-separated globs; empty: every kind
-    model: str | None
-    stage: str | None
-    created_at: float
+DEFAULT_PAGE = 100  # versions or models per page when the client does not say (every backend)
+MAX_PAGE = 1000
 
 
-class DueDelivery(msgspec.Struct, frozen=True):
-    """A pending hook delivery whose time has come, with what sending it needs."""
-    id: int
-    hook_id: int
-    event_id: int
-    attempts: int
-    kind: str
-    target: str
-    secret: str | None
-    event: dict[str, Any] | None  # the event's API view; None when the row left the log
+class SearchQuery(msgspec.Struct, frozen=True):
+    """A registry-wide version search, already validated (services/search.py)."""
 
-
-class GcPlan(msgspec.Struct, frozen=True):
-    """What a gc run would remove, read in one hop."""
-    versions: list[str]  # refs (name@N) of the versions past retention
-    version_ids: list[int]
-    blobs: list[tuple[str, int]]  # (sha256, size) no kept version references
-    protected_former_production: int
-    known_blobs: frozenset[str]  # every blob the database records (orphans are the files it does not)
+    name: str | None = None  # a glob on the model name, case-insensitive
+    tags: list[tuple[str, str | None]] = []  # (key, value or None for "has the key"), version or model
+    metrics: list[str] = []  # latest-value filters such as auc>=0.9
+    facts: list[tuple[str, str | None]] = []  # anywhere in the version's facts
+    datasets: list[tuple[str, str | None]] = []  # (name, version or None for any version)
+    stage: str | None = None
+    status: str | None = None
+    order: str = "-created"
+    limit: int = 100
+    cursor: str | None = None

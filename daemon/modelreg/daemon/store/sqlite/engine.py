@@ -126,7 +126,12 @@ class SqliteEngine:
 
     async def open(self) -> None:
         self._writer = await self._connect(WRITER_PRAGMAS)
-        await _run(self._writer, _migrate, self.path)
+        try:
+            await _run(self._writer, _migrate, self.path)
+        except BaseException:
+            await self._writer.close()  # its thread would keep the process alive
+            self._writer = None
+            raise
         self._readers = [await self._connect(READER_PRAGMAS) for _ in range(READERS)]
 
     async def close(self) -> None:

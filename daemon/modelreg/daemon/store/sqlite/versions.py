@@ -17,12 +17,14 @@ from typing import Any, Protocol
 import msgspec
 
 from modelreg.shared.names import Ref
+from modelreg.shared.timefmt import iso
 
 from ..records import VersionRecord
 from . import catalog, events, lineage, metrics
 from .engine import Sql, SqliteEngine, WriteTx
 
 File = tuple[str, str, int]  # (manifest path, sha256, size)
+MAX_RECORDS = 2000  # metric records a version's view shows (the newest)
 INTERRUPTED = "interrupted: the daemon stopped before the files were stored; register again"
 
 
@@ -75,6 +77,28 @@ def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> Vers
         status="pending", status_message="", source=reg.source, description=reg.description,
         content_digest=None, total_size=0, file_count=0, facts=json.loads(facts), created_at=tx.now,
         created_by=actor, updated_at=tx.now, stage_changed_at=None, purged_at=None, deleted_at=None)
+
+
+def fresh_detail(tx: WriteTx, rec: VersionRecord, reg: NewVersion, files: Sequence[File]) -> dict[str, Any]:
+    """The API view of a version this transaction just created, from what it wrote.
+
+    The same view ``catalog.version_detail`` reads back (keys sorted, the newest 2,000
+    records, files by path), without reading it back. Lineage is read (its datasets and
+    runs may hold values stored before) unless the version has none.
+    """
+    if reg.datasets or reg.run is not None or reg.parents or reg.external_parents:
+        return catalog.version_detail(tx, rec)
+    latest = {r.key: r.value for r in reg.metrics}
+    view = catalog.version_summary(rec, {k: latest[k] for k in sorted(latest)})
+    view["facts"] = rec.facts
+    view["params"] = {k: reg.params[k] for k in sorted(reg.params)}
+    view["tags"] = {k: reg.tags[k] for k in sorted(reg.tags)}
+    recorded = iso(tx.now)
+    view["metric_records"] = [{"key": r.key, "value": r.value, "step": r.step, "dataset": r.dataset,
+                               "source": r.source, "recorded_at": recorded} for r in reg.metrics[-MAX_RECORDS:]]
+    view["files"] = [{"path": p, "sha256": sha, "size": size} for p, sha, size in sorted(files)]
+    view["lineage"] = {"datasets": [], "run": None, "parents": []}
+    return view
 
 
 def mark_ready(tx: WriteTx, rec: VersionRecord, files: Sequence[File], actor: str) -> VersionRecord:
@@ -130,7 +154,7 @@ class VersionStore:
         """One transaction: a pending version with its metadata; the record and its view as committed."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
             rec = create_pending(tx, model, reg, actor)
-            return rec, catalog.version_detail(tx, rec)
+            return rec, fresh_detail(tx, rec, reg, [])
         return await self.engine.write(write)
 
     async def create_ready(self, model: str, reg: NewVersion, files: Sequence[File],
@@ -138,7 +162,7 @@ class VersionStore:
         """One transaction: create, record the manifest, mark ready; the record and its view as committed."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
             rec = create_ready(tx, model, reg, files, actor)
-            return rec, catalog.version_detail(tx, rec)
+            return rec, fresh_detail(tx, rec, reg, files)
         return await self.engine.write(write)
 
     async def mark_ready(self, rec: VersionRecord, files: Sequence[File], actor: str) -> VersionRecord:
