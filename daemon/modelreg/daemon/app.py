@@ -51,7 +51,7 @@ def ensure_token(home: Path) -> str:
 
 
 def create_app(config: DaemonConfig) -> web.Application:
-    app = web.Application(client_max_size=config.max_body, middlewares=[middleware.errors, middleware.auth])
+    app = web.Application(client_max_size=config.max_body, middlewares=[middleware.guard])
     app[CONFIG] = config
     app[STARTED] = time.time()
     config.home.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -21,9 +21,15 @@ def _envelope(request: web.Request, status: int, code: str, message: str, detail
 
 
 @web.middleware
-async def errors(request: web.Request, handler):
-    """Every error leaves as the same envelope with a 4xx; a 5xx means a bug, logged here."""
+async def guard(request: web.Request, handler):
+    """Bearer auth, then the handler; every error leaves as the same envelope with a 4xx.
+
+    One middleware, not two: each layer is a coroutine per request, and this one runs on every
+    request the daemon answers. A 5xx means a bug, logged here.
+    """
     try:
+        if (request.method, request.path) not in OPEN_ROUTES:
+            _check_token(request)
         return await handler(request)
     except ModelregError as exc:
         return _envelope(request, exc.status, exc.code, exc.message, exc.details)
@@ -45,13 +51,9 @@ async def errors(request: web.Request, handler):
         return _envelope(request, 500, "internal", "internal error; the daemon log has the details")
 
 
-@web.middleware
-async def auth(request: web.Request, handler):
-    if (request.method, request.path) in OPEN_ROUTES:
-        return await handler(request)
+def _check_token(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     expected = request.app[TOKEN]
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("missing or wrong bearer token; local clients read it from HOME/token")
-    return await handler(request)
