@@ -74,8 +74,12 @@ def test_kill9_mid_group_commits_keeps_every_acknowledged_registration(home: Pat
         deadline = asyncio.get_running_loop().time() + 120
         while len(acked) < ACKS_BEFORE_KILL and not unexpected and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.005)
+        async with Client(url=d.url, token=d.token) as c:
+            store = (await c.request("GET", "/v1/status"))["store"]
         killed.set()
         await asyncio.to_thread(d.kill9)  # mid-stream: 16 clients have requests in flight
+        # Concurrent registrations shared commits (fsyncs): that is group commit at work.
+        assert store["writes"] >= len(acked) and store["commits"] < store["writes"], store
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
         return acked, refused, unexpected, up["sha256"]
 

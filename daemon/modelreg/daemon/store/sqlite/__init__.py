@@ -41,6 +41,10 @@ class SqliteStore:
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events
         return self.engine.on_commit
 
+    def commit_stats(self) -> dict[str, int | str]:
+        """Group commit at work: writes acknowledged and the commits (fsyncs) they took."""
+        return {"backend": self.backend, "writes": self.engine.grouped_writes, "commits": self.engine.groups}
+
     async def open(self) -> None:
         await self.engine.open()
 
