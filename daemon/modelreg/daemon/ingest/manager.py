@@ -9,6 +9,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from modelreg.shared.config import home_overlap_message, overlaps_home
 from modelreg.shared.errors import InvalidInput, NotFound
 from modelreg.shared.timefmt import iso
 
@@ -72,8 +73,8 @@ class WatchManager:
         path, model, mode, settle, poll = req.path, req.model, req.mode, req.settle, req.poll
         loop = asyncio.get_running_loop()
         folder = Path(await loop.run_in_executor(self.pool, os.path.realpath, path))
-        if folder == self.home or folder.is_relative_to(self.home) or self.home.is_relative_to(folder):
-            raise InvalidInput(f"{folder} is inside (or contains) the registry home {self.home}; watch another folder")
+        if overlaps_home(folder, self.home):
+            raise InvalidInput(home_overlap_message(folder, self.home, "watch another folder"))
         try:
             await loop.run_in_executor(self.pool, _make_folder, folder)
         except OSError as exc:

@@ -21,6 +21,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.shared.config import home_overlap_message, overlaps_home
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.names import KEY_RE, NAME_RE
 
@@ -109,8 +110,8 @@ def resolve_source(path: Path) -> Path:
 
 def _read_source(path: Path, home: Path) -> tuple[list[SourceFile], Path | None, SniffResult]:
     real = resolve_source(path)
-    if real == home or real.is_relative_to(home) or home.is_relative_to(real):
-        raise InvalidInput(f"{path} is inside (or contains) the registry home {home}; register files from elsewhere")
+    if overlaps_home(real, home):
+        raise InvalidInput(home_overlap_message(path, home, "register files from elsewhere"))
     sources = collect_files(path)
     folder = None if real.is_file() else path  # a folder registered: --move removes it once emptied
     return sources, folder, sniff_drop(folder or sources[0].abspath, [s.relpath for s in sources])

@@ -17,13 +17,12 @@ from typing import Any
 
 from modelreg.shared.errors import Conflict, InvalidInput, NotFound
 from modelreg.shared.names import Ref, parse_ref, validate_key, validate_name, validate_stage
+from modelreg.shared.filters import parse_metric_filter
 from modelreg.shared.timefmt import iso
 
 from ..records import DEFAULT_PAGE, MAX_PAGE, ModelRecord, SearchQuery, VersionRecord
 from . import events
 from .engine import Sql, SqliteEngine, WriteTx
-
-_METRIC_FILTER = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:/-]*)\s*(>=|<=|==|!=|>|<|=)\s*(-?[0-9.eE+-]+)$")
 
 # Deleted versions (and models) keep their rows but leave every view: LIVE is the condition.
 LIVE = "v.deleted_at IS NULL"
@@ -435,23 +434,11 @@ def version_filters(stage: str | None, status: str | None,
     return joins, where, params
 
 
-def _parse_metric_filter(flt: Any) -> tuple[str, str, float]:
-    m = _METRIC_FILTER.match(flt.strip()) if isinstance(flt, str) else None
-    if not m:
-        raise InvalidInput(f"invalid metric filter {str(flt)[:100]!r}: e.g. auc>=0.9 or loss<0.2")
-    key, op, raw = m.groups()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(f"invalid number in metric filter {flt!r}") from None
-    return key, ("=" if op == "==" else op), value
-
-
 def metric_filter_join(flt: str, alias: str) -> tuple[str, list[Any]]:
     """A metric filter such as ``auc>=0.9`` as a join on the latest values (one rule, every caller)."""
-    key, op, value = _parse_metric_filter(flt)
+    f = parse_metric_filter(flt)  # the grammar the CLI and TUI check with too (modelreg.shared.filters)
     return (f"JOIN metric_latest {alias} ON {alias}.version_id = v.id AND {alias}.key = ? "
-            f"AND {alias}.value {op} ?", [key, value])
+            f"AND {alias}.value {f.op} ?", [f.key, f.value])
 
 
 def order_by(order: str, join_sql: list[str], join_params: list[Any],
@@ -468,7 +455,7 @@ def order_by(order: str, join_sql: list[str], join_params: list[Any],
     if field.startswith("metric:"):
         key = validate_key(field[len("metric:"):], "metric key")
         for i, flt in enumerate(metric_filters or []):
-            if _parse_metric_filter(flt)[0] == key:
+            if parse_metric_filter(flt).key == key:
                 # Filtered on the same key: every row has the metric, so order by the filter's
                 # own join (no second join, no "missing last" term: the index gives the order).
                 return f"mf{i}.value {direction}, v.number DESC", False
