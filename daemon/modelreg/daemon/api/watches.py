@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import WATCHES
-from ..payloads import parse_watch
 from .http import actor, body, reply
 
 routes = web.RouteTableDef()
@@ -18,7 +17,7 @@ async def list_watches(request: web.Request) -> web.Response:
 
 @routes.post("/v1/watches")
 async def add_watch(request: web.Request) -> web.Response:
-    watch = await request.app[WATCHES].add(parse_watch(await body(request)), actor(request))
+    watch = await request.app[WATCHES].add(await body(request), actor(request))
     return reply(request, watch, status=201)
 
 

@@ -15,8 +15,8 @@ from modelreg.shared.timefmt import iso
 
 from ..store import Store
 from ..store.records import WatchRecord
-from ..payloads import WatchRequest
-from .filters import DropFilter
+from ..payloads import parse_watch
+from .filters import DropFilter, parse_globs
 from .processor import DropProcessor, Watch
 from .watcher import DropWatcher
 
@@ -68,8 +68,12 @@ class WatchManager:
         await asyncio.gather(*(t for _, t in self._watchers.values()), return_exceptions=True)
         self._watchers.clear()
 
-    async def add(self, req: WatchRequest, actor: str) -> dict[str, Any]:
-        """Watch a folder (``req`` is a checked body): created if missing, never inside the registry home."""
+    async def add(self, data: Any, actor: str) -> dict[str, Any]:
+        """Watch a folder (``data``: the request body): created if missing, never inside the registry home."""
+        if isinstance(data, dict):  # the glob lists are checked first, in their own words
+            parse_globs(data.get("include"), "include")
+            parse_globs(data.get("exclude"), "exclude")
+        req = parse_watch(data)
         path, model, mode, settle, poll = req.path, req.model, req.mode, req.settle, req.poll
         loop = asyncio.get_running_loop()
         folder = Path(await loop.run_in_executor(self.pool, os.path.realpath, path))
