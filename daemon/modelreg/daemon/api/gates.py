@@ -7,6 +7,7 @@ from aiohttp import web
 from modelreg.shared.errors import InvalidInput
 
 from ..keys import GATES
+from ..payloads import parse_gate
 from .http import actor, body, reply
 
 routes = web.RouteTableDef()
@@ -19,11 +20,8 @@ async def list_gates(request: web.Request) -> web.Response:
 
 @routes.post("/v1/gates")
 async def add_gate(request: web.Request) -> web.Response:
-    data = await body(request)
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be an object")
-    gate = await request.app[GATES].add(data.get("model"), data.get("stage"), data.get("rule"), data.get("timeout"),
-                                        actor(request))
+    req = parse_gate(await body(request))
+    gate = await request.app[GATES].add(req.model, req.stage, req.rule, req.timeout, actor(request))
     return reply(request, gate, status=201)
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from modelreg.shared.errors import InvalidInput
 
 from ..keys import LIFECYCLE
+from ..payloads import parse_alias, parse_rollback, parse_transition
 from .http import actor, body, query_int, reply
 
 routes = web.RouteTableDef()
@@ -14,14 +15,6 @@ routes = web.RouteTableDef()
 
 def _ref(request: web.Request) -> str:
     return f"{request.match_info['name']}@{request.match_info['selector']}"
-
-
-def _obj(data: object) -> dict:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be an object")
-    return data
 
 
 @routes.get("/v1/models/{name}/versions/{selector}/check")
@@ -34,22 +27,15 @@ async def check(request: web.Request) -> web.Response:
 
 @routes.post("/v1/models/{name}/versions/{selector}/transition")
 async def transition(request: web.Request) -> web.Response:
-    data = _obj(await body(request))
-    if not isinstance(data.get("force", False), bool):
-        raise InvalidInput("force must be true or false")
-    result = await request.app[LIFECYCLE].transition(
-        _ref(request), data.get("to") or "production", actor(request), data.get("reason") or "", data.get("force", False))
-    return reply(request, result)
+    req = parse_transition(await body(request))
+    return reply(request, await request.app[LIFECYCLE].transition(_ref(request), req.to, actor(request), req.reason,
+                                                                  req.force))
 
 
 @routes.post("/v1/models/{name}/rollback")
 async def rollback(request: web.Request) -> web.Response:
-    data = _obj(await body(request))
-    to = data.get("to")
-    if to is not None and (isinstance(to, bool) or not isinstance(to, int) or to < 1):
-        raise InvalidInput("to must be a version number")
-    return reply(request, await request.app[LIFECYCLE].rollback(
-        request.match_info["name"], actor(request), data.get("reason") or "", to))
+    to, reason = parse_rollback(await body(request))
+    return reply(request, await request.app[LIFECYCLE].rollback(request.match_info["name"], actor(request), reason, to))
 
 
 @routes.get("/v1/models/{name}/history")
@@ -67,10 +53,7 @@ async def aliases(request: web.Request) -> web.Response:
 
 @routes.put("/v1/models/{name}/aliases/{alias}")
 async def set_alias(request: web.Request) -> web.Response:
-    data = _obj(await body(request))
-    version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput("version must be a version number")
+    version = parse_alias(await body(request))
     return reply(request, await request.app[LIFECYCLE].set_alias(
         request.match_info["name"], request.match_info["alias"], version, actor(request)))
 
