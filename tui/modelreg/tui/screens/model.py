@@ -18,7 +18,7 @@ from modelreg.shared.filters import parse_metric_filter
 
 from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, ModelsChanged, VersionDetailLoaded,
                         VersionsChanged, VersionsPage)
-from ..widgets.formatting import plural, version_ref
+from ..widgets.formatting import GAP, joined, labelled, plural, version_ref
 from ..widgets.header import StatusHeader
 from ..widgets.version_detail import VersionDetail
 from ..widgets.versions_table import PAGE, VersionsTable, rank_metric_keys
@@ -214,17 +214,15 @@ class ModelScreen(RegistryScreen):
 
     def _show_info(self) -> None:
         info, table, p = self.info, self.table, self.palette
-        text = Text.assemble(
-            (info["name"], "bold"), "  ",
-            plural(info.get("version_count", table.total), "version"), "  production ",
-            version_ref(info.get("production"), "production", p), "  staging ",
-            version_ref(info.get("staging"), "staging", p))
-        if table.next_cursor or len(table.summaries) < table.total:
-            text.append(f"  · {len(table.summaries):,} loaded", style=p.muted)
-        if table.marked:
-            text.append(f"  · {len(table.marked)} marked", style=p.accent)
-        if self.filter_text:
-            text.append(f"  · filter: {self.filter_text}", style=p.accent)
+        loaded = len(table.summaries)
+        facts = joined(
+            plural(info.get("version_count", table.total), "version"),
+            labelled("production", version_ref(info.get("production"), "production", p)),
+            labelled("staging", version_ref(info.get("staging"), "staging", p)),
+            (f"{loaded:,} loaded", p.muted) if table.next_cursor or loaded < table.total else None,
+            (f"{len(table.marked)} marked", p.accent) if table.marked else None,
+            (f"filter: {self.filter_text}", p.accent) if self.filter_text else None)
+        text = joined((info["name"], "bold"), facts, sep=GAP)
         self.query_one("#vinfo", Static).update(text)
 
     def _bindings_changed(self) -> None:

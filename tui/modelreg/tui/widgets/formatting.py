@@ -176,3 +176,92 @@ def source_label(source: str | None) -> str:
     if not source:
         return "-"
     return "drop" if source.startswith("drop:") else source
+
+
+# -- joining styled pieces ----------------------------------------------------------------------
+#
+# A renderer that draws each styled run on its own (the SVG export, one <text> per run, as
+# rsvg-convert draws the README's screenshots) drops the blanks a run starts with, so a
+# separator that begins a run vanishes: `fraud-detector` + `  14 versions` read
+# `fraud-detector14 versions`. Every line built from styled pieces goes through `joined`
+# (or `anchored`), which hands such leading blanks to the run before them.
+
+SEP = " · "  # between facts of one kind
+GAP = "  "  # between a name and what follows it
+
+_BLANKS = " \u00a0"
+
+
+def _runs(text: Text) -> list[tuple[int, int, tuple[Any, ...]]]:
+    """(start, end, styles) of each stretch of ``text`` that one set of spans covers."""
+    n = len(text.plain)
+    if not n:
+        return []
+    cuts = sorted({0, n} | {max(0, min(n, s.start)) for s in text.spans} | {max(0, min(n, s.end)) for s in text.spans})
+    runs: list[tuple[int, int, tuple[Any, ...]]] = []
+    for start, end in zip(cuts, cuts[1:]):
+        if start == end:
+            continue
+        key = tuple(s.style for s in text.spans if s.start <= start and s.end >= end)
+        if runs and runs[-1][2] == key:
+            runs[-1] = (runs[-1][0], end, key)
+        else:
+            runs.append((start, end, key))
+    return runs
+
+
+def anchored(text: Text) -> Text:
+    """``text`` with no styled run starting with blanks before its words: such blanks take
+    the style of the run before them (the same on screen, and kept by every renderer)."""
+    runs = _runs(text)
+    plain = text.plain
+    out: list[tuple[int, int, tuple[Any, ...]]] = []
+    for start, end, key in runs:
+        chunk = plain[start:end]
+        lead = len(chunk) - len(chunk.lstrip(_BLANKS))
+        if out and 0 < lead < len(chunk):
+            prev_start, _, prev_key = out[-1]
+            out[-1] = (prev_start, start + lead, prev_key)
+            start += lead
+        if out and out[-1][2] == key:
+            out[-1] = (out[-1][0], end, key)
+        else:
+            out.append((start, end, key))
+    fixed = Text(plain, style=text.style, justify=text.justify, overflow=text.overflow, no_wrap=text.no_wrap,
+                 end=text.end)
+    for start, end, key in out:
+        for style in key:
+            fixed.stylize(style, start, end)
+    return fixed
+
+
+def joined(*pieces: Any, sep: str = SEP) -> Text:
+    """The one way styled pieces are joined into a line: ``sep`` between the pieces that are
+    there (None and empty pieces are skipped), each piece a str, a Text or (text, style)."""
+    out = Text()
+    first = True
+    for piece in pieces:
+        if piece is None or piece == "" or (isinstance(piece, Text) and not piece.plain):
+            continue
+        if not first:
+            out.append(sep)
+        first = False
+        if isinstance(piece, tuple):
+            out.append(piece[0], style=piece[1])
+        elif isinstance(piece, Text):
+            out.append_text(piece)
+        else:
+            out.append(str(piece))
+    return anchored(out)
+
+
+def labelled(label: str, value: Any, label_style: str = "", value_style: str = "") -> Text:
+    """``label value`` as one piece: 'production v12', 'auc 0.935'."""
+    out = Text()
+    out.append(label, style=label_style)
+    out.append(" ")
+    if isinstance(value, Text):
+        out.append_text(value)
+    else:
+        out.append(str(value), style=value_style)
+    return out

@@ -7,6 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from .formatting import joined
+
 
 class StatusHeader(Horizontal):
     """``modelreg · fraud-detector            ● connected 127.0.0.1:7311``"""
@@ -22,12 +24,12 @@ class StatusHeader(Horizontal):
         self._title = title
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("modelreg", "bold"), f" · {self._title}" if self._title else ""), id="title")
+        yield Static(_title(self._title), id="title")
         yield Static(id="connection")
 
     def set_title(self, title: str) -> None:
         self._title = title
-        self.query_one("#title", Static).update(Text.assemble(("modelreg", "bold"), f" · {title}"))
+        self.query_one("#title", Static).update(_title(title))
 
     def on_mount(self) -> None:
         self.watch(self.app, "connection", self._show, init=False)
@@ -42,3 +44,7 @@ class StatusHeader(Horizontal):
         widget.set_class(state == "disconnected", "-disconnected")
         mark = {"connected": "●", "disconnected": "○"}.get(state, "◌")
         widget.update(f"{mark} {state} {label} ")
+
+
+def _title(title: str) -> Text:
+    return joined(("modelreg", "bold"), title or None)

@@ -9,7 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
-from .formatting import Clock, Palette, judged_delta, number, plural, size, source_label, sparkline, stage_badge
+from modelreg.shared.names import METRIC_SOURCES
+
+from .formatting import (GAP, Clock, Palette, anchored, joined, judged_delta, labelled, number, plural, size,
+                         source_label, sparkline, stage_badge)
 
 TABS = ("overview", "card", "metrics", "params", "artifacts", "lineage", "history")
 
@@ -22,6 +25,7 @@ class VersionDetail(Vertical):
         self.card_text = ""  # the Markdown source shown in the card tab
         self._view: tuple[Any, ...] = (None, [], {}, Clock(), Palette())
         self._drawn: set[str] = set()
+        self._is_prod = False
 
     @property
     def active(self) -> str:
@@ -34,7 +38,7 @@ class VersionDetail(Vertical):
             with TabPane("Model card", id="card"):
                 yield VerticalScroll(Markdown(id="card-md"))
             with TabPane("Metrics", id="metrics"):
-                yield _table("metrics-table", "metric", "value", "vs prod", "trend", "n", "source", "dataset")
+                yield _table("metrics-table", *METRIC_COLUMNS)
             with TabPane("Params", id="params"):
                 yield _table("params-table", "param", "value")
             with TabPane("Artifacts", id="artifacts"):
@@ -58,6 +62,7 @@ class VersionDetail(Vertical):
         (scrolling through versions must not rebuild seven panes per row)."""
         self.detail = detail
         is_prod = (production or {}).get("version") == detail["version"]
+        self._is_prod = is_prod
         self._view = (None if is_prod else production, history, directions, clock, palette)
         self._drawn: set[str] = set()
         self.draw(self.active)
@@ -80,7 +85,7 @@ class VersionDetail(Vertical):
         if pane == "overview":
             self.query_one("#overview-text", Static).update(overview(detail, production, directions, clock, palette))
         elif pane == "metrics":
-            self._metrics(detail, (production or {}).get("metrics") or {}, directions, palette)
+            self._metrics(detail, production, directions, palette)
         elif pane == "params":
             params = self.query_one("#params-table", DataTable)
             params.clear()
@@ -109,23 +114,21 @@ class VersionDetail(Vertical):
             if not mine:
                 table.add_row(Text("no stage changes yet", style="dim"), "", "", "", "", "")
 
-    def _metrics(self, detail: dict[str, Any], prod: dict[str, Any], directions: dict[str, str],
+    def _metrics(self, detail: dict[str, Any], production: dict[str, Any] | None, directions: dict[str, str],
                  palette: Palette) -> None:
+        """One row per metric: its latest value per source side by side, how it compares with
+        production (the overview's rule: judged_delta with the model's directions), its trend."""
         table = self.query_one("#metrics-table", DataTable)
-        table.clear()
-        records: dict[str, list[dict[str, Any]]] = {}
-        for r in detail.get("metric_records") or []:
-            records.setdefault(r["key"], []).append(r)
-        for key, value in sorted((detail.get("metrics") or {}).items()):
-            recs = records.get(key, [])
-            last = recs[-1] if recs else {}
-            sources = sorted({r.get("source") or "" for r in recs})
-            d = value - prod[key] if key in prod and isinstance(value, (int, float)) else None
-            table.add_row(key, Text(number(value), justify="right"), judged_delta(key, d, palette, directions),
-                          Text(sparkline([r["value"] for r in recs]), style=palette.accent), str(len(recs)),
-                          ", ".join(sources), last.get("dataset") or "-")
-        if table.row_count == 0:
-            table.add_row(Text("no metrics recorded", style="dim"), "", "", "", "", "", "")
+        rows = metric_rows(detail, production, self._is_prod, directions, palette)
+        columns = [str(c.label) for c in table.columns.values()]
+        if columns != rows[0]:
+            table.clear(columns=True)
+            for column in rows[0]:
+                table.add_column(column, key=column)
+        else:
+            table.clear()
+        for row in rows[1:]:
+            table.add_row(*row)
 
     def show_card(self, ref: str, text: str | None, error: str | None = None) -> None:
         self.card_ref = ref
@@ -135,6 +138,57 @@ class VersionDetail(Vertical):
             text = f"*{ref} has no model card.*\n\nA `README.md` among the version's files is shown here."
         self.card_text = _strip_front_matter(text)
         self.query_one("#card-md", Markdown).update(self.card_text)
+
+
+METRIC_COLUMNS = ("metric", "offline", "vs prod", "trend", "n", "dataset")
+
+
+def metric_rows(detail: dict[str, Any], production: dict[str, Any] | None, is_prod: bool,
+                directions: dict[str, str], palette: Palette) -> list[list[Any]]:
+    """The metrics tab as rows, the first the column labels: metric, one column per source
+    recorded (offline, online, monitoring, in that order, then any other), vs prod, trend
+    (of the source with the most records), n, dataset (of the latest record)."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for r in detail.get("metric_records") or []:
+        records.setdefault(r["key"], []).append(r)
+    seen = {r.get("source") or "offline" for recs in records.values() for r in recs}
+    sources = [s for s in METRIC_SOURCES if s in seen] + sorted(seen - set(METRIC_SOURCES))
+    sources = sources or ["offline"]
+    prod_metrics = (production or {}).get("metrics") or {}
+    vs = f"vs prod v{production['version']}" if production and not is_prod else "vs prod"
+    rows: list[list[Any]] = [["metric", *sources, vs, "trend", "n", "dataset"]]
+    keys = sorted(set(detail.get("metrics") or {}) | set(records))
+    for key in keys:
+        recs = records.get(key, [])
+        latest: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for r in recs:
+            src = r.get("source") or "offline"
+            latest[src] = r["value"]
+            counts[src] = counts.get(src, 0) + 1
+        value = (detail.get("metrics") or {}).get(key)
+        if not recs and value is not None:
+            latest["offline"] = value
+        cells: list[Any] = [key]
+        cells += [Text(number(latest[s])) if s in latest else Text("-", style=palette.muted) for s in sources]
+        if is_prod:
+            cells.append(Text("● production", style=palette.production))
+        elif production is None:
+            cells.append(Text("no production", style=palette.muted))
+        else:
+            d = prod_delta(key, value, prod_metrics)
+            cells.append(judged_delta(key, d, palette, directions) if d is not None
+                         else Text("-", style=palette.muted))
+        trend_source = max(counts, key=lambda s: counts[s]) if counts else None
+        trend = [r["value"] for r in recs if (r.get("source") or "offline") == trend_source
+                 and isinstance(r.get("value"), (int, float))]
+        cells.append(Text(sparkline(trend), style=palette.accent))
+        cells.append(str(len(recs)))
+        cells.append((recs[-1] if recs else {}).get("dataset") or "-")
+        rows.append(cells)
+    if not keys:
+        rows.append([Text("no metrics recorded", style="dim"), *[""] * (len(rows[0]) - 1)])
+    return rows
 
 
 def _strip_front_matter(text: str) -> str:
@@ -159,12 +213,11 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
              palette: Palette) -> Text:
     lines: list[Text] = []
     stage = d.get("stage", "none")
-    head = Text.assemble((f"v{d['version']}", "bold"), "  ", stage_badge(stage, palette, d.get("status", "ready")))
+    badge = stage_badge(stage, palette, d.get("status", "ready"))
     if stage in ("staging", "production") and d.get("stage_changed_at"):
-        head.append(f" for {clock.since(d['stage_changed_at'])}")
-    if d.get("status") == "failed" and d.get("status_message"):
-        head.append(f"  {d['status_message']}", style=palette.worse)
-    lines.append(head)
+        badge = joined(badge, f"for {clock.since(d['stage_changed_at'])}", sep=" ")
+    failure = d.get("status_message") if d.get("status") == "failed" else None
+    lines.append(joined((f"v{d['version']}", "bold"), badge, (failure, palette.worse) if failure else None, sep=GAP))
     lines.append(Text(f"created {clock.date(d.get('created_at'))} ({clock.ago(d.get('created_at'))}) by "
                       f"{d.get('created_by') or '-'} · source {source_label(d.get('source'))} · "
                       f"{plural(d.get('file_count', 0), 'file')} · {size(d.get('total_size'))}"))
@@ -181,17 +234,15 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
     metrics = d.get("metrics") or {}
     if metrics:
         prod = (production or {}).get("metrics") or {}
-        line = Text()
-        for i, (key, value) in enumerate(sorted(metrics.items())):
-            if i:
-                line.append(" · ")
-            line.append(f"{key} ", style=palette.muted)
-            line.append(number(value), style="bold")
-            if key in prod and isinstance(value, (int, float)):
-                line.append(" (")
-                line.append_text(judged_delta(key, value - prod[key], palette, directions))
-                line.append(f" vs v{production['version']})")
-        lines.append(line)
+        pieces = []
+        for key, value in sorted(metrics.items()):
+            piece = labelled(key, Text(number(value), style="bold"), label_style=palette.muted)
+            d_prod = prod_delta(key, value, prod)
+            if d_prod is not None:
+                piece = joined(piece, Text.assemble("(", judged_delta(key, d_prod, palette, directions),
+                                                    f" vs v{production['version']})"), sep=" ")
+            pieces.append(piece)
+        lines.append(joined(*pieces))
     if d.get("description"):
         lines.append(Text(d["description"], style="italic"))
     if tags := d.get("tags"):
@@ -202,6 +253,16 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
     if d.get("content_digest"):
         lines.append(Text(f"digest {d['content_digest'][:16]}", style=palette.muted))
     return Text("\n").join(lines)
+
+
+def prod_delta(key: str, value: Any, prod: dict[str, Any]) -> float | None:
+    """How far ``value`` is from production's value of ``key`` (None: nothing to compare)."""
+    other = prod.get(key)
+    if isinstance(value, bool) or isinstance(other, bool):
+        return None
+    if isinstance(value, (int, float)) and isinstance(other, (int, float)):
+        return value - other
+    return None
 
 
 def _count(n: Any) -> str:
@@ -268,7 +329,7 @@ def facts_text(facts: dict[str, Any], palette: Palette) -> Text:
                 value = [f"{t.get('name')} {t.get('dtype')} {t.get('shape')}" for t in value if isinstance(t, dict)]
             out.append(f"\n    {key}: ", style=palette.muted)
             out.append(_fact_value(value))
-    return out
+    return anchored(out)
 
 
 def lineage_text(d: dict[str, Any], clock: Clock, palette: Palette) -> Text:
@@ -299,7 +360,7 @@ def lineage_text(d: dict[str, Any], clock: Clock, palette: Palette) -> Text:
     if not out.plain:
         out.append("no lineage recorded (datasets, run, parent)\n", style="dim")
     out.append("\npress l for the full tree, upstream and downstream", style="dim")
-    return out
+    return anchored(out)
 
 
 def history_cells(h: dict[str, Any], clock: Clock, palette: Palette, with_version: bool = False) -> list[Any]:
