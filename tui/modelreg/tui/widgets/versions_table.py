@@ -1,4 +1,11 @@
-"""The versions table: loaded a page at a time, rows updated in place as events arrive."""
+"""The versions table: loaded a page at a time, rows updated in place as events arrive.
+
+Beside each version's stage badge, the aliases pointing at it (``@champion``); in a narrow
+column after the number, a marker for versions whose files are unsafe to load (``!``, the
+sniffers' ``unsafe`` fact) with a second cell kept for signed versions. The page summaries do
+not carry facts, so the table asks the registry once per model (and again when a version
+changes) for the model's aliases and its unsafe versions, in a worker.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
@@ -14,7 +22,10 @@ from .formatting import Palette, number, size, source_label, stage_badge
 
 PAGE = 200
 PREFETCH = 60  # load the next page when the cursor is this close to the last loaded row
-FIXED_WIDTH = 50  # mark, v, stage, created, source and size columns with their padding
+FIXED_WIDTH = 54  # mark, v, flags, stage, created, source and size columns with their padding
+STAGE_WIDTH = 12  # the widest badge, "● production"
+ALIAS_ROOM = 20  # at most this many cells beside the badge for aliases (longer ones are cut with …)
+UNSAFE_LIMIT = 1000  # unsafe versions asked for per model (one search page)
 SIDEBAR_WIDTH = 24  # the model screen's sidebar, shown from the "-wide" breakpoint on
 
 
@@ -26,10 +37,25 @@ def rank_metric_keys(items: list[dict[str, Any]]) -> list[str]:
     return sorted(counts, key=lambda k: (-counts[k], k))
 
 
-def fit_metric_keys(ranked: list[str], width: int) -> tuple[list[str], int]:
+def alias_labels(aliases: dict[str, int]) -> dict[int, str]:
+    """``{alias: version}`` → ``{version: "@a @b"}`` (aliases by name)."""
+    out: dict[int, list[str]] = {}
+    for alias in sorted(aliases):
+        out.setdefault(int(aliases[alias]), []).append(f"@{alias}")
+    return {n: " ".join(names) for n, names in out.items()}
+
+
+def alias_room(aliases: dict[str, int]) -> int:
+    """Cells the stage column needs beside the badge for these aliases: 0 when there are none."""
+    labels = alias_labels(aliases).values()
+    return min(ALIAS_ROOM, 1 + max(len(label) for label in labels)) if labels else 0
+
+
+def fit_metric_keys(ranked: list[str], width: int, extra: int = 0) -> tuple[list[str], int]:
     """As many ranked keys as fit in a table ``width`` cells wide (about 10 cells each), and
-    the length their headers are shortened to: a pure function of the data and the width."""
-    room = max(0, width - FIXED_WIDTH)
+    the length their headers are shortened to: a pure function of the data and the width.
+    ``extra``: cells the fixed columns take beyond ``FIXED_WIDTH`` (aliases beside the badge)."""
+    room = max(0, width - FIXED_WIDTH - extra)
     keys = ranked[: room // 10]
     limit = 16 if keys and room // len(keys) >= 18 else 10
     return keys, limit
@@ -58,6 +84,10 @@ class VersionsTable(DataTable):
         self.loading = False
         self.palette = Palette()
         self.clock: Any = None
+        self.model_name: str | None = None  # whose aliases and unsafe versions are loaded
+        self.aliases: dict[str, int] = {}
+        self.unsafe: set[int] = set()
+        self.layout_room = 0  # the alias room the columns were chosen for
 
     def reset(self, ranked_keys: list[str]) -> None:
         """Start over with these metric keys as column candidates (see ``rank_metric_keys``).
@@ -72,6 +102,10 @@ class VersionsTable(DataTable):
         self.ranked_keys = list(ranked_keys)
         self._add_columns(self._width())
 
+    def _layout(self, width: int) -> tuple[tuple[list[str], int], int]:
+        room = alias_room(self.aliases)
+        return fit_metric_keys(self.ranked_keys, width, room), room
+
     def _width(self) -> int:
         if self.size.width:
             return self.size.width
@@ -80,10 +114,11 @@ class VersionsTable(DataTable):
 
     def _add_columns(self, width: int) -> None:
         self.layout_width = width
-        self.metric_keys, limit = fit_metric_keys(self.ranked_keys, width)
+        (self.metric_keys, limit), self.layout_room = self._layout(width)
         self.add_column(" ", key="mark", width=1)
         self.add_column("v", key="v")
-        self.add_column("stage", key="stage", width=12)
+        self.add_column(" ", key="flags", width=2)
+        self.add_column("stage", key="stage", width=STAGE_WIDTH + self.layout_room)
         self.add_column("created", key="created")
         self.add_column("source", key="source")
         for key in self.metric_keys:
@@ -94,10 +129,13 @@ class VersionsTable(DataTable):
         width = event.size.width
         if not width or width == self.layout_width:
             return
-        if fit_metric_keys(self.ranked_keys, width) == fit_metric_keys(self.ranked_keys, self.layout_width):
+        if self._layout(width) == self._layout(self.layout_width):
             self.layout_width = width
             return
-        # Same rows, other columns: rebuild in the current order and keep the cursor's row.
+        self._rebuild(width)
+
+    def _rebuild(self, width: int) -> None:
+        """Same rows, other columns: rebuild in the current order and keep the cursor's row."""
         current = self.current_version()
         order = [int(row.key.value) for row in self.ordered_rows]
         self.clear(columns=True)
@@ -113,7 +151,8 @@ class VersionsTable(DataTable):
         return [
             Text("✓" if n in self.marked else " ", style=self.palette.accent),
             Text(str(n), style="bold", justify="right"),
-            stage_badge(s.get("stage", "none"), self.palette, s.get("status", "ready")),
+            self.flags(s),
+            self.stage_cell(s),
             self.clock.day(s.get("created_at")),
             source_label(s.get("source")),
             *[Text(number(metrics.get(k)), justify="right") if k in metrics else Text("-", style="dim", justify="right")
@@ -121,7 +160,81 @@ class VersionsTable(DataTable):
             Text(size(s.get("total_size")) if s.get("status") == "ready" else "-", justify="right"),
         ]
 
+    def is_unsafe(self, s: dict[str, Any]) -> bool:
+        """Flagged unsafe to load: by the model's search (pages) or the facts a detail carries."""
+        facts = s.get("facts")
+        if isinstance(facts, dict) and "unsafe" in facts:
+            return bool(facts["unsafe"])
+        return bool(s.get("unsafe")) or s["version"] in self.unsafe
+
+    def flags(self, s: dict[str, Any]) -> Text:
+        """Two cells: ``!`` unsafe to load; the second kept for signed versions (``✓`` if a
+        summary or its facts ever say ``signed``)."""
+        out = Text()
+        out.append("!" if self.is_unsafe(s) else " ", style=self.palette.error)
+        facts = s.get("facts") if isinstance(s.get("facts"), dict) else {}
+        out.append("✓" if s.get("signed") or facts.get("signed") else " ", style=self.palette.better)
+        return out
+
+    def stage_cell(self, s: dict[str, Any]) -> Text:
+        """The stage badge (or pending / failed), then the aliases pointing at the version."""
+        badge = stage_badge(s.get("stage", "none"), self.palette, s.get("status", "ready"))
+        label = alias_labels(self.aliases).get(s["version"])
+        if not label:
+            return badge
+        badge.pad_right(STAGE_WIDTH - badge.cell_len + 1)
+        room = max(1, self.layout_room - 1)
+        badge.append(label if len(label) <= room else label[: room - 1] + "…", style=self.palette.accent)
+        return badge
+
+    # -- aliases and unsafe versions, asked of the registry ----------------------------------
+
+    def _model_of(self, items: list[dict[str, Any]]) -> None:
+        """The model the rows belong to; a new one (first page, rename) loads its annotations."""
+        model = next((s.get("model") for s in items if s.get("model")), None)
+        if model and model != self.model_name:
+            self.model_name = model
+            self.refresh_annotations()
+
+    def refresh_annotations(self) -> None:
+        """Ask again for the model's aliases and unsafe versions (an alias moved or went)."""
+        if self.model_name and getattr(self.app, "client", None) is not None:
+            self._load_annotations(self.model_name)
+
+    @work(exclusive=True, exit_on_error=False, group="versions-annotations")
+    async def _load_annotations(self, model: str) -> None:
+        client = self.app.client
+        try:
+            aliases = (await client.aliases(model)).get("aliases") or {}
+        except Exception:  # noqa: BLE001 - annotations are extras; the rows stand without them
+            aliases = None
+        glob = "".join(f"[{c}]" if c in "*?[]" else c for c in model)
+        try:
+            page = await client.search(name=glob, facts=["unsafe=true"], order="-created", limit=UNSAFE_LIMIT)
+            unsafe = {int(i["version"]) for i in page.get("items", [])
+                      if (i.get("model") or "").lower() == model.lower()}
+        except Exception:  # noqa: BLE001
+            unsafe = None
+        if model == self.model_name:
+            self.set_annotations(aliases, unsafe)
+
+    def set_annotations(self, aliases: dict[str, int] | None = None, unsafe: set[int] | None = None) -> None:
+        """Show these aliases (``{alias: version}``) and unsafe versions; None keeps what is shown."""
+        if aliases is not None:
+            self.aliases = {str(k): int(v) for k, v in aliases.items()}
+        if unsafe is not None:
+            self.unsafe = set(unsafe)
+        if not self.columns:
+            return
+        if alias_room(self.aliases) != self.layout_room:
+            self._rebuild(self.layout_width or self._width())  # the stage column's width follows the aliases
+            return
+        for n, s in self.summaries.items():
+            self.update_cell(str(n), "flags", self.flags(s))
+            self.update_cell(str(n), "stage", self.stage_cell(s))
+
     def append_page(self, items: list[dict[str, Any]]) -> None:
+        self._model_of(items)
         for s in items:
             n = s["version"]
             if n in self.summaries:
@@ -131,8 +244,11 @@ class VersionsTable(DataTable):
             self.add_row(*self.cells(s), key=str(n))
 
     def upsert(self, s: dict[str, Any]) -> bool:
-        """Update a loaded row, or insert a new version above the others; True if it is new."""
+        """Update a loaded row, or insert a new version above the others; True if it is new.
+        An alias may have moved with it (``alias.set`` comes as a change to its version), so the
+        model's aliases are asked for again."""
         n = s["version"]
+        self.refresh_annotations()
         if n in self.summaries:
             self.summaries[n] = s
             for column, value in zip(self.columns, self.cells(s)):
