@@ -1,20 +1,26 @@
-"""The first screen: every model with its versions, production, staging, latest, updated."""
+"""The first screen: every model with its versions, production (and how long it has been so),
+staging, latest (and its primary metric against production's), updated; below the list, the
+registry's recent activity (drops, registrations, stage changes, refused gates), live."""
 
 from __future__ import annotations
 
+import asyncio
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from modelreg.shared.errors import NotFound
+from modelreg.shared.errors import ModelregError, NotFound
+from modelreg.shared.names import metric_direction
 
 from ..messages import ModelsLoaded
-from ..widgets.formatting import version_ref
+from ..widgets.formatting import Clock, Palette, delta, version_ref
 from ..widgets.header import StatusHeader
 from .base import RegistryScreen
 
@@ -24,6 +30,119 @@ def demo_commands(demo: Any) -> list[str]:
     return [f"export MODELREG_HOME={shlex.quote(str(demo.home))}", f"{shlex.quote(demo.command)} history fraud-detector"]
 
 
+WIDE = 120  # from this width on the table also shows the latest version's metric trend
+ACTIVITY_KEEP = 100  # activity lines kept (the panel shows as many as fit, newest first)
+ACTIVITY_BACKLOG = 500  # how far back in the event log the panel starts
+STATS_CONCURRENCY = 8
+STATS_FIRST = 50  # models whose stats are read before the list first shows
+
+
+@dataclass
+class ModelStats(Message):
+    """Per model: production's ``stage_changed_at`` and metrics, the latest version's metrics."""
+
+    stats: dict[str, dict[str, Any]]
+
+
+@dataclass
+class ActivityLoaded(Message):
+    events: list[dict[str, Any]]
+
+
+def short_age(seconds: float) -> str:
+    """'3d', '5h', '12m', '40s': how long production has been production, in a narrow column."""
+    for suffix, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)}{suffix}"
+    return f"{int(max(0.0, seconds))}s"
+
+
+def primary_metric(latest: dict[str, Any], production: dict[str, Any]) -> str | None:
+    """The metric the trend shows: the first (by name) numeric one both versions have."""
+    shared = [k for k in sorted(latest) if k in production and _numeric(latest[k]) and _numeric(production[k])]
+    return shared[0] if shared else None
+
+
+def _numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def activity_line(e: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """(what, style key, model@version, detail) for an event the activity panel shows, else None.
+
+    The style key is one of ``ok``, ``stage``, ``bad`` or ``""``.
+    """
+    kind, d = e.get("kind", ""), e.get("data") or {}
+    ref = f"{e['model']}@{e['version']}" if e.get("model") and e.get("version") else (e.get("model") or "-")
+    reason = str(d.get("reason") or "")
+    if kind == "drop.registered":
+        return "dropped", "ok", ref, str(d.get("entry") or "") + (" · unsafe to load" if d.get("unsafe") else "")
+    if kind == "drop.failed":
+        where = e.get("model") or str(d.get("entry") or "-")
+        return "drop failed", "bad", where if ref == "-" else ref, \
+            (f"{d['entry']}: " if d.get("entry") and where != d.get("entry") else "") + str(d.get("message") or "")
+    if kind == "version.created" and not str(d.get("source") or "").startswith("drop:"):
+        return "registered", "ok", ref, f"via {d.get('source') or 'api'}"
+    if kind == "version.failed":
+        return "failed", "bad", ref, str(d.get("message") or "")
+    if kind == "stage.changed":
+        if d.get("kind") == "replaced" or (d.get("kind") == "rollback" and d.get("to") == "archived"):
+            return None  # the other half of a promotion or rollback, which has its own line
+        forced = " FORCED" if d.get("forced") else ""
+        if d.get("kind") == "rollback":
+            return "rolled back", "stage", ref, f"to production{forced}" + (f" · {reason}" if reason else "")
+        what = "promoted" if d.get("to") in ("production", "staging") else "archived" if d.get("to") == "archived" \
+            else "moved"
+        return what, "stage", ref, f"{d.get('from')} → {d.get('to')}{forced}" + (f" · {reason}" if reason else "")
+    if kind == "stage.refused":
+        failed = [str(r.get("rule")) for r in (d.get("verdict") or {}).get("rules", []) if r.get("status") != "pass"]
+        return "refused", "bad", ref, f"→ {d.get('to')}: " + (", ".join(failed) or reason or "gate failed")
+    return None
+
+
+def activity_time(clock: Clock, ts: Any) -> str:
+    """HH:MM:SS today, 'MM-DD HH:MM' before."""
+    full = clock.date(ts, seconds=True)
+    if full == "-":
+        return full
+    return full[11:] if full[:10] == clock.date(clock.now())[:10] else full[5:16]
+
+
+def render_activity(events: list[dict[str, Any]], clock: Clock, palette: Palette, wide: bool) -> Text:
+    """One line an event, newest first, in aligned columns; wide terminals also show who did it."""
+    styles = {"ok": palette.better, "stage": palette.staging, "bad": palette.worse, "": ""}
+    rows = []
+    for e in sorted(events, key=lambda e: e.get("id", 0), reverse=True):
+        shown = activity_line(e)
+        if shown is not None:
+            rows.append((activity_time(clock, e.get("ts")), e.get("actor") or "-", *shown))
+    if not rows:
+        return Text("nothing yet: drops, registrations, promotions, rollbacks and refused gates appear here",
+                    style=palette.muted)
+    when_w = max(len(r[0]) for r in rows)
+    what_w = max(len(r[2]) for r in rows)
+    ref_w = min(max(len(r[4]) for r in rows), 32 if wide else 20)
+    actor_w = min(max(len(r[1]) for r in rows), 20)
+    lines = []
+    for when, actor, what, style, ref, detail in rows:
+        if len(ref) > ref_w:
+            ref = ref[: ref_w - 1] + "…"
+        if len(actor) > actor_w:
+            actor = actor[: actor_w - 1] + "…"
+        # Every styled piece starts with a visible character; the gaps belong to the piece before.
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f"{when:<{when_w}}  ", style=palette.muted)
+        line.append(f"{what:<{what_w}}  ", style=styles.get(style, ""))
+        line.append(f"{ref:<{ref_w}}  ", style="bold")
+        if wide:
+            line.append(f"{actor:<{actor_w}}  ", style=palette.muted)
+        line.append(detail)
+        lines.append(line)
+    out = Text("\n").join(lines)
+    out.no_wrap, out.overflow = True, "ellipsis"
+    return out
+
+
 class ModelsTable(DataTable):
     """The models list: DataTable's own enter (hidden), saying what it does for the help screen."""
 
@@ -31,6 +150,8 @@ class ModelsTable(DataTable):
 
 
 class ModelsScreen(RegistryScreen):
+    CSS_PATH = "../styles/models.tcss"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # the activity panel: a few lines, or the rest
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "filter", "filter", id="filter"),
@@ -48,27 +169,42 @@ class ModelsScreen(RegistryScreen):
         self.models: dict[str, dict[str, Any]] = {}
         self.loaded = False
         self.filter_text = ""
+        self.stats: dict[str, dict[str, Any]] = {}
+        self.activity: dict[int, dict[str, Any]] = {}
+        self.activity_loaded = False
+        self._wide: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusHeader("models")
         yield Input(placeholder="filter models by name…", id="filter")
         yield Static(id="banner")
-        table: DataTable = ModelsTable(id="models", cursor_type="row", cursor_foreground_priority="renderable")
+        yield ModelsTable(id="models", cursor_type="row", cursor_foreground_priority="renderable")
+        yield Static(id="empty")
+        activity = Static(id="activity")
+        activity.border_title = "recent activity"
+        yield activity
+        yield Footer(compact=True)
+
+    def _columns(self, table: DataTable, wide: bool) -> None:
+        """The same columns for every width class: the trend only from WIDE columns on."""
+        table.clear(columns=True)
         table.add_column("model", key="name")
         table.add_column("versions", key="versions")
         table.add_column("production", key="production")
         table.add_column("staging", key="staging")
         table.add_column("latest", key="latest")
+        if wide:
+            table.add_column("latest vs prod", key="trend")
         table.add_column("updated", key="updated")
         table.add_column("description", key="description")
-        yield table
-        yield Static(id="empty")
-        yield Footer(compact=True)
+        self._wide = wide
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one("#models").focus()
         self._show_banner()
+        self._columns(self.query_one("#models", DataTable), self.size.width >= WIDE)
+        self._show_activity()
         if self.app.client is not None:
             self.load()
 
@@ -76,6 +212,13 @@ class ModelsScreen(RegistryScreen):
         self._show_banner()
         if not self.loaded:
             self.load()
+        elif not self.activity_loaded:
+            self.load_activity()
+
+    def on_resize(self, _event: Any) -> None:
+        if self._wide is not None and (self.size.width >= WIDE) != self._wide:
+            self._fill()
+        self._show_activity()
 
     def on_connection_changed(self, _message: Any) -> None:
         # The base class's handler runs too (Textual walks the MRO) and reloads if needed.
@@ -105,7 +248,17 @@ class ModelsScreen(RegistryScreen):
 
     @work(exclusive=True, exit_on_error=False, group="models")
     async def load(self) -> None:
-        self.post_message(ModelsLoaded(await self.client.all_models()))
+        # Stats and activity are posted before the list, so the list never shows without them
+        # (`loaded` then means all three are on screen; beyond STATS_FIRST models they follow).
+        models = await self.client.all_models()
+        names = [m["name"] for m in models]
+        stats, events = await asyncio.gather(self._fetch_stats(names[:STATS_FIRST]), self._fetch_activity())
+        self.post_message(ModelStats(stats))
+        if events is not None:
+            self.post_message(ActivityLoaded(events))
+        self.post_message(ModelsLoaded(models))
+        if len(names) > STATS_FIRST:
+            self.post_message(ModelStats(await self._fetch_stats(names[STATS_FIRST:])))
 
     @work(exclusive=False, exit_on_error=False, group="models-refresh")
     async def refresh_models(self, names: list[str]) -> None:
@@ -115,6 +268,7 @@ class ModelsScreen(RegistryScreen):
                 items.append(await self.client.model(name))
             except NotFound:  # deleted, or renamed away
                 missing.append(name)
+        self.post_message(ModelStats(await self._fetch_stats([m["name"] for m in items])))
         self.post_message(ModelsLoaded(items, replace=False, missing=missing))
 
     def on_models_loaded(self, message: ModelsLoaded) -> None:
@@ -126,6 +280,66 @@ class ModelsScreen(RegistryScreen):
         self.loaded = True
         self.app.set_models(list(self.models.values()))
         self._fill()
+        if not self.activity_loaded:
+            self.load_activity()
+
+    async def _fetch_stats(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Per model, its newest and its production version (age and metrics), a few at a time.
+        What cannot be read is left out: the columns then show '-', the list is not held up."""
+        client, gate = self.client, asyncio.Semaphore(STATS_CONCURRENCY)
+
+        async def one(name: str) -> tuple[str, dict[str, Any]] | None:
+            async with gate:
+                try:
+                    newest = (await client.versions(name, limit=1))["items"]
+                    production = (await client.versions(name, stage="production", limit=1))["items"]
+                except ModelregError:  # gone meanwhile, or a daemon that cannot say
+                    return None
+            return name, {"latest": newest[0] if newest else None, "production": production[0] if production else None}
+
+        found = await asyncio.gather(*(one(n) for n in names))
+        return dict(x for x in found if x is not None)
+
+    def on_model_stats(self, message: ModelStats) -> None:
+        self.stats.update(message.stats)
+        if self.loaded:
+            self._fill()
+
+    async def _fetch_activity(self) -> list[dict[str, Any]] | None:
+        """The last few hundred events of the log (None if unreadable); live ones are added as they arrive."""
+        try:
+            last = (await self.client.events(limit=1)).get("last_id") or 0
+            page = await self.client.events(after=max(0, last - ACTIVITY_BACKLOG), limit=ACTIVITY_BACKLOG)
+        except ModelregError:
+            return None
+        return page.get("items") or []
+
+    @work(exclusive=True, exit_on_error=False, group="activity")
+    async def load_activity(self) -> None:
+        events = await self._fetch_activity()
+        if events is not None:
+            self.post_message(ActivityLoaded(events))
+
+    def on_activity_loaded(self, message: ActivityLoaded) -> None:
+        self.activity_loaded = True
+        self._add_activity(message.events)
+        self._show_activity()
+
+    def _add_activity(self, events: list[dict[str, Any]]) -> None:
+        fresh = {e["id"]: e for e in events if "id" in e and e["id"] not in self.activity and activity_line(e)}
+        if not fresh:
+            return
+        self.activity.update(fresh)
+        for old in sorted(self.activity)[:-ACTIVITY_KEEP]:
+            del self.activity[old]
+        self._show_activity()
+
+    def _show_activity(self) -> None:
+        panel = self.query_one("#activity", Static)
+        if not self.activity_loaded and not self.activity:
+            panel.update(Text("loading…", style="italic"))
+            return
+        panel.update(render_activity(list(self.activity.values()), self.clock, self.palette, self.size.width >= WIDE))
 
     def _forget(self, names: list[str]) -> bool:
         gone = {n.lower() for n in names}
@@ -134,6 +348,7 @@ class ModelsScreen(RegistryScreen):
         return len(self.models) != before
 
     def apply_events(self, events: list[dict[str, Any]]) -> None:
+        self._add_activity(events)
         if not self.loaded:
             return
         names: set[str] = set()
@@ -160,12 +375,16 @@ class ModelsScreen(RegistryScreen):
     def _fill(self) -> None:
         table = self.query_one("#models", DataTable)
         current = self._current_name()
-        table.clear()
+        wide = self.size.width >= WIDE
+        if wide != self._wide:
+            self._columns(table, wide)
+        else:
+            table.clear()
         text = self.filter_text.lower()
         shown = [m for m in self.app.models_cache if text in m["name"].lower()]
-        width = max(10, self.size.width - 78)
+        width = max(10, self.size.width - (100 if wide else 84))
         for m in shown:
-            table.add_row(*self._cells(m, width), key=m["name"])
+            table.add_row(*self._cells(m, width, wide), key=m["name"])
         empty = self.query_one("#empty", Static)
         empty.display = not shown
         if not shown:
@@ -175,15 +394,57 @@ class ModelsScreen(RegistryScreen):
             table.move_cursor(row=table.get_row_index(current), animate=False)
         self.refresh_bindings()
 
-    def _cells(self, m: dict[str, Any], width: int) -> list[Any]:
+    def _cells(self, m: dict[str, Any], width: int, wide: bool) -> list[Any]:
         p = self.palette
         description = (m.get("description") or "").splitlines()[0] if m.get("description") else ""
         if len(description) > width:
             description = description[: width - 1] + "…"
-        return [Text(m["name"], style="bold"), str(m.get("version_count", 0)),
-                version_ref(m.get("production"), "production", p), version_ref(m.get("staging"), "staging", p),
-                version_ref(m.get("latest"), "", p), self.clock.ago(m.get("updated_at")),
-                Text(description, style=p.muted)]
+        cells = [Text(m["name"], style="bold"), str(m.get("version_count", 0)), self._production(m),
+                 version_ref(m.get("staging"), "staging", p), version_ref(m.get("latest"), "", p)]
+        if wide:
+            cells.append(self._trend(m))
+        return cells + [self.clock.ago(m.get("updated_at")), Text(description, style=p.muted)]
+
+    def _stat(self, m: dict[str, Any], which: str) -> dict[str, Any] | None:
+        """The version ``which`` (latest or production) of the last stats, if it is still that one."""
+        v = (self.stats.get(m["name"]) or {}).get(which)
+        return v if v and v.get("version") == m.get(which) else None
+
+    def _production(self, m: dict[str, Any]) -> Text:
+        """'v12 · 3d': the production version and how long it has been production."""
+        out = version_ref(m.get("production"), "production", self.palette)
+        prod = self._stat(m, "production")
+        since = self.clock.ts(prod.get("stage_changed_at")) if prod else None
+        if since is not None:
+            # The space ends the version's own span: a styled piece never starts with one
+            # (SVG renderers drop a leading space, and the words would run together).
+            out.append(" ")
+            out.append(f"· {short_age(self.clock.now() - since)}", style=self.palette.muted)
+        return out
+
+    def _trend(self, m: dict[str, Any]) -> Text:
+        """'auc ▲ +0.004': the latest version's primary metric against production's."""
+        latest, prod = self._stat(m, "latest"), self._stat(m, "production")
+        out = Text()
+        if not latest or not prod:
+            out.append("-", style=self.palette.muted)
+            return out
+        if latest["version"] == prod["version"]:
+            out.append("is production", style=self.palette.muted)
+            return out
+        key = primary_metric(latest.get("metrics") or {}, prod.get("metrics") or {})
+        if key is None:
+            out.append("-", style=self.palette.muted)
+            return out
+        d = float(latest["metrics"][key]) - float(prod["metrics"][key])
+        out.append(f"{key if len(key) <= 14 else key[:13] + '…'} ")
+        if d == 0:
+            out.append("= ±0", style=self.palette.muted)
+            return out
+        higher = metric_direction(key, m.get("metric_directions") or None) == "higher"
+        style = self.palette.better if (d > 0) == higher else self.palette.worse
+        out.append(f"{'▲' if d > 0 else '▼'} {delta(d)}", style=style)
+        return out
 
     def _current_name(self) -> str | None:
         table = self.query_one("#models", DataTable)
