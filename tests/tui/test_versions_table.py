@@ -45,6 +45,15 @@ def cell(table: VersionsTable, n: int, column: str) -> str:
     return table.get_cell(str(n), column).plain
 
 
+def flag(table: VersionsTable, n: int) -> str:
+    """The version's flags, "" when the table has no flags column (nothing is flagged)."""
+    return cell(table, n, "flags").strip() if "flags" in table.columns else ""
+
+
+def column_keys(table: VersionsTable) -> list[str]:
+    return [c.key.value for c in table.columns.values()]
+
+
 async def test_alias_shows_beside_its_versions_stage():
     app = Harness()
     async with app.run_test(size=(80, 12)) as pilot:
@@ -75,15 +84,18 @@ async def test_unsafe_marker_from_the_search_and_from_a_details_facts():
     async with app.run_test(size=(80, 12)) as pilot:
         table = app.query_one(VersionsTable)
         await wait_for(pilot, lambda: table.row_count == 5)
-        assert all(cell(table, n, "flags").strip() == "" for n in table.summaries)
+        assert "flags" not in column_keys(table)  # nothing flagged: no column, its room goes to metrics
+        assert all(flag(table, n) == "" for n in table.summaries)
         table.set_annotations(unsafe={14})
-        assert cell(table, 14, "flags").strip() == "!"
-        assert cell(table, 12, "flags").strip() == ""
+        assert column_keys(table)[:4] == ["mark", "v", "flags", "stage"]
+        assert flag(table, 14) == "!"
+        assert flag(table, 12) == ""
         # A version refreshed from its detail carries its facts: they decide.
         table.upsert({**table.summaries[12], "facts": {"unsafe": True}})
-        assert cell(table, 12, "flags").strip() == "!"
+        assert flag(table, 12) == "!"
         table.upsert({**table.summaries[14], "facts": {"unsafe": False}})
-        assert cell(table, 14, "flags").strip() == ""
+        assert flag(table, 14) == ""
+        assert table.get_row_index("15") == 0 and table.row_count == 5  # same rows, same order
 
 
 async def test_columns_are_a_function_of_the_data_and_the_width():
@@ -120,10 +132,10 @@ async def test_live_alias_and_unsafe_pickle_show_in_the_model_screen(live, tmp_p
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_fraud(pilot)
         table = screen.table
-        await wait_for(pilot, lambda: "@champion" in cell(table, 1, "stage") and cell(table, 5, "flags").strip() == "!",
+        await wait_for(pilot, lambda: "@champion" in cell(table, 1, "stage") and flag(table, 5) == "!",
                        what="the alias and the unsafe marker")
         assert cell(table, 1, "stage").split() == ["●", "production", "@champion"]
-        assert all(cell(table, n, "flags").strip() == "" for n in (1, 2, 3, 4))
+        assert all(flag(table, n) == "" for n in (1, 2, 3, 4))
         # Pointed elsewhere from another shell: the alias.set event moves it.
         await live.call(lambda c: c.set_alias("fraud", "champion", 3))
         await wait_for(pilot, lambda: "@champion" in cell(table, 3, "stage") and "@" not in cell(table, 1, "stage"),

@@ -22,7 +22,8 @@ from .formatting import Palette, number, size, source_label, stage_badge
 
 PAGE = 200
 PREFETCH = 60  # load the next page when the cursor is this close to the last loaded row
-FIXED_WIDTH = 54  # mark, v, flags, stage, created, source and size columns with their padding
+FIXED_WIDTH = 50  # mark, v, stage, created, source and size columns with their padding
+FLAGS_WIDTH = 4  # the flags column with its padding, shown while some version of the model is flagged
 STAGE_WIDTH = 12  # the widest badge, "● production"
 ALIAS_ROOM = 20  # at most this many cells beside the badge for aliases (longer ones are cut with …)
 UNSAFE_LIMIT = 1000  # unsafe versions asked for per model (one search page)
@@ -54,7 +55,7 @@ def alias_room(aliases: dict[str, int]) -> int:
 def fit_metric_keys(ranked: list[str], width: int, extra: int = 0) -> tuple[list[str], int]:
     """As many ranked keys as fit in a table ``width`` cells wide (about 10 cells each), and
     the length their headers are shortened to: a pure function of the data and the width.
-    ``extra``: cells the fixed columns take beyond ``FIXED_WIDTH`` (aliases beside the badge)."""
+    ``extra``: cells the fixed columns take beyond ``FIXED_WIDTH`` (aliases, flags)."""
     room = max(0, width - FIXED_WIDTH - extra)
     keys = ranked[: room // 10]
     limit = 16 if keys and room // len(keys) >= 18 else 10
@@ -88,6 +89,7 @@ class VersionsTable(DataTable):
         self.aliases: dict[str, int] = {}
         self.unsafe: set[int] = set()
         self.layout_room = 0  # the alias room the columns were chosen for
+        self.layout_flags = False  # whether they have the flags column
 
     def reset(self, ranked_keys: list[str]) -> None:
         """Start over with these metric keys as column candidates (see ``rank_metric_keys``).
@@ -102,9 +104,13 @@ class VersionsTable(DataTable):
         self.ranked_keys = list(ranked_keys)
         self._add_columns(self._width())
 
-    def _layout(self, width: int) -> tuple[tuple[list[str], int], int]:
-        room = alias_room(self.aliases)
-        return fit_metric_keys(self.ranked_keys, width, room), room
+    def _wants_flags(self) -> bool:
+        """A flags column while the model has an unsafe version (or a shown row is flagged)."""
+        return bool(self.unsafe) or any(self._flagged(s) for s in self.summaries.values())
+
+    def _layout(self, width: int) -> tuple[tuple[list[str], int], int, bool]:
+        room, flags = alias_room(self.aliases), self._wants_flags()
+        return fit_metric_keys(self.ranked_keys, width, room + (FLAGS_WIDTH if flags else 0)), room, flags
 
     def _width(self) -> int:
         if self.size.width:
@@ -114,10 +120,11 @@ class VersionsTable(DataTable):
 
     def _add_columns(self, width: int) -> None:
         self.layout_width = width
-        (self.metric_keys, limit), self.layout_room = self._layout(width)
+        (self.metric_keys, limit), self.layout_room, self.layout_flags = self._layout(width)
         self.add_column(" ", key="mark", width=1)
         self.add_column("v", key="v")
-        self.add_column(" ", key="flags", width=2)
+        if self.layout_flags:
+            self.add_column(" ", key="flags", width=2)
         self.add_column("stage", key="stage", width=STAGE_WIDTH + self.layout_room)
         self.add_column("created", key="created")
         self.add_column("source", key="source")
@@ -151,7 +158,7 @@ class VersionsTable(DataTable):
         return [
             Text("✓" if n in self.marked else " ", style=self.palette.accent),
             Text(str(n), style="bold", justify="right"),
-            self.flags(s),
+            *([self.flags(s)] if self.layout_flags else []),
             self.stage_cell(s),
             self.clock.day(s.get("created_at")),
             source_label(s.get("source")),
@@ -166,6 +173,10 @@ class VersionsTable(DataTable):
         if isinstance(facts, dict) and "unsafe" in facts:
             return bool(facts["unsafe"])
         return bool(s.get("unsafe")) or s["version"] in self.unsafe
+
+    def _flagged(self, s: dict[str, Any]) -> bool:
+        facts = s.get("facts") if isinstance(s.get("facts"), dict) else {}
+        return self.is_unsafe(s) or bool(s.get("signed") or facts.get("signed"))
 
     def flags(self, s: dict[str, Any]) -> Text:
         """Two cells: ``!`` unsafe to load; the second kept for signed versions (``✓`` if a
@@ -226,12 +237,19 @@ class VersionsTable(DataTable):
             self.unsafe = set(unsafe)
         if not self.columns:
             return
-        if alias_room(self.aliases) != self.layout_room:
-            self._rebuild(self.layout_width or self._width())  # the stage column's width follows the aliases
+        if self._relayout():
             return
         for n, s in self.summaries.items():
-            self.update_cell(str(n), "flags", self.flags(s))
+            if self.layout_flags:
+                self.update_cell(str(n), "flags", self.flags(s))
             self.update_cell(str(n), "stage", self.stage_cell(s))
+
+    def _relayout(self) -> bool:
+        """Rebuild the columns if the aliases' room or the flags column changed; True if so."""
+        if (alias_room(self.aliases), self._wants_flags()) == (self.layout_room, self.layout_flags):
+            return False
+        self._rebuild(self.layout_width or self._width())
+        return True
 
     def append_page(self, items: list[dict[str, Any]]) -> None:
         self._model_of(items)
@@ -251,8 +269,9 @@ class VersionsTable(DataTable):
         self.refresh_annotations()
         if n in self.summaries:
             self.summaries[n] = s
-            for column, value in zip(self.columns, self.cells(s)):
-                self.update_cell(str(n), column, value)
+            if not self._relayout():
+                for column, value in zip(self.columns, self.cells(s)):
+                    self.update_cell(str(n), column, value)
             return False
         if self.summaries and n < min(self.summaries) and self.next_cursor:
             return False  # belongs to a page not loaded yet; it will come with that page
@@ -261,6 +280,7 @@ class VersionsTable(DataTable):
         self.add_row(*self.cells(s), key=str(n))
         self.sort("v", key=lambda cell: int(cell.plain), reverse=True)
         self.total += 1
+        self._relayout()
         if current is not None:
             self.move_cursor(row=self.get_row_index(str(current)), animate=False)
         return True
