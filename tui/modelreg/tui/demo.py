@@ -416,8 +416,8 @@ async def save_screenshots(home: Path, drop: Path, out: Path, size: tuple[int, i
                      and screen.table.layout_width == screen.table.size.width)
         saved.append(Path(app.save_screenshot("model.svg", str(out))))
         screen.query_one("#detail-tabs").active = "metrics"
-        screen.table.move_cursor(row=2, animate=False)  # v12, production, with monitoring history
-        await _until(pilot, lambda: (screen.detail.detail or {}).get("version") == 12
+        # still v13, in staging: the tab shows its deltas against production v12
+        await _until(pilot, lambda: (screen.detail.detail or {}).get("version") == 13
                      and screen.query_one("#metrics-table").row_count > 0)
         saved.append(Path(app.save_screenshot("model-metrics.svg", str(out))))
     return saved

@@ -328,6 +328,8 @@ class ModelScreen(RegistryScreen):
             self.refresh_versions(numbers)
         if any(e["kind"].startswith(("stage.", "version.", "drop.registered", "model.")) for e in mine):
             self.load_model()
+        if any(e["kind"].startswith("alias.") for e in mine):  # alias.removed names no version
+            self.table.refresh_annotations()
 
     def _renamed(self, new: str, event: dict[str, Any]) -> None:
         """Follow the model to its new name: same versions, new refs."""

@@ -237,7 +237,7 @@ class ModelsScreen(RegistryScreen):
             demo = self.app.demo
             lines.append(Text.assemble(
                 ("demo registry ", "bold"), str(demo.home), "\n",
-                ("drop folder   ", "bold"), str(demo.drop), ("  ← copy a model file here", self.palette.muted), "\n",
+                ("drop folder   ", "bold"), f"{demo.drop}  ", ("← copy a model file here", self.palette.muted), "\n",
                 ("other shell   ", "bold"), ("run these two lines there (y copies them):", self.palette.muted)))
             # Each command on a line of its own, never wrapped: a wrapped line copies with a break in it.
             lines.extend(Text(f"  {command}", no_wrap=True, overflow="ellipsis") for command in demo_commands(demo))
