@@ -15,6 +15,7 @@ from modelreg.shared.errors import ModelregError
 
 from ..messages import VerdictLoaded
 from ..widgets.verdict import VerdictView
+from ..widgets.formatting import anchored
 from .base import RegistryModal
 
 
@@ -27,8 +28,8 @@ class GatesModal(RegistryModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text.assemble(("Gates", "bold"), f"  {self.model}@{self.version}  ", (self.stage, "dim"),
-                                      ("   dry run: nothing changes", "italic")), id="dialog-title")
+            yield Label(anchored(Text.assemble(("Gates", "bold"), f"  {self.model}@{self.version}  ", (self.stage, "dim"),
+                                      ("   dry run: nothing changes", "italic"))), id="dialog-title")
             with VerticalScroll(id="verdict-box"):
                 yield VerdictView("staging", self.app.palette, id="verdict-staging")
                 yield Static("")

@@ -22,6 +22,7 @@ from modelreg.shared.errors import GateFailed, ModelregError, NotFound
 from ..messages import TransitionFinished, TransitionRefused, VerdictLoaded
 from ..widgets.checkbox import TextCheckbox
 from ..widgets.verdict import VerdictView
+from ..widgets.formatting import anchored
 from .base import RegistryModal
 
 VERBS = {"staging": "Move to staging", "production": "Promote to production", "archived": "Archive"}
@@ -45,8 +46,8 @@ class TransitionModal(RegistryModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text.assemble((VERBS[self.target], "bold"), f"  {self.ref}  ", (self.stage, "dim"), " → ",
-                                      (self.target, "bold")), id="dialog-title")
+            yield Label(anchored(Text.assemble((VERBS[self.target], "bold"), f"  {self.ref}  ", (self.stage, "dim"), " → ",
+                                      (self.target, "bold"))), id="dialog-title")
             with VerticalScroll(id="verdict-box"):
                 if self.gated:
                     yield VerdictView(self.target, self.app.palette, id="verdict")
@@ -170,7 +171,7 @@ class RollbackModal(RegistryModal):
     def compose(self) -> ComposeResult:
         to = f"v{self.target}" if self.target else "the previous production version"
         with Vertical(id="dialog"):
-            yield Label(Text.assemble(("Roll back", "bold"), f"  {self.model}"), id="dialog-title")
+            yield Label(anchored(Text.assemble(("Roll back", "bold"), f"  {self.model}")), id="dialog-title")
             yield Static(Text.assemble(
                 "production ", (f"v{self.current}", self.app.palette.production), " is archived and ",
                 (to, self.app.palette.production), " becomes production again, in one step,\n"

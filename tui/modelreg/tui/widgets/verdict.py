@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from .formatting import Palette, number
+from .formatting import Palette, anchored, number
 
 MARKS = {"pass": "✓", "fail": "✗", "error": "!"}
 
@@ -45,7 +45,7 @@ def verdict_text(verdict: dict[str, Any] | None, palette: Palette, target: str) 
             tail = str(rule["output"]).strip().splitlines()[-3:]
             for line in tail:
                 out.append(f"\n     │ {line[:200]}", style=palette.muted)
-    return out
+    return anchored(out)  # no styled run starts with the blanks that separate it (see formatting.anchored)
 
 
 class VerdictView(Static):
