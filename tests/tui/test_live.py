@@ -51,8 +51,9 @@ async def test_drop_folder_file_appears_with_a_notification(live, tmp_path: Path
         await wait_for(pilot, lambda: 5 in screen.table.summaries, timeout=10, what="the dropped version")
         await wait_for(pilot, lambda: any(t.startswith("new drop") and "fraud@5" in t for t in toasts(app)),
                        timeout=3, what="the drop notification")
-        models = app.screen_stack[-2]
-        assert models.models["fraud"]["version_count"] == 5
+        models = app.screen_stack[-2]  # refreshed by its own worker: wait for it, under load too
+        await wait_for(pilot, lambda: models.models["fraud"]["version_count"] == 5, timeout=10,
+                       what="the models screen's count")
 
 
 async def test_daemon_stop_shows_disconnected_and_recovers(live, monkeypatch):
