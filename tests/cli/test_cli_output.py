@@ -145,3 +145,12 @@ def test_plain_output_aligns_tables_and_keeps_brackets():
         "12  none",
         "ok [kept]",
     ]
+
+
+def test_a_capped_total_reads_more_than():
+    """The daemon stops counting a filtered page at 1,000 (total_exact false): the CLI says so."""
+    from modelreg.tui.cli.render import page_total
+
+    assert page_total({"total": 1, "total_exact": True}, "version") == "1 version"
+    assert page_total({"total": 40}, "match", "matches") == "40 matches"
+    assert page_total({"total": 1000, "total_exact": False}, "version") == "more than 1,000 versions"

@@ -11,7 +11,7 @@ from modelreg.shared.filters import parse_metric_filter
 from modelreg.shared.names import parse_ref, validate_key, validate_name
 
 from .context import Context, json_option, pass_ctx
-from .render import Span, emit_json, err, metric, out, plural, size, table, when
+from .render import Span, emit_json, err, metric, out, page_total, plural, size, table, when
 from .render import stage as stage_cell
 
 JUDGED_STYLE = {"better": "green", "worse": "red", "same": "dim"}
@@ -157,8 +157,9 @@ def search(ctx: Context, name: str | None, tags: tuple[str, ...], metrics: tuple
         t.add_row(f"{v['model']}@{v['version']}", stage_cell(v["stage"]), v["status"], when(v["created_at"]),
                   *[metric(v["metrics"].get(k)) for k in keys], size(v["total_size"]))
     out.table(t)
-    if len(items) < page["total"]:
-        err.line(Span(f"{len(items)} of {page['total']} matches shown; --limit N or --all for more", "dim"))
+    if len(items) < page["total"] or not page.get("total_exact", True):
+        err.line(Span(f"{len(items)} of {page_total(page, 'match', 'matches')} shown; --limit N or --all for more",
+                      "dim"))
 
 
 def _tags(values: tuple[str, ...]) -> dict[str, str]:

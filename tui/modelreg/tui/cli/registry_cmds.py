@@ -11,7 +11,7 @@ from modelreg.shared.filters import parse_metric_filter
 from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_relpath
 
 from .context import Context, json_option, pass_ctx
-from .render import Span, emit_json, err, metric, out, plural, progress, size, table, when
+from .render import Span, emit_json, err, metric, out, page_total, plural, progress, size, table, when
 from .render import stage as stage_cell
 from .render import status as status_cell
 
@@ -79,10 +79,10 @@ def versions(ctx: Context, name: str, stage: str | None, status: str | None, tag
     filters = dict(stage=stage, status=status, tags=list(tags), metrics=list(metric_filters), order=order)
     if all_pages:
         items = list(_iter_sync(c, name, filters))
-        total = len(items)
+        page = {"total": len(items)}
     else:
         page = c.versions(name, limit=limit, **filters)
-        items, total = page["items"], page["total"]
+        items = page["items"]
     if ctx.as_json:
         return emit_json(items)
     keys = sorted({k for v in items for k in v["metrics"]})[:6]
@@ -94,8 +94,8 @@ def versions(ctx: Context, name: str, stage: str | None, status: str | None, tag
         out.line(f"no versions of {name} match" if any((stage, status, tags, metric_filters)) else f"{name} has no versions")
     else:
         out.table(t)
-    if len(items) < total:
-        err.line(Span(f"{len(items)} of {plural(total, 'version')} shown; --limit N or --all for more", "dim"))
+    if len(items) < page["total"] or not page.get("total_exact", True):
+        err.line(Span(f"{len(items)} of {page_total(page, 'version')} shown; --limit N or --all for more", "dim"))
 
 
 def _iter_sync(c, name: str, filters: dict):

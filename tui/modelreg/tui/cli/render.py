@@ -227,6 +227,13 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
+def page_total(page: dict, word: str, words: str | None = None) -> str:
+    """A page's total: the daemon stops counting a filtered listing at 1,000 (``total_exact``)."""
+    if page.get("total_exact", True):
+        return plural(page["total"], word, words)
+    return f"more than {page['total']:,} {words or word + 's'}"
+
+
 def when(iso: str | None) -> str:
     if not iso:
         return "-"
