@@ -20,6 +20,7 @@ from .api import admin, audit, blobs as blobs_api, cards, events as events_api, 
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
 from .api import catalog_changes, compare, registration as registration_api, search
+from .api.mlflow import artifacts as mlflow_artifacts, registry as mlflow_registry, tracking as mlflow_tracking
 from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
 from .services.bus import EventBus
@@ -64,7 +65,8 @@ def create_app(config: DaemonConfig) -> web.Application:
     app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _lifecycle, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
-                   gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api):
+                   gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
+                   mlflow_registry, mlflow_tracking, mlflow_artifacts):
         app.router.add_routes(module.routes)
     return app
 

@@ -11,13 +11,27 @@ from modelreg.shared.errors import ModelregError, Unauthorized
 
 from ..keys import TOKEN
 from .http import reply
+from .mlflow import errors as mlflow_errors
+from .mlflow.http import reply as mlflow_reply
 
 log = logging.getLogger("modelreg.daemon")
 OPEN_ROUTES = frozenset({("GET", "/v1/health"), ("HEAD", "/v1/health")})
 
 
+MLFLOW_PREFIX = "/api/"  # MLflow's REST API (api/mlflow/): its own error shape
+
+
 def _envelope(request: web.Request, status: int, code: str, message: str, details: dict | None = None) -> web.Response:
     return reply(request, {"error": {"code": code, "message": message, "details": details or {}}}, status)
+
+
+def _mlflow_http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    message = exc.text or exc.reason if exc.status == 413 else exc.reason
+    if exc.status in (404, 405):
+        message = f"No API endpoint {request.method} {request.path}; modelreg serves MLflow's model registry, " \
+                  "mlflow-artifacts and the tracking calls log_model needs (docs/mlflow.md)"
+    data, status = mlflow_errors.http_envelope(exc.status, message)
+    return mlflow_reply(data, status)
 
 
 @web.middleware
@@ -32,10 +46,14 @@ async def guard(request: web.Request, handler):
             _check_token(request)
         return await handler(request)
     except ModelregError as exc:
+        if request.path.startswith(MLFLOW_PREFIX):
+            return mlflow_reply(*mlflow_errors.envelope(exc))
         return _envelope(request, exc.status, exc.code, exc.message, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if request.path.startswith(MLFLOW_PREFIX):
+            return _mlflow_http_error(request, exc)
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
         message = exc.reason if exc.status != 413 else exc.text or "request body is too large"
         if exc.status == 404:
@@ -48,6 +66,8 @@ async def guard(request: web.Request, handler):
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith(MLFLOW_PREFIX):
+            return mlflow_reply({"error_code": "INTERNAL_ERROR", "message": "internal error; the daemon log has the details"}, 500)
         return _envelope(request, 500, "internal", "internal error; the daemon log has the details")
 
 

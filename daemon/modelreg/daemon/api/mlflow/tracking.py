@@ -1,0 +1,7 @@
+"""MLflow tracking routes (filled in by issue 10's work)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
