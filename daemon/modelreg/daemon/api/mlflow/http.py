@@ -56,3 +56,10 @@ def as_list(value: Any) -> list[Any]:
 def ms(seconds: float | None) -> int | None:
     """Our timestamps (Unix seconds) as MLflow's (integer milliseconds)."""
     return None if seconds is None else int(round(seconds * 1000))
+
+
+def actor(request: web.Request) -> str:
+    """Who acted, for the audit log: the MLflow client names no user, so the identity is the
+    token's (today every token is the home's admin token; named tokens come with issue 12)."""
+    named = request.headers.get("X-Modelreg-Actor", "")
+    return f"mlflow:{named[:200]}" if named and named.isprintable() else "mlflow:home-token"
