@@ -335,4 +335,111 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    7,
+    "mlflow tracking subset and the mlflow-artifacts tree",
+    """
+    -- MLflow's own timestamps (integer milliseconds, as its client sends and reads them) are
+    -- kept as given, so a metric's history reads back exactly as it was logged (issue 10).
+    CREATE TABLE mlflow_experiments (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,   -- ids are never reused, as MLflow's
+        name              TEXT NOT NULL UNIQUE,
+        artifact_location TEXT NOT NULL,
+        lifecycle_stage   TEXT NOT NULL DEFAULT 'active',
+        created_ms        INTEGER NOT NULL,
+        updated_ms        INTEGER NOT NULL
+    );
+    -- Experiment "0" ("Default") exists as in MLflow.
+    INSERT INTO mlflow_experiments (id, name, artifact_location, created_ms, updated_ms) VALUES
+        (0, 'Default', 'mlflow-artifacts:/0', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+         CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    CREATE TABLE mlflow_experiment_tags (
+        experiment_id INTEGER NOT NULL REFERENCES mlflow_experiments(id) ON DELETE CASCADE,
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE mlflow_runs (
+        run_id          TEXT PRIMARY KEY,
+        experiment_id   INTEGER NOT NULL REFERENCES mlflow_experiments(id),
+        name            TEXT NOT NULL DEFAULT '',
+        user_id         TEXT NOT NULL DEFAULT '',
+        status          TEXT NOT NULL DEFAULT 'RUNNING',
+        start_ms        INTEGER,
+        end_ms          INTEGER,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        artifact_uri    TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX mlflow_runs_by_experiment ON mlflow_runs(experiment_id, start_ms);
+    CREATE TABLE mlflow_params (
+        run_id TEXT NOT NULL REFERENCES mlflow_runs(run_id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE mlflow_run_tags (
+        run_id TEXT NOT NULL REFERENCES mlflow_runs(run_id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE mlflow_metrics (
+        id        INTEGER PRIMARY KEY,
+        run_id    TEXT NOT NULL REFERENCES mlflow_runs(run_id) ON DELETE CASCADE,
+        key       TEXT NOT NULL,
+        value     REAL,          -- NULL: NaN (SQLite has no NaN)
+        is_nan    INTEGER NOT NULL DEFAULT 0,
+        timestamp INTEGER NOT NULL,
+        step      INTEGER NOT NULL DEFAULT 0,
+        model_id  TEXT
+    );
+    CREATE INDEX mlflow_metrics_by_run ON mlflow_metrics(run_id, key, id);
+
+    CREATE TABLE mlflow_logged_models (
+        model_id        TEXT PRIMARY KEY,
+        experiment_id   INTEGER NOT NULL REFERENCES mlflow_experiments(id),
+        name            TEXT NOT NULL,
+        artifact_uri    TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'LOGGED_MODEL_PENDING',
+        status_message  TEXT NOT NULL DEFAULT '',
+        model_type      TEXT NOT NULL DEFAULT '',
+        source_run_id   TEXT,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX mlflow_logged_models_by_experiment ON mlflow_logged_models(experiment_id, created_ms);
+    CREATE TABLE mlflow_logged_model_tags (
+        model_id TEXT NOT NULL REFERENCES mlflow_logged_models(model_id) ON DELETE CASCADE,
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE mlflow_logged_model_params (
+        model_id TEXT NOT NULL REFERENCES mlflow_logged_models(model_id) ON DELETE CASCADE,
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE mlflow_run_outputs (
+        run_id   TEXT NOT NULL REFERENCES mlflow_runs(run_id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        step     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, model_id)
+    ) WITHOUT ROWID;
+
+    -- The mlflow-artifacts tree: a path (relative to the artifact root, e.g.
+    -- '1/<run>/artifacts/model/MLmodel') names a blob of the content-addressed store; gc keeps
+    -- every blob a row here references.
+    CREATE TABLE mlflow_artifacts (
+        path       TEXT PRIMARY KEY,
+        sha256     TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX mlflow_artifacts_by_blob ON mlflow_artifacts(sha256);
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
