@@ -343,13 +343,17 @@ class Registration:
     external_parents: list[str] = field(default_factory=list)
     source: str = "api"
     facts: dict[str, Any] = field(default_factory=dict)
+    number: int | None = None  # the number asked for (RegistrationBody.number); None: the next
+    renumber: bool = False  # a spent ``number`` takes the next one instead of a Conflict
 
 
 _METADATA_MESSAGES = {**_METRIC_MESSAGES, "datasets[#].relation": "{field} must be trained_on or evaluated_on"}
 _REGISTRATION_MESSAGES = {
     **_METADATA_MESSAGES,
     "mode": "mode must be 'copy' or 'move', not {value!r}",
-    "source": "source must be 'cli' or 'api'",
+    "source": "source must be 'cli', 'api' or 'mlflow'",
+    "number": "number must be a version number (an integer from 1)",
+    "external_parents[#]": "{field} must be text of at most 400 characters",
     "files[#].sha256": "{field} must be 64 lower-case hex digits",
     "files[#].size": "{field} must be a non-negative integer",
 }
@@ -366,6 +370,8 @@ def parse_registration(body: Any) -> Registration:
     reg = _registration(b, b.source)
     reg.path, reg.move = b.path, b.mode == "move"
     reg.files = _file_refs(b.files) if b.files is not None else None
+    reg.number, reg.renumber = b.number, b.renumber
+    reg.external_parents = list(dict.fromkeys(p for p in b.external_parents or () if p.strip()))
     return reg
 
 

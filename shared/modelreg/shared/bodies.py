@@ -116,7 +116,14 @@ class RegistrationBody(Metadata):
     path: Union[PathText, None] = None  # absolute, on the daemon's machine
     files: Union[Annotated[list[FileEntry], Meta(max_length=MAX_ITEMS)], None] = None
     mode: Literal["copy", "move"] = "copy"
-    source: Literal["cli", "api"] = "api"
+    source: Literal["cli", "api", "mlflow"] = "api"  # "mlflow": copied by `modelreg import mlflow`
+    # Ask for this version number (an import keeping MLflow's numbers): honoured when it is at
+    # least the model's next number, refused (409) below it, since numbers are never reused;
+    # with ``renumber`` a spent number takes the next one instead (the reply's version says which).
+    number: Union[Annotated[int, Meta(ge=1, lt=MAX_INT)], None] = None
+    renumber: bool = False
+    # Parents outside this registry (``derived_from``), e.g. ``mlflow:<URL>/<name>/<version>``.
+    external_parents: Union[Annotated[list[DatasetText], Meta(max_length=100)], None] = None
 
 
 class MetricsBody(Struct):

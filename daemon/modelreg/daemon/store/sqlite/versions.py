@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from modelreg.shared.errors import Conflict
 from modelreg.shared.names import Ref
 from modelreg.shared.timefmt import iso
 
@@ -52,8 +53,7 @@ def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> Vers
     """A new ``pending`` version (the model is created on first use) with its metadata and lineage."""
     tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                (model, tx.now, tx.now))
-    mrow = tx.one("UPDATE models SET next_version = next_version + 1, updated_at = ? WHERE name = ? "
-                  "RETURNING id, name, next_version - 1 AS number", (tx.now, model))
+    mrow = _allocate(tx, model, getattr(reg, "number", None), getattr(reg, "renumber", False))
     facts = json.dumps(reg.facts)
     cur = tx.execute(
         "INSERT INTO versions (model_id, number, status, source, description, facts, created_at, created_by, updated_at) "
@@ -71,12 +71,38 @@ def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> Vers
         lineage.add_edges(tx, vid, datasets=reg.datasets, run=reg.run, parents=reg.parents,
                           external_parents=reg.external_parents)
     events.append(tx, "version.created", actor, model=mrow["name"], version=mrow["number"],
-                  data={"source": reg.source})
+                  data={"source": reg.source, **_renumbered(reg, mrow["number"])})
     return VersionRecord(
         id=vid, model_id=mrow["id"], model_name=mrow["name"], number=mrow["number"], stage="none",
         status="pending", status_message="", source=reg.source, description=reg.description,
         content_digest=None, total_size=0, file_count=0, facts=json.loads(facts), created_at=tx.now,
         created_by=actor, updated_at=tx.now, stage_changed_at=None, purged_at=None, deleted_at=None)
+
+
+def _allocate(tx: WriteTx, model: str, number: int | None, renumber: bool) -> Any:
+    """The model's row with the new version's number: the next one, or ``number`` when asked.
+
+    A number is never reused (also after deletion): one below the model's next number was
+    spent, so asking for it is a Conflict, unless ``renumber`` accepts the next one instead.
+    A higher number is honoured and the numbers skipped stay unused (an import keeps gaps).
+    """
+    if number is not None:
+        row = tx.one("SELECT next_version FROM models WHERE name = ?", (model,))
+        if number >= row["next_version"]:
+            return tx.one("UPDATE models SET next_version = ? + 1, updated_at = ? WHERE name = ? "
+                          "RETURNING id, name, ? AS number", (number, tx.now, model, number))
+        if not renumber:
+            raise Conflict(f"{model}@{number} cannot be created: numbers below {row['next_version']} are taken "
+                           f"or were spent (never reused); the next is {model}@{row['next_version']}",
+                           {"requested": number, "next": row["next_version"]})
+    return tx.one("UPDATE models SET next_version = next_version + 1, updated_at = ? WHERE name = ? "
+                  "RETURNING id, name, next_version - 1 AS number", (tx.now, model))
+
+
+def _renumbered(reg: NewVersion, number: int) -> dict[str, int]:
+    """``{"renumbered_from": N}`` when the number asked for was spent and the next one was used."""
+    asked = getattr(reg, "number", None)
+    return {"renumbered_from": asked} if asked is not None and asked != number else {}
 
 
 def fresh_detail(tx: WriteTx, rec: VersionRecord, reg: NewVersion, files: Sequence[File]) -> dict[str, Any]:
@@ -154,7 +180,7 @@ class VersionStore:
         """One transaction: a pending version with its metadata; the record and its view as committed."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
             rec = create_pending(tx, model, reg, actor)
-            return rec, fresh_detail(tx, rec, reg, [])
+            return rec, {**fresh_detail(tx, rec, reg, []), **_renumbered(reg, rec.number)}
         return await self.engine.write(write)
 
     async def create_ready(self, model: str, reg: NewVersion, files: Sequence[File],
@@ -162,7 +188,7 @@ class VersionStore:
         """One transaction: create, record the manifest, mark ready; the record and its view as committed."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
             rec = create_ready(tx, model, reg, files, actor)
-            return rec, fresh_detail(tx, rec, reg, files)
+            return rec, {**fresh_detail(tx, rec, reg, files), **_renumbered(reg, rec.number)}
         return await self.engine.write(write)
 
     async def mark_ready(self, rec: VersionRecord, files: Sequence[File], actor: str) -> VersionRecord:
