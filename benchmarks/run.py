@@ -385,9 +385,14 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--versions", type=int, help="versions stored for get/resolve/page")
     ap.add_argument("--file-mib", type=int, help="size of the registered file")
     ap.add_argument("--seconds", type=float, help="length of each throughput run")
-    ap.add_argument("--only", choices=["http", "files"], help="run one half")
+    ap.add_argument("--only", choices=["http", "files", "mlflow"],
+                    help="run one half, or the comparison with a stock MLflow server (benchmarks/mlflow_compare.py)")
     ap.add_argument("--keep", action="store_true", help="keep the registry home (printed) for profiling")
     args = ap.parse_args(argv)
+    if args.only == "mlflow":  # its own servers, profile and JSON summary; imports mlflow only when asked
+        from benchmarks import mlflow_compare
+        return mlflow_compare.main(["--large"] * args.large + ["--tiny"] * args.tiny + ["--keep"] * args.keep
+                                   + (["--versions", str(args.versions)] if args.versions else []))
     profile = "large" if args.large else "tiny" if args.tiny else "small"
     prof = dict(PROFILES[profile])
     for key, value in (("versions", args.versions), ("seconds", args.seconds)):
