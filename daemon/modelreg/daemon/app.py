@@ -28,9 +28,12 @@ from .jobs import Jobs
 from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
+from .keys import MLFLOW_ARTIFACTS, MLFLOW_TRACKING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
+from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
+from .services.mlflow.tracking import Tracking
 from .lock import HomeLock
 from .services.registry import Registrar
 from .store import open_store
@@ -62,7 +65,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _lifecycle, _hooks, _watches])
+    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _mlflow, _lifecycle, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
@@ -105,6 +108,16 @@ async def _registrar(app: web.Application) -> AsyncIterator[None]:
     app[REGISTRAR] = Registrar(app[STORE], app[BLOBS], app[POOL], app[JOBS], app[CONFIG].home)
     yield
     await app[REGISTRAR].close()
+
+
+async def _mlflow(app: web.Application) -> AsyncIterator[None]:
+    """MLflow's tracking subset and mlflow-artifacts (issue 10); multipart parts left by a
+    previous run are removed at start and at shutdown."""
+    app[MLFLOW_TRACKING] = Tracking(app[STORE])
+    app[MLFLOW_ARTIFACTS] = MlflowArtifacts(app[STORE], app[BLOBS], app[POOL], app[CONFIG].home, app[CONFIG].max_upload)
+    await app[MLFLOW_ARTIFACTS].start()
+    yield
+    await app[MLFLOW_ARTIFACTS].close()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

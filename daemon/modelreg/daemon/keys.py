@@ -14,6 +14,8 @@ from .ingest.manager import WatchManager
 from .jobs import Jobs
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
+from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
+from .services.mlflow.tracking import Tracking
 from .services.registry import Registrar
 from .store import Store
 
@@ -32,3 +34,5 @@ HOOKS = web.AppKey("hooks", HookDispatcher)
 SOCKETS = web.AppKey("sockets", set)
 WATCHES = web.AppKey("watches", WatchManager)
 TASKS = web.AppKey("tasks", set)  # background tasks started by requests (verify); cancelled on shutdown
+MLFLOW_TRACKING = web.AppKey("mlflow_tracking", Tracking)  # MLflow's tracking subset (services/mlflow)
+MLFLOW_ARTIFACTS = web.AppKey("mlflow_artifacts", MlflowArtifacts)  # mlflow-artifacts over our blobs

@@ -16,6 +16,9 @@ from .mlflow.http import reply as mlflow_reply
 
 log = logging.getLogger("modelreg.daemon")
 OPEN_ROUTES = frozenset({("GET", "/v1/health"), ("HEAD", "/v1/health")})
+# A multipart upload's part URLs: the stock client sends no token to them (they stand in for
+# presigned URLs); the unguessable upload id in the path is the capability, unknown ids refused.
+OPEN_PREFIXES = (("PUT", "/api/2.0/mlflow-artifacts/mpu/part/"),)
 
 
 MLFLOW_PREFIX = "/api/"  # MLflow's REST API (api/mlflow/): its own error shape
@@ -42,7 +45,7 @@ async def guard(request: web.Request, handler):
     request the daemon answers. A 5xx means a bug, logged here.
     """
     try:
-        if (request.method, request.path) not in OPEN_ROUTES:
+        if (request.method, request.path) not in OPEN_ROUTES and not _open_prefix(request):
             _check_token(request)
         return await handler(request)
     except ModelregError as exc:
@@ -69,6 +72,10 @@ async def guard(request: web.Request, handler):
         if request.path.startswith(MLFLOW_PREFIX):
             return mlflow_reply({"error_code": "INTERNAL_ERROR", "message": "internal error; the daemon log has the details"}, 500)
         return _envelope(request, 500, "internal", "internal error; the daemon log has the details")
+
+
+def _open_prefix(request: web.Request) -> bool:
+    return any(request.method == method and request.path.startswith(prefix) for method, prefix in OPEN_PREFIXES)
 
 
 def _check_token(request: web.Request) -> None:

@@ -232,3 +232,77 @@ class SearchQuery(msgspec.Struct, frozen=True):
     order: str = "-created"
     limit: int = 100
     cursor: str | None = None
+
+
+# -- MLflow tracking subset (store/sqlite/tracking.py) ---------------------------------------------
+# MLflow's timestamps stay integer milliseconds here, as its client sends and reads them.
+
+
+class MlflowExperiment(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    created_ms: int
+    updated_ms: int
+    tags: dict[str, str] = {}
+
+
+class MlflowMetric(msgspec.Struct, frozen=True):
+    key: str
+    value: float  # NaN survives the round trip (stored as a flag)
+    timestamp: int
+    step: int
+    model_id: str | None = None
+
+
+class MlflowRun(msgspec.Struct, frozen=True):
+    run_id: str
+    experiment_id: int
+    name: str
+    user_id: str
+    status: str
+    start_ms: int | None
+    end_ms: int | None
+    lifecycle_stage: str
+    artifact_uri: str
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    metrics: list[MlflowMetric] = []  # the latest value per key (by step, then timestamp)
+    outputs: list[tuple[str, int]] = []  # (logged model id, step)
+
+
+class MlflowLoggedModel(msgspec.Struct, frozen=True):
+    model_id: str
+    experiment_id: int
+    name: str
+    artifact_uri: str
+    status: str
+    status_message: str
+    model_type: str
+    source_run_id: str | None
+    lifecycle_stage: str
+    created_ms: int
+    updated_ms: int
+    tags: dict[str, str] = {}
+    params: dict[str, str] = {}
+    metrics: list[MlflowMetric] = []
+
+
+class RunFacts(msgspec.Struct, frozen=True):
+    """What a registry version takes from the MLflow run that produced it (its lineage run)."""
+
+    experiment: str | None
+    started_at: float | None  # Unix seconds
+    ended_at: float | None
+    params: dict[str, str]
+    metrics: dict[str, float]  # the latest value per key
+    user: str
+
+
+class ArtifactEntry(msgspec.Struct, frozen=True):
+    """One entry of an mlflow-artifacts listing: a file (with its size) or a folder."""
+
+    path: str
+    is_dir: bool
+    size: int | None = None

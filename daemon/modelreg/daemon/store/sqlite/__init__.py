@@ -15,6 +15,7 @@ from .lineage import LineageStore
 from .metrics import MetricStore
 from .stages import StageStore
 from .stats import StatsStore
+from .tracking import TrackingStore
 from .versions import VersionStore
 from .watches import WatchStore
 
@@ -36,6 +37,7 @@ class SqliteStore:
         self.gc = GcStore(self.engine)
         self.stats = StatsStore(self.engine)
         self.bulk = BulkStore(self.engine)
+        self.tracking = TrackingStore(self.engine)  # MLflow's tracking subset and artifact tree
 
     @property
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events
