@@ -50,6 +50,7 @@ from modelreg.shared.names import (
     METRIC_SOURCES,
     parse_dataset_ref,
     parse_ref,
+    validate_alias,
     validate_key,
     validate_name,
     validate_relpath,
@@ -535,10 +536,11 @@ def parse_rollback(body: Any) -> tuple[int | None, str]:
     return b.to, b.reason or ""
 
 
-def parse_alias(body: Any) -> int:
-    """PUT /v1/models/{name}/aliases/{alias}: the version number the alias points at."""
-    b: AliasBody = _convert(body, AliasBody, {"version": "version must be a version number"})
-    return b.version
+def parse_alias(body: Any) -> AliasBody:
+    """PUT /v1/models/{name}/aliases/{alias}: the version number the alias points at, and an
+    override of the alias's gates (force, with its reason)."""
+    return _convert(body, AliasBody, {"version": "version must be a version number",
+                                      "force": "force must be true or false"})
 
 
 # -- gates, hooks, watches, maintenance -----------------------------------------------------------
@@ -546,20 +548,26 @@ def parse_alias(body: Any) -> int:
 
 @dataclass
 class GateRequest:
-    stage: str
+    stage: str | None  # None for an alias gate
     rule: str | None  # text: gates.parse_rule reads the grammar
     timeout: float | None
     model: str | None
+    alias: str | None = None  # None for a stage gate
 
 
 def parse_gate(body: Any) -> GateRequest:
-    """POST /v1/gates: stage, rule, timeout, model (absent: registry-wide)."""
+    """POST /v1/gates: stage or alias (exactly one), rule, timeout, model (absent: registry-wide)."""
     b: GateBody = _convert(body, GateBody, {
         "stage": "stage must be staging or production: gates guard the way into them",
         "rule": "a gate rule is a non-empty line of text",
         "timeout": "timeout must be a number of seconds between 0 and 86400",
+        "alias": "alias must be an alias name, e.g. champion",
     })
-    return GateRequest(b.stage, b.rule, b.timeout, validate_name(b.model) if b.model else None)
+    if (b.stage is None) == (b.alias is None):
+        raise InvalidInput("a gate guards a stage or an alias: give exactly one of stage "
+                           "(staging or production) and alias", {"field": "stage" if b.stage is None else "alias"})
+    alias = validate_alias(b.alias) if b.alias is not None else None
+    return GateRequest(b.stage, b.rule, b.timeout, validate_name(b.model) if b.model else None, alias)
 
 
 @dataclass

@@ -195,15 +195,18 @@ class AliasBody(Struct):
     """PUT /v1/models/{name}/aliases/{alias}."""
 
     version: VersionNumber
+    reason: Union[Reason, None] = None
+    force: bool = False  # past the alias's failed gates (needs a reason; audited)
 
 
 class GateBody(Struct):
-    """POST /v1/gates."""
+    """POST /v1/gates: exactly one of ``stage`` and ``alias`` is the target."""
 
-    stage: Literal["staging", "production"]
+    stage: Union[Literal["staging", "production"], None] = None
     rule: Union[str, None] = None  # the gate grammar (daemon gates.parse_rule)
     timeout: Union[Annotated[int, Meta(gt=0, le=86400)], Annotated[float, Meta(gt=0, le=86400)], None] = None
     model: Union[str, None] = None  # absent: registry-wide
+    alias: Union[str, None] = None  # the gate guards moving this alias (names.validate_alias)
 
 
 class HookBody(Struct):

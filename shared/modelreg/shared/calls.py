@@ -250,7 +250,7 @@ def delete_model(name: str, *, reason: str, force: bool = False) -> Call:
 
 @call
 def check(ref: str, to: str) -> Call:
-    """Dry-run the gates of moving ``ref`` to stage ``to``; returns the verdict."""
+    """Dry-run the gates of moving ``ref`` to stage ``to`` (or alias ``@ALIAS`` onto it); returns the verdict."""
     return Call("GET", version_path(ref) + "/check", _params(to=to))
 
 
@@ -291,8 +291,13 @@ def aliases(name: str) -> Call:
 
 
 @call
-def set_alias(name: str, alias: str, version: int) -> Call:
-    return Call("PUT", f"{V1}/models/{q(name)}/aliases/{q(alias)}", body={"version": version})
+def set_alias(name: str, alias: str, version: int, *, reason: str | None = None, force: bool = False) -> Call:
+    """Point NAME@ALIAS at ``version`` through the alias's gates; raises GateFailed (details hold the
+    verdict) when they refuse, unless ``force`` with a ``reason`` (audited)."""
+    body: dict = {"version": version}
+    if reason is not None or force:
+        body.update(reason=reason, force=force)
+    return Call("PUT", f"{V1}/models/{q(name)}/aliases/{q(alias)}", body=body)
 
 
 @call
@@ -301,13 +306,18 @@ def remove_alias(name: str, alias: str) -> Call:
 
 
 @call
-def gates(model: str | None = None, stage: str | None = None) -> Call:
-    return Call("GET", f"{V1}/gates", _params(model=model or None, stage=stage or None))
+def gates(model: str | None = None, stage: str | None = None, alias: str | None = None) -> Call:
+    return Call("GET", f"{V1}/gates", _params(model=model or None, stage=stage or None, alias=alias or None))
 
 
 @call
-def add_gate(rule: str, *, stage: str, model: str | None = None, timeout: float | None = None) -> Call:
-    return Call("POST", f"{V1}/gates", body={"rule": rule, "stage": stage, "model": model, "timeout": timeout})
+def add_gate(rule: str, *, stage: str | None = None, model: str | None = None, timeout: float | None = None,
+             alias: str | None = None) -> Call:
+    """A gate guarding ``stage`` or (exactly one of them) ``alias`` for ``model`` (None: every model)."""
+    body = {"rule": rule, "stage": stage, "model": model, "timeout": timeout}
+    if alias is not None:
+        body["alias"] = alias
+    return Call("POST", f"{V1}/gates", body=body)
 
 
 @call

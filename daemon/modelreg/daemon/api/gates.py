@@ -1,4 +1,4 @@
-"""Gate rules: list, add, remove (per model and target stage, or registry-wide)."""
+"""Gate rules: list, add, remove (per model and target stage or alias, or registry-wide)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1/gates")
 async def list_gates(request: web.Request) -> web.Response:
-    return reply(request, await request.app[GATES].list(request.query.get("model"), request.query.get("stage")))
+    q = request.query
+    return reply(request, await request.app[GATES].list(q.get("model"), q.get("stage"), q.get("alias")))
 
 
 @routes.post("/v1/gates")
 async def add_gate(request: web.Request) -> web.Response:
     req = parse_gate(await body(request))
-    gate = await request.app[GATES].add(req.model, req.stage, req.rule, req.timeout, actor(request))
+    gate = await request.app[GATES].add(req.model, req.stage, req.rule, req.timeout, actor(request), req.alias)
     return reply(request, gate, status=201)
 
 

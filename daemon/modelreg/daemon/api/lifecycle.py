@@ -53,9 +53,9 @@ async def aliases(request: web.Request) -> web.Response:
 
 @routes.put("/v1/models/{name}/aliases/{alias}")
 async def set_alias(request: web.Request) -> web.Response:
-    version = parse_alias(await body(request))
+    req = parse_alias(await body(request))
     return reply(request, await request.app[LIFECYCLE].set_alias(
-        request.match_info["name"], request.match_info["alias"], version, actor(request)))
+        request.match_info["name"], request.match_info["alias"], req.version, actor(request), req.reason, req.force))
 
 
 @routes.delete("/v1/models/{name}/aliases/{alias}")

@@ -10,7 +10,9 @@ Rule grammar, one rule per gate:
     staged_for >= 24h                soak time in staging
     command: ./integration-tests.sh  external program; exit 0 passes
 
-A versus-production rule passes when nothing is in production yet.
+A versus-production rule passes when nothing is in production yet. A gate guards a stage or
+an alias (``@champion``); for an alias gate, ``production`` in a rule means the version the
+alias points at now (the one the move replaces), and the rule passes while the alias is unset.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from modelreg.shared.errors import InvalidInput
-from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_key, validate_name
+from modelreg.shared.names import METRIC_SOURCES, metric_direction, validate_alias, validate_key, validate_name
 from modelreg.shared.timefmt import iso, parse_duration
 
 from ..store import Store
@@ -120,7 +122,8 @@ def unknown_metric_warnings(rule: Rule, known: list[str], model: str | None) -> 
 
 @dataclass
 class Candidate:
-    """What the gates look at: the version, and the production version it would replace."""
+    """What the gates look at: the version, and the version it would replace (``baseline``
+    names it in messages: ``production``, or ``@champion`` for an alias gate)."""
 
     model: str
     number: int
@@ -138,6 +141,7 @@ class Candidate:
     production: dict[str, Any] | None = None   # {"number": n, "metrics": {...}}
     artifacts: Callable[[], Awaitable[str]] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    baseline: str = "production"
 
 
 def _result(rule: Rule, status: str, observed: Any, message: str, **extra: Any) -> dict[str, Any]:
@@ -161,12 +165,13 @@ def check_versus(rule: Rule, c: Candidate) -> dict[str, Any]:
     value = c.metrics.get(rule.key)
     prod = c.production
     if prod is None:
-        return _result(rule, "pass", value, "nothing is in production yet")
+        return _result(rule, "pass", value, "nothing is in production yet" if c.baseline == "production"
+                       else f"{c.baseline} points at no version yet")
     if prod["number"] == c.number:
-        return _result(rule, "pass", value, "this version is the production version")
+        return _result(rule, "pass", value, f"this version is the {c.baseline} version")
     base = prod["metrics"].get(rule.key)
     if base is None:
-        return _result(rule, "pass", value, f"production v{prod['number']} has no {rule.key} metric to compare with")
+        return _result(rule, "pass", value, f"{c.baseline} v{prod['number']} has no {rule.key} metric to compare with")
     if value is None:
         return _result(rule, "fail", None, f"{c.model}@{c.number} has no {rule.key} metric", production=base)
     op = rule.op
@@ -183,7 +188,7 @@ def check_versus(rule: Rule, c: Candidate) -> dict[str, Any]:
         bound = base
     ok = _OPS[op](value, bound)
     return _result(rule, "pass" if ok else "fail", value,
-                   f"{rule.key} = {_fmt(value)} vs production v{prod['number']} {_fmt(base)}: "
+                   f"{rule.key} = {_fmt(value)} vs {c.baseline} v{prod['number']} {_fmt(base)}: "
                    f"needs {op} {_fmt(bound)}", production=base, bound=bound)
 
 
@@ -324,8 +329,9 @@ async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target:
 
 
 def candidate(facts: GateFacts, artifacts: Callable[[], Awaitable[str]] | None = None,
-              env: dict[str, str] | None = None) -> Candidate:
-    """The gates' view of a version, from the facts the store read in one hop."""
+              env: dict[str, str] | None = None, baseline: str = "production") -> Candidate:
+    """The gates' view of a version, from the facts the store read in one hop (``baseline``: what
+    the facts' production version is, ``@ALIAS`` when they describe an alias's current version)."""
     v = facts.version
     relations = set(facts.relations)
     return Candidate(
@@ -336,7 +342,7 @@ def candidate(facts: GateFacts, artifacts: Callable[[], Awaitable[str]] | None =
         staged_since=v.stage_changed_at if v.stage == "staging" else None, directions=dict(facts.directions),
         production=({"number": facts.production_number, "metrics": dict(facts.production_metrics)}
                     if facts.production_number is not None else None),
-        artifacts=artifacts, env=dict(env or {}))
+        artifacts=artifacts, env=dict(env or {}), baseline=baseline)
 
 
 def rules_of(gates: list[GateRecord]) -> list[tuple[Rule, float | None]]:
@@ -347,26 +353,35 @@ def rules_of(gates: list[GateRecord]) -> list[tuple[Rule, float | None]]:
 
 
 def gate_view(g: GateRecord) -> dict[str, Any]:
-    return {"id": g.id, "model": g.model, "stage": g.stage, "rule": g.rule, "timeout": g.timeout,
-            "created_at": iso(g.created_at), "created_by": g.created_by}
+    """A gate as the API shows it: ``stage`` or ``alias`` set (the other null), and ``target``
+    (``production``, ``@champion``) for display."""
+    return {"id": g.id, "model": g.model, "stage": g.stage, "alias": g.alias, "target": gate_target(g),
+            "rule": g.rule, "timeout": g.timeout, "created_at": iso(g.created_at), "created_by": g.created_by}
+
+
+def gate_target(g: GateRecord) -> str:
+    return f"@{g.alias}" if g.alias is not None else g.stage or ""
 
 
 class GateService:
-    """List, add and remove gate rules (per model and target stage, or registry-wide)."""
+    """List, add and remove gate rules (per model and target stage or alias, or registry-wide)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def list(self, model: str | None, stage: str | None) -> dict[str, Any]:
+    async def list(self, model: str | None, stage: str | None, alias: str | None = None) -> dict[str, Any]:
         if model:
             validate_name(model)
-        return {"items": [gate_view(g) for g in await self.store.gates.list(model or None, stage or None)]}
+        if alias:
+            validate_alias(alias)
+        gates = await self.store.gates.list(model or None, stage or None, alias or None)
+        return {"items": [gate_view(g) for g in gates]}
 
-    async def add(self, model: str | None, stage: str, rule_text: str | None, timeout: float | None,
-                  actor: str) -> dict[str, Any]:
-        """A checked body (payloads.parse_gate) in; the rule's grammar is read here."""
+    async def add(self, model: str | None, stage: str | None, rule_text: str | None, timeout: float | None,
+                  actor: str, alias: str | None = None) -> dict[str, Any]:
+        """A checked body (payloads.parse_gate: exactly one of stage and alias) in; the rule's grammar is read here."""
         rule = parse_rule(rule_text)
-        gate, known = await self.store.gates.add(model or None, stage, rule.text, timeout, actor)
+        gate, known = await self.store.gates.add(model or None, stage, rule.text, timeout, actor, alias)
         return {**gate_view(gate), "warnings": unknown_metric_warnings(rule, known, gate.model)}
 
     async def remove(self, gate_id: int, actor: str) -> dict[str, Any]:

@@ -47,13 +47,16 @@ class Lifecycle:
 
     # -- gates ---------------------------------------------------------------------------------
 
-    def _candidate(self, facts: GateFacts) -> Candidate:
+    def _candidate(self, facts: GateFacts, baseline: str = "production") -> Candidate:
         v = facts.version
         return candidate(facts, artifacts=lambda: self._materialise_str(v.id, v.model_name, v.number),
-                         env={"MODELREG_URL": self.url})
+                         env={"MODELREG_URL": self.url}, baseline=baseline)
 
     async def check(self, ref: str, to: str) -> dict[str, Any]:
-        """Dry run: the verdict a transition to ``to`` would get now."""
+        """Dry run: the verdict a transition to ``to`` (or moving alias ``@ALIAS``) would get now."""
+        if isinstance(to, str) and to.startswith("@"):
+            facts, gates = await self.store.stages.alias_candidate(parse_ref(ref), validate_alias(to[1:]))
+            return await evaluate(rules_of(gates), self._candidate(facts, to), to)
         to = _target(to)
         facts, gates = await self.store.stages.candidate(parse_ref(ref), to)
         rules = rules_of(gates) if to in ("staging", "production") else []
@@ -77,25 +80,17 @@ class Lifecycle:
         command_results: list[dict[str, Any]] = []
         if command_rules:
             command_results = (await evaluate(command_rules, self._candidate(facts), to))["rules"]
-        pure = [(r, t) for r, t in rules if r.kind != "command"]
 
         def decide(fresh: GateFacts) -> GateDecision:
             """On the state the write sees (synchronous: runs on the writer's thread)."""
             _check_movable(fresh.version, to)
-            verdict = evaluate_now(pure, candidate(fresh), to)
-            verdict["rules"] = _in_rule_order(rules, verdict["rules"] + command_results)
-            verdict["passed"] = all(r["status"] == "pass" for r in verdict["rules"])
-            verdict["forced"] = force and not verdict["passed"]
-            return GateDecision(allowed=verdict["passed"] or force, forced=verdict["forced"],
-                                verdict=verdict if gated else None)
+            decision = _decision(rules, command_results, candidate(fresh), to, force)
+            return decision if gated else GateDecision(allowed=decision.allowed, forced=decision.forced, verdict=None)
 
         outcome = await self.store.stages.transition(facts.version.id, to, actor, reason, decide)
         row = outcome.before
         if not outcome.decision.allowed:
-            refused = outcome.decision.verdict or {}
-            failed = [r for r in refused.get("rules", []) if r["status"] != "pass"]
-            raise GateFailed(f"{row.ref} did not pass the {to} gates: "
-                             + "; ".join(f"{r['rule']} → {r['message']}" for r in failed), {"verdict": refused})
+            raise _refusal(row.ref, to, outcome.decision.verdict or {})
         await self._serving_followed(row.model_name)
         return {"version": outcome.view, "verdict": outcome.decision.verdict if gated else None,
                 "archived": outcome.archived}
@@ -206,10 +201,35 @@ class Lifecycle:
     async def aliases(self, name: str) -> dict[str, Any]:
         return {"model": name, "aliases": await self.store.stages.aliases(validate_name(name))}
 
-    async def set_alias(self, name: str, alias: str, number: int, actor: str) -> dict[str, Any]:
+    async def set_alias(self, name: str, alias: str, number: int, actor: str, reason: str | None = "",
+                        force: bool = False) -> dict[str, Any]:
+        """Point NAME@ALIAS at ``number`` through the alias's gates, as a transition goes through a
+        stage's: command gates first, the other rules inside the write on fresh state; a refusal
+        is audited (``alias.refused``) and raised as GateFailed, unless forced with a reason."""
         validate_alias(alias)
+        reason = _reason(reason)
+        if force and not reason:
+            raise InvalidInput("--force needs a --reason: overrides are audited")
         ref = parse_ref(f"{validate_name(name)}@{int(number)}")  # the caller's number, checked as any ref is
-        return {"model": name, "aliases": await self.store.stages.set_alias(ref, alias, actor)}
+        facts, gates = await self.store.stages.alias_candidate(ref, alias)
+        if not gates:
+            outcome = await self.store.stages.set_alias(ref, alias, actor)
+            return {"model": name, "aliases": outcome.aliases, "verdict": None}
+        target = f"@{alias}"
+        rules = rules_of(gates)
+        command_rules = [(r, t) for r, t in rules if r.kind == "command"]
+        command_results: list[dict[str, Any]] = []
+        if command_rules:
+            command_results = (await evaluate(command_rules, self._candidate(facts, target), target))["rules"]
+
+        def decide(fresh: GateFacts) -> GateDecision:
+            """On the state the write sees (synchronous: runs on the writer's thread)."""
+            return _decision(rules, command_results, candidate(fresh, baseline=target), target, force)
+
+        outcome = await self.store.stages.set_alias(ref, alias, actor, decide, reason)
+        if outcome.decision is not None and not outcome.decision.allowed:
+            raise _refusal(outcome.before.ref, target, outcome.decision.verdict or {})
+        return {"model": name, "aliases": outcome.aliases, "verdict": outcome.decision.verdict if outcome.decision else None}
 
     async def remove_alias(self, name: str, alias: str, actor: str) -> dict[str, Any]:
         return {"model": name, "aliases": await self.store.stages.remove_alias(validate_name(name), alias, actor)}
@@ -343,6 +363,24 @@ def _check_movable(row: VersionRecord, to: str) -> None:
         raise Conflict(f"{ref}'s files were removed by gc after retention; it cannot be deployed")
     if row.stage == to:
         raise Conflict(f"{ref} is already in {to}")
+
+
+def _decision(rules: list[tuple[Rule, float | None]], command_results: list[dict[str, Any]], c: Candidate,
+              target: str, force: bool) -> GateDecision:
+    """The verdict of ``rules`` on fresh state: the non-command rules evaluated now, the command
+    gates' results (run before the write) merged in rule order; allowed when passed or forced."""
+    verdict = evaluate_now([(r, t) for r, t in rules if r.kind != "command"], c, target)
+    verdict["rules"] = _in_rule_order(rules, verdict["rules"] + command_results)
+    verdict["passed"] = all(r["status"] == "pass" for r in verdict["rules"])
+    verdict["forced"] = force and not verdict["passed"]
+    return GateDecision(allowed=verdict["passed"] or force, forced=verdict["forced"], verdict=verdict)
+
+
+def _refusal(ref: str, target: str, verdict: dict[str, Any]) -> GateFailed:
+    """A refused move's error: each failing rule and its verdict message; the verdict in details."""
+    failed = [r for r in verdict.get("rules", []) if r["status"] != "pass"]
+    return GateFailed(f"{ref} did not pass the {target} gates: "
+                      + "; ".join(f"{r['rule']} → {r['message']}" for r in failed), {"verdict": verdict})
 
 
 def _in_rule_order(rules: list[tuple[Rule, float | None]], results: list[dict[str, Any]]) -> list[dict[str, Any]]:

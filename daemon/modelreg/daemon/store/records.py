@@ -149,11 +149,12 @@ class GcPlan(msgspec.Struct, frozen=True):
 class GateRecord(msgspec.Struct, frozen=True):
     id: int
     model: str | None  # None: the registry-wide default
-    stage: str
+    stage: str | None  # the stage it guards; None for an alias gate
     rule: str
     timeout: float | None
     created_at: float
     created_by: str
+    alias: str | None = None  # the alias it guards (stage None)
 
 
 class GateFacts(msgspec.Struct, frozen=True):
@@ -183,6 +184,12 @@ class TransitionOutcome(msgspec.Struct, frozen=True):
     decision: GateDecision
     view: dict[str, Any] | None = None  # the version's detail after the change; None when refused
     archived: list[int] = []
+
+
+class AliasOutcome(msgspec.Struct, frozen=True):
+    before: VersionRecord  # the version the alias was to point at, as the write found it
+    decision: GateDecision | None  # None when no gate guards the alias
+    aliases: dict[str, int] | None = None  # the model's aliases after the move; None when refused
 
 
 class StageChangeRecord(msgspec.Struct, frozen=True):

@@ -257,6 +257,10 @@ def event_detail(e: dict) -> str:
         if kind == "stage.refused":
             move = "refused " + move
         parts.append(move)
+    elif kind == "alias.refused":  # the alias's gates kept it where it was
+        before = data.pop("from", None)
+        held = f"v{before}" if before else "unset"
+        parts.append(f"refused @{data.pop('alias', '?')} {held} → v{data.pop('to', '?')}")
     verdict = data.get("verdict")
     if isinstance(verdict, dict):
         parts.append("gates " + ("passed" if verdict.get("passed") else "FAILED"))

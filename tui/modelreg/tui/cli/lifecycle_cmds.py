@@ -8,7 +8,7 @@ import click
 
 from modelreg.shared.config import API_PREFIX
 from modelreg.shared.errors import GateFailed, InvalidInput
-from modelreg.shared.names import parse_ref, validate_name
+from modelreg.shared.names import parse_ref, validate_alias, validate_name
 
 from .context import Context, json_option, pass_ctx
 from .render import Span, emit_json, err, out, plural, size, table, when
@@ -21,8 +21,9 @@ def print_verdict(verdict: dict) -> None:
     head: list = [Span("passed", "green") if verdict["passed"] else Span("failed", "red")]
     if verdict.get("forced"):
         head.append(Span(" (forced)", "yellow"))
-    if verdict.get("production"):
-        head.append(f" (production: v{verdict['production']})")
+    if verdict.get("production"):  # an alias's gates compare with the version the alias points at now
+        baseline = verdict["target"] if str(verdict.get("target", "")).startswith("@") else "production"
+        head.append(f" ({baseline}: v{verdict['production']})")
     out.line(f"gates for {verdict['ref']} → {verdict['target']}: ", *head)
     if not verdict["rules"]:
         out.line("  ", Span("no gates apply", "dim"))
@@ -36,13 +37,15 @@ def print_verdict(verdict: dict) -> None:
 
 @click.command()
 @click.argument("ref")
-@click.option("--to", "to", required=True, type=click.Choice(["staging", "production"]))
+@click.option("--to", "to", default=None, type=click.Choice(["staging", "production"]))
+@click.option("--alias", "alias_name", default=None, metavar="ALIAS", help="Dry-run moving alias ALIAS onto REF instead.")
 @json_option
 @pass_ctx
-def check(ctx: Context, ref: str, to: str) -> None:
-    """Dry-run the gates of moving REF to a stage (exit 3 if they fail)."""
+def check(ctx: Context, ref: str, to: str | None, alias_name: str | None) -> None:
+    """Dry-run the gates of moving REF to a stage, or an alias onto it (exit 3 if they fail)."""
     parse_ref(ref)
-    verdict = ctx.client().check(ref, to)
+    target = _gate_target(to, alias_name, "--to")
+    verdict = ctx.client().check(ref, target)
     if ctx.as_json:
         emit_json(verdict)
     else:
@@ -56,16 +59,7 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
     try:
         result = ctx.client().transition(ref, to, reason=reason, force=force)
     except GateFailed as exc:
-        verdict = exc.details.get("verdict")
-        if ctx.as_json:
-            emit_json(exc.envelope())
-        elif verdict:
-            print_verdict(verdict)
-            err.line(Span("refused:", "red"), f" {ref} stays where it is; fix the failing rules, or pass "
-                     "--force --reason '…' to override (audited)")
-        else:
-            err.line(Span("refused:", "red"), f" {exc.message}")
-        sys.exit(3)
+        _refused(ctx, exc, ref, "stays where it is")
     if ctx.as_json:
         return emit_json(result)
     if result.get("verdict"):
@@ -73,6 +67,27 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
     v = result["version"]
     archived = "".join(f"; v{n} archived" for n in result.get("archived", []))
     out.line(f"{v['model']}@{v['version']} is now ", stage_cell(v["stage"]), archived)
+
+
+def _refused(ctx: Context, exc: GateFailed, what: str, stays: str) -> None:
+    """A move the gates refused: its verdict (or the JSON envelope), then exit 3."""
+    verdict = exc.details.get("verdict")
+    if ctx.as_json:
+        emit_json(exc.envelope())
+    elif verdict:
+        print_verdict(verdict)
+        err.line(Span("refused:", "red"), f" {what} {stays}; fix the failing rules, or pass "
+                 "--force --reason '…' to override (audited)")
+    else:
+        err.line(Span("refused:", "red"), f" {exc.message}")
+    sys.exit(3)
+
+
+def _gate_target(stage: str | None, alias_name: str | None, stage_flag: str = "--stage") -> str:
+    """A gate's target from the two options, exactly one given: the stage, or ``@ALIAS``."""
+    if (stage is None) == (alias_name is None):
+        raise click.UsageError(f"give exactly one of {stage_flag} STAGE and --alias ALIAS")
+    return stage if alias_name is None else "@" + validate_alias(alias_name)
 
 
 @click.command()
@@ -152,13 +167,22 @@ def alias() -> None:
 @click.argument("name")
 @click.argument("alias_name", metavar="ALIAS")
 @click.argument("version", type=int)
+@click.option("--reason", default=None, help="Why (recorded in the audit log).")
+@click.option("--force", is_flag=True, help="Override the alias's failing gates (needs --reason; audited).")
 @json_option
 @pass_ctx
-def alias_set(ctx: Context, name: str, alias_name: str, version: int) -> None:
-    """Point NAME@ALIAS at VERSION."""
-    r = ctx.client().set_alias(name, alias_name, version)
+def alias_set(ctx: Context, name: str, alias_name: str, version: int, reason: str | None, force: bool) -> None:
+    """Point NAME@ALIAS at VERSION, through the alias's gates (exit 3 if they refuse)."""
+    if force and not reason:
+        raise InvalidInput("--force needs --reason")
+    try:
+        r = ctx.client().set_alias(name, alias_name, version, reason=reason, force=force)
+    except GateFailed as exc:
+        _refused(ctx, exc, f"{name}@{alias_name}", "stays where it was")
     if ctx.as_json:
         return emit_json(r)
+    if r.get("verdict"):
+        print_verdict(r["verdict"])
     out.line(f"{name}@{alias_name} → v{r['aliases'][alias_name]}")
 
 
@@ -192,26 +216,32 @@ def alias_list(ctx: Context, name: str) -> None:
 
 @click.group()
 def gate() -> None:
-    """Promotion gates: rules a version must pass to enter staging or production."""
+    """Promotion gates: rules a version must pass to enter staging or production, or to take an alias."""
 
 
 @gate.command("add")
 @click.argument("name")
 @click.argument("rules", nargs=-1, required=True, metavar="RULE...")
-@click.option("--stage", required=True, type=click.Choice(["staging", "production"]))
+@click.option("--stage", default=None, type=click.Choice(["staging", "production"]), help="The stage the rules guard.")
+@click.option("--alias", "alias_name", default=None, metavar="ALIAS",
+              help="The alias the rules guard instead (moving NAME@ALIAS onto a version).")
 @click.option("--timeout", type=float, default=None, help="Seconds a command gate may run (default 300).")
 @json_option
 @pass_ctx
-def gate_add(ctx: Context, name: str, rules: tuple[str, ...], stage: str, timeout: float | None) -> None:
-    """Add gates for NAME ('*' for the registry-wide default). Rules, e.g.:
+def gate_add(ctx: Context, name: str, rules: tuple[str, ...], stage: str | None, alias_name: str | None,
+             timeout: float | None) -> None:
+    """Add gates for NAME ('*' for the registry-wide default) on the way into --stage, or on
+    moving --alias (there 'production' in a rule means the version the alias points at now). Rules, e.g.:
 
     \b
       'auc >= 0.92'   'auc >= production - 0.002'   'latency_p99_ms <= production * 1.05'
       'auc ~ production ± 1%'   'requires dataset, run, metric:auc'   'staged_for >= 24h'
       'command: ./integration-tests.sh'
     """
+    target = _gate_target(stage, alias_name)
     model = None if name == "*" else validate_name(name)
-    added = [ctx.client().add_gate(rule, stage=stage, model=model, timeout=timeout) for rule in rules]
+    added = [ctx.client().add_gate(rule, stage=stage, alias=alias_name, model=model, timeout=timeout)
+             for rule in rules]
     # A metric no version records is most often a typo; the gate is added all the same.
     for g in added:
         for warning in g.get("warnings") or []:
@@ -219,26 +249,39 @@ def gate_add(ctx: Context, name: str, rules: tuple[str, ...], stage: str, timeou
     if ctx.as_json:
         return emit_json(added)
     for g in added:
-        out.print(f"gate {g['id']}: {g['model'] or 'every model'} → {g['stage']}: {g['rule']}", markup=False)
+        out.print(f"gate {g['id']}: {g['model'] or 'every model'} → {_shown_target(g) or target}: {g['rule']}",
+                  markup=False)
 
 
 @gate.command("list")
 @click.argument("name", required=False)
 @click.option("--stage", default=None, type=click.Choice(["staging", "production"]))
+@click.option("--alias", "alias_name", default=None, metavar="ALIAS", help="Only the gates guarding this alias.")
 @json_option
 @pass_ctx
-def gate_list(ctx: Context, name: str | None, stage: str | None) -> None:
-    """Gates that apply to NAME (with the registry-wide ones), or all."""
-    items = ctx.client().gates(model=name if name and name != "*" else None, stage=stage)["items"]
+def gate_list(ctx: Context, name: str | None, stage: str | None, alias_name: str | None) -> None:
+    """Gates that apply to NAME (with the registry-wide ones), or all; alias gates show as → @ALIAS."""
+    if stage is not None and alias_name is not None:
+        raise click.UsageError("give at most one of --stage and --alias")
+    if alias_name is not None:
+        validate_alias(alias_name)
+    items = ctx.client().gates(model=name if name and name != "*" else None, stage=stage, alias=alias_name)["items"]
     if ctx.as_json:
         return emit_json(items)
     if not items:
-        out.line("no gates" + (f" apply to {name}" if name else "") + ": `modelreg gate add NAME --stage STAGE RULE` adds one")
+        out.line("no gates" + (f" apply to {name}" if name else "")
+                 + ": `modelreg gate add NAME --stage STAGE RULE` (or --alias ALIAS) adds one")
         return
-    t = table("id", "model", "stage", "rule", "timeout")
+    t = table("id", "model", "guards", "rule", "timeout")
     for g in items:
-        t.add_row(str(g["id"]), g["model"] or "*", g["stage"], g["rule"], f"{g['timeout']:g}s" if g["timeout"] else "")
+        t.add_row(str(g["id"]), g["model"] or "*", f"→ {_shown_target(g)}", g["rule"],
+                  f"{g['timeout']:g}s" if g["timeout"] else "")
     out.table(t)
+
+
+def _shown_target(g: dict) -> str:
+    """``production`` or ``@champion``, from a gate as the API shows it."""
+    return f"@{g['alias']}" if g.get("alias") else g.get("stage") or ""
 
 
 @gate.command("rm")

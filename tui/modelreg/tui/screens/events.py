@@ -45,6 +45,9 @@ def summary(e: dict[str, Any]) -> str:
         return str(d.get("message", ""))
     if kind.startswith("drop."):
         return f"{d.get('entry', '')}" + (f": {d['message']}" if d.get("message") else "")
+    if kind == "alias.refused":
+        failed = [r["rule"] for r in (d.get("verdict") or {}).get("rules", []) if r.get("status") != "pass"]
+        return f"@{d.get('alias')} → v{d.get('to')} refused: {', '.join(failed)}"
     if kind.startswith("alias."):
         return f"alias {d.get('alias')}"
     if kind in ("model.updated", "version.updated"):
@@ -70,7 +73,7 @@ def event_ref(e: dict[str, Any]) -> str:
 
 
 def kind_style(kind: str, palette: Palette) -> str:
-    if kind in ("stage.refused", "version.failed", "drop.failed"):
+    if kind in ("stage.refused", "alias.refused", "version.failed", "drop.failed"):
         return palette.worse
     if kind.startswith("stage."):
         return palette.staging

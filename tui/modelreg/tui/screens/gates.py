@@ -1,4 +1,5 @@
-"""`g`: what the staging and production gates would say about a version now (a dry run)."""
+"""`g`: what the staging and production gates, and the gates of each guarded alias (@champion),
+would say about a version now (a dry run)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ class GatesModal(RegistryModal):
     @work(exclusive=True, exit_on_error=False, group="check")
     async def check(self) -> None:
         ref = f"{self.model}@{self.version}"
+        # The aliases guarded for this model get a verdict each, mounted before any verdict shows.
+        try:
+            gates = (await self.client.gates(model=self.model))["items"]
+        except ModelregError:
+            gates = []
+        aliases = sorted({g["alias"] for g in gates if g.get("alias")})
+        box = self.query_one("#verdict-box", VerticalScroll)
+        for alias in aliases:
+            await box.mount(Static(""), VerdictView(f"@{alias}", self.app.palette, id=_view_id(f"@{alias}")))
 
         async def one(target: str) -> VerdictLoaded:
             try:
@@ -49,11 +59,17 @@ class GatesModal(RegistryModal):
             except ModelregError as exc:
                 return VerdictLoaded(target, None, exc.message)
 
-        for message in await asyncio.gather(one("staging"), one("production")):
+        targets = ["staging", "production", *(f"@{a}" for a in aliases)]
+        for message in await asyncio.gather(*(one(t) for t in targets)):
             self.post_message(message)
 
     def on_verdict_loaded(self, message: VerdictLoaded) -> None:
-        self.query_one(f"#verdict-{message.target}", VerdictView).show(message.verdict, message.error)
+        self.query_one(f"#{_view_id(message.target)}", VerdictView).show(message.verdict, message.error)
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _view_id(target: str) -> str:
+    """The verdict view's id: ``verdict-production``, ``verdict-alias-champion``."""
+    return f"verdict-alias-{target[1:]}" if target.startswith("@") else f"verdict-{target}"

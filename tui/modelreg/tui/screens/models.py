@@ -94,9 +94,10 @@ def activity_line(e: dict[str, Any]) -> tuple[str, str, str, str] | None:
         what = "promoted" if d.get("to") in ("production", "staging") else "archived" if d.get("to") == "archived" \
             else "moved"
         return what, "stage", ref, f"{d.get('from')} → {d.get('to')}{forced}" + (f" · {reason}" if reason else "")
-    if kind == "stage.refused":
+    if kind in ("stage.refused", "alias.refused"):
         failed = [str(r.get("rule")) for r in (d.get("verdict") or {}).get("rules", []) if r.get("status") != "pass"]
-        return "refused", "bad", ref, f"→ {d.get('to')}: " + (", ".join(failed) or reason or "gate failed")
+        target = f"@{d.get('alias')}" if kind == "alias.refused" else d.get("to")
+        return "refused", "bad", ref, f"→ {target}: " + (", ".join(failed) or reason or "gate failed")
     return None
 
 

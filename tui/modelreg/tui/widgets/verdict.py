@@ -30,8 +30,9 @@ def verdict_text(verdict: dict[str, Any] | None, palette: Palette, target: str) 
     ok = verdict.get("passed")
     out.append(f"{target} gates: ", style="bold")
     out.append("passed" if ok else "FAILED", style=palette.better if ok else palette.error)
-    if verdict.get("production"):
-        out.append(f"  (vs production v{verdict['production']})", style=palette.muted)
+    if verdict.get("production"):  # for an alias's gates: the version the alias points at now
+        baseline = target if target.startswith("@") else "production"
+        out.append(f"  (vs {baseline} v{verdict['production']})", style=palette.muted)
     for rule in rules:
         status = rule.get("status", "error")
         style = palette.better if status == "pass" else palette.worse
@@ -49,7 +50,7 @@ def verdict_text(verdict: dict[str, Any] | None, palette: Palette, target: str) 
 
 
 class VerdictView(Static):
-    """Shows the verdict for one target stage; ``None`` means it is still being checked."""
+    """Shows the verdict for one target (a stage, or ``@ALIAS``); ``None`` means it is still being checked."""
 
     def __init__(self, target: str, palette: Palette, **kwargs: Any) -> None:
         super().__init__(**kwargs)

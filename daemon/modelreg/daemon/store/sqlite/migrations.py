@@ -442,4 +442,33 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    8,
+    "gates guard an alias as well as a stage",
+    """
+    -- A gate's target is a stage or an alias, never both. SQLite cannot change a CHECK in
+    -- place: rebuild the table, keeping every gate id (the audit log names them) and the
+    -- AUTOINCREMENT counter (a removed gate's id is never reused).
+    CREATE TABLE gates_v8 (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_id   INTEGER REFERENCES models(id),   -- NULL: the registry-wide default
+        stage      TEXT CHECK (stage IN ('staging', 'production')),
+        alias      TEXT,
+        rule       TEXT NOT NULL,
+        timeout    REAL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        CHECK ((stage IS NULL) != (alias IS NULL))
+    );
+    INSERT INTO gates_v8 (id, model_id, stage, alias, rule, timeout, created_at, created_by)
+        SELECT id, model_id, stage, NULL, rule, timeout, created_at, created_by FROM gates;
+    DELETE FROM sqlite_sequence WHERE name = 'gates_v8';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'gates_v8', seq FROM sqlite_sequence WHERE name = 'gates';
+    DROP TABLE gates;
+    ALTER TABLE gates_v8 RENAME TO gates;
+    CREATE INDEX gates_by_target ON gates(model_id, stage);
+    CREATE INDEX gates_by_alias ON gates(model_id, alias) WHERE alias IS NOT NULL;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]

@@ -14,14 +14,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from modelreg.shared.errors import NotFound
 from modelreg.shared.names import Ref
 
-from ..records import (FileRecord, GateDecision, GateFacts, GateRecord, RollbackPlan, ServingTarget,
+from ..records import (AliasOutcome, FileRecord, GateDecision, GateFacts, GateRecord, RollbackPlan, ServingTarget,
                        StageChangeRecord, TransitionOutcome, VersionRecord)
 from . import catalog, events
 from .engine import Sql, SqliteEngine, WriteTx
-from .gates import rules_for
+from .gates import alias_rules_for, rules_for
 
 SERVED_STAGES = ("production", "staging")
 
@@ -64,6 +66,18 @@ def gate_facts(q: Sql, rec: VersionRecord) -> GateFacts:
         production_number=prod["number"] if prod is not None else None,
         production_metrics=_pairs(q, latest, prod["id"]) if prod is not None else {},
     )
+
+
+def alias_gate_facts(q: Sql, rec: VersionRecord, alias: str) -> GateFacts:
+    """Gate facts for moving ``alias`` onto ``rec``: the version it would replace is the one the
+    alias points at now (a rule's ``production`` means that version for an alias gate)."""
+    facts = gate_facts(q, rec)
+    held = q.one("SELECT version_id, v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                 "WHERE a.model_id = ? AND a.alias = ?", (rec.model_id, alias))
+    latest = "SELECT key, value FROM metric_latest WHERE version_id = ?"
+    return msgspec.structs.replace(
+        facts, production_number=held["number"] if held is not None else None,
+        production_metrics=_pairs(q, latest, held["version_id"]) if held is not None else {})
 
 
 def version_files(q: Sql, version_id: int) -> list[FileRecord]:
@@ -182,13 +196,27 @@ def rollback(tx: WriteTx, current_id: int, target_id: int, actor: str, reason: s
     change_stage(tx, target, target.stage, "production", "rollback", actor, reason, False, None)
 
 
-def set_alias(tx: WriteTx, ref: Ref, alias: str, actor: str) -> dict[str, int]:
+def set_alias(tx: WriteTx, ref: Ref, alias: str, actor: str, decide: Decide | None = None,
+              reason: str = "") -> AliasOutcome:
+    """Point ``alias`` at ``ref``; with ``decide`` (the alias has gates), only if it allows the move
+    on the state this write sees, else the refusal (an ``alias.refused`` event) is all it commits."""
     rec = catalog.resolve(tx, ref)
+    decision = decide(alias_gate_facts(tx, rec, alias)) if decide is not None else None
+    held = tx.one("SELECT v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                  "WHERE a.model_id = ? AND a.alias = ?", (rec.model_id, alias))
+    if decision is not None and not decision.allowed:
+        events.append(tx, "alias.refused", actor, model=rec.model_name, version=rec.number, data={
+            "alias": alias, "from": held["number"] if held is not None else None, "to": rec.number,
+            "reason": reason, "verdict": decision.verdict})
+        return AliasOutcome(before=rec, decision=decision)
     tx.execute("INSERT INTO aliases (model_id, alias, version_id, created_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (model_id, alias) DO UPDATE SET version_id = excluded.version_id, "
                "created_at = excluded.created_at", (rec.model_id, alias, rec.id, tx.now))
-    events.append(tx, "alias.set", actor, model=rec.model_name, version=rec.number, data={"alias": alias})
-    return aliases_of(tx, rec.model_id)
+    data: dict[str, Any] = {"alias": alias}
+    if decision is not None:  # a gated move keeps its verdict, and an override its reason
+        data.update(verdict=decision.verdict, forced=decision.forced, reason=reason)
+    events.append(tx, "alias.set", actor, model=rec.model_name, version=rec.number, data=data)
+    return AliasOutcome(before=rec, decision=decision, aliases=aliases_of(tx, rec.model_id))
 
 
 def remove_alias(tx: WriteTx, name: str, alias: str, actor: str) -> dict[str, int]:
@@ -232,9 +260,18 @@ class StageStore:
     async def aliases(self, name: str) -> dict[str, int]:
         return await self.engine.read(lambda q: aliases_of(q, catalog.model_id(q, name)))
 
-    async def set_alias(self, ref: Ref, alias: str, actor: str) -> dict[str, int]:
-        """Point ``alias`` at the version ``ref`` names; the model's aliases after the change."""
-        return await self.engine.write(lambda tx: set_alias(tx, ref, alias, actor))
+    async def alias_candidate(self, ref: Ref, alias: str) -> tuple[GateFacts, list[GateRecord]]:
+        """A version's gate facts for moving ``alias`` onto it and the rules guarding the alias (one read)."""
+        def read(q: Sql) -> tuple[GateFacts, list[GateRecord]]:
+            rec = catalog.resolve(q, ref)
+            return alias_gate_facts(q, rec, alias), alias_rules_for(q, rec.model_id, alias)
+        return await self.engine.read(read)
+
+    async def set_alias(self, ref: Ref, alias: str, actor: str, decide: Decide | None = None,
+                        reason: str = "") -> AliasOutcome:
+        """Point ``alias`` at the version ``ref`` names if ``decide`` (when given) allows it on fresh
+        state, else record the refusal (one write); the outcome holds the model's aliases after it."""
+        return await self.engine.write(lambda tx: set_alias(tx, ref, alias, actor, decide, reason))
 
     async def remove_alias(self, name: str, alias: str, actor: str) -> dict[str, int]:
         return await self.engine.write(lambda tx: remove_alias(tx, name, alias, actor))
