@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def mlflow_roots(setting: str) -> tuple[Path, ...]:
+    """MODELREG_MLFLOW_ROOTS (os.pathsep-separated): the folders MLflow sources may be read from,
+    resolved (symlinks too) so the check against a source's own resolved path is exact."""
+    return tuple(Path(os.path.realpath(os.path.expanduser(p))) for p in setting.split(os.pathsep) if p.strip())
+
+
 async def serve(config: DaemonConfig) -> None:
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         home = (args.home or default_home()).expanduser().resolve()
         asyncio.run(serve(DaemonConfig(home=home, host=host, port=port,
-                                       database=os.environ.get("MODELREG_DATABASE") or None)))
+                                       database=os.environ.get("MODELREG_DATABASE") or None,
+                                       mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", "")))))
     except ModelregError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -28,11 +28,12 @@ from .jobs import Jobs
 from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
-from .keys import MLFLOW_ARTIFACTS, MLFLOW_TRACKING
+from .keys import MLFLOW_ARTIFACTS, MLFLOW_REGISTRY, MLFLOW_TRACKING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
+from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .lock import HomeLock
 from .services.registry import Registrar
@@ -65,7 +66,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _mlflow, _lifecycle, _hooks, _watches])
+    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _mlflow, _lifecycle, _mlflow_registry, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
@@ -133,6 +134,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await asyncio.gather(*app[TASKS], return_exceptions=True)
     await lifecycle.close()
+
+
+async def _mlflow_registry(app: web.Application) -> AsyncIterator[None]:
+    """MLflow's model registry over our services (issue 10): it needs the lifecycle for its gates."""
+    cfg = app[CONFIG]
+    app[MLFLOW_REGISTRY] = MlflowRegistry(app[STORE], app[REGISTRAR], app[LIFECYCLE], app[POOL], cfg.home,
+                                          cfg.mlflow_roots, app[MLFLOW_TRACKING])
+    yield
 
 
 async def _hooks(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ class DaemonConfig:
     workers: int = 0                           # hashing threads; 0 = one per core, at least 2
     hook_backoff: float = 1.0                  # first retry delay of a failed hook delivery, doubling
     database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db
+    mlflow_roots: tuple[Path, ...] = ()        # MODELREG_MLFLOW_ROOTS: folders an MLflow source path may lie in
 
     @property
     def db_path(self) -> Path:

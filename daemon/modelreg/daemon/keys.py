@@ -15,6 +15,7 @@ from .jobs import Jobs
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
+from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .services.registry import Registrar
 from .store import Store
@@ -36,3 +37,4 @@ WATCHES = web.AppKey("watches", WatchManager)
 TASKS = web.AppKey("tasks", set)  # background tasks started by requests (verify); cancelled on shutdown
 MLFLOW_TRACKING = web.AppKey("mlflow_tracking", Tracking)  # MLflow's tracking subset (services/mlflow)
 MLFLOW_ARTIFACTS = web.AppKey("mlflow_artifacts", MlflowArtifacts)  # mlflow-artifacts over our blobs
+MLFLOW_REGISTRY = web.AppKey("mlflow_registry", MlflowRegistry)  # MLflow's model registry over ours

@@ -74,6 +74,13 @@ class Registrar:
         task.add_done_callback(self._forget)
         return Registered(rec, view, job)
 
+    async def register_reference(self, model: str, reg: Registration, actor: str) -> VersionRecord | None:
+        """A version that only records where its files live (an external URI such as ``s3://…``,
+        as MLflow registers one): no files, nothing sniffed, ready at once; one store write.
+        None when the model does not exist (a reference never creates one)."""
+        validate_name(model)
+        return await self.store.versions.create_reference(model, reg, actor)
+
     async def wait(self, registered: Registered) -> dict[str, Any]:
         """The version's view once its job ended well; otherwise the job's own error, raised once."""
         job = registered.job

@@ -313,3 +313,34 @@ class ArtifactEntry(msgspec.Struct, frozen=True):
     path: str
     is_dir: bool
     size: int | None = None
+
+
+# -- MLflow registry views (store/sqlite/mlflow_search.py) -----------------------------------------
+
+
+class MlflowVersion(msgspec.Struct, frozen=True):
+    """A version with what MLflow's ModelVersion shows beyond our row, read in the same statement."""
+
+    version: VersionRecord
+    tags: dict[str, str]
+    aliases: list[str]
+    run_id: str | None  # the lineage run that produced it
+
+
+class MlflowModel(msgspec.Struct, frozen=True):
+    """A model as MLflow's RegisteredModel shows it: tags, aliases, the latest version per stage."""
+
+    name: str
+    description: str
+    created_at: float
+    updated_at: float
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    latest: list[MlflowVersion]
+
+
+class MlflowPage(msgspec.Struct, frozen=True):
+    """One page of an MLflow search; ``next_offset`` None on the last page."""
+
+    items: list[Any]
+    next_offset: int | None

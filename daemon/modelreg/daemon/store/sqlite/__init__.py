@@ -13,6 +13,7 @@ from .gc import GcStore
 from .hooks import HookStore
 from .lineage import LineageStore
 from .metrics import MetricStore
+from .mlflow_search import MlflowSearchStore
 from .stages import StageStore
 from .stats import StatsStore
 from .tracking import TrackingStore
@@ -38,6 +39,7 @@ class SqliteStore:
         self.stats = StatsStore(self.engine)
         self.bulk = BulkStore(self.engine)
         self.tracking = TrackingStore(self.engine)  # MLflow's tracking subset and artifact tree
+        self.mlflow_search = MlflowSearchStore(self.engine)  # MLflow's registry views and searches
 
     @property
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events

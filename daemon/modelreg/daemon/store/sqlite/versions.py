@@ -148,6 +148,14 @@ def create_ready(tx: WriteTx, model: str, reg: NewVersion, files: Sequence[File]
     return mark_ready(tx, create_pending(tx, model, reg, actor), files, actor)
 
 
+def create_reference(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> VersionRecord | None:
+    """A version that only points at its source (an external URI): no files, ready at once, in
+    the same transaction. The model must exist already (None when it does not: nothing written)."""
+    if tx.one("SELECT 1 FROM models WHERE name = ? AND deleted_at IS NULL", (model,)) is None:
+        return None
+    return create_ready(tx, model, reg, [], actor)
+
+
 def fail(tx: WriteTx, rec: VersionRecord, message: str, actor: str) -> None:
     tx.execute("UPDATE versions SET status = 'failed', status_message = ?, updated_at = ? WHERE id = ?",
                (message, tx.now, rec.id))
@@ -190,6 +198,10 @@ class VersionStore:
             rec = create_ready(tx, model, reg, files, actor)
             return rec, {**fresh_detail(tx, rec, reg, files), **_renumbered(reg, rec.number)}
         return await self.engine.write(write)
+
+    async def create_reference(self, model: str, reg: NewVersion, actor: str) -> VersionRecord | None:
+        """One transaction: a ready version without files, if the model exists (else None)."""
+        return await self.engine.write(lambda tx: create_reference(tx, model, reg, actor))
 
     async def mark_ready(self, rec: VersionRecord, files: Sequence[File], actor: str) -> VersionRecord:
         return await self.engine.write(lambda tx: mark_ready(tx, rec, files, actor))
