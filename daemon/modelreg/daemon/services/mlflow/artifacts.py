@@ -186,7 +186,9 @@ class Artifacts:
     # -- multipart ------------------------------------------------------------------------------
 
     async def create_multipart(self, path: str, p: dict[str, Any], base_url: str) -> dict[str, Any]:
-        path = artifact_path(path, writable=True)
+        """``path`` is the folder; the file keeps the name of the client's local file (``p["path"]``),
+        as the stock server does."""
+        path = _destination(path, p)
         parts = p.get("num_parts", 1)
         if isinstance(parts, str) and parts.isdigit():
             parts = int(parts)
@@ -228,7 +230,7 @@ class Artifacts:
         return out.digest
 
     async def complete_multipart(self, path: str, p: dict[str, Any]) -> dict[str, Any]:
-        path = artifact_path(path, writable=True)
+        path = _destination(path, p)
         upload_id = p.get("upload_id")
         upload = self._upload(upload_id, path)  # type: ignore[arg-type]
         parts = p.get("parts") or []
@@ -271,7 +273,7 @@ class Artifacts:
             raise
 
     async def abort_multipart(self, path: str, p: dict[str, Any]) -> dict[str, Any]:
-        path = artifact_path(path, writable=True)
+        path = _destination(path, p)
         upload = self._upload(p.get("upload_id"), path)  # type: ignore[arg-type]
         self._uploads.pop(p["upload_id"], None)
         await self._off_loop(shutil.rmtree, upload.folder, True)
@@ -319,6 +321,15 @@ class _PartFile:
         if not self._file.closed:
             self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+def _destination(folder: str, p: dict[str, Any]) -> str:
+    """Where a multipart upload lands: the folder of the URL, the base name of the client's file."""
+    local = p.get("path")
+    if not isinstance(local, str) or not local:
+        raise InvalidInput("Missing value for required parameter 'path' (the file being uploaded)")
+    name = local.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return artifact_path(f"{folder}/{name}", writable=True)
 
 
 def _registry_ref(path: str) -> tuple[str | None, str]:
