@@ -37,12 +37,13 @@ class DaemonProcess:
         stop_daemon(self.home, self.proc, restarted=False)
 
 
-def start_daemon(home: Path, timeout: float = 20.0) -> DaemonProcess:
-    """Start `python -m modelreg.daemon` on a free loopback port and wait until it answers."""
+def start_daemon(home: Path, timeout: float = 20.0, env: dict[str, str] | None = None) -> DaemonProcess:
+    """Start `python -m modelreg.daemon` on a free loopback port and wait until it answers
+    (``env``: extra variables for the daemon, e.g. MODELREG_MLFLOW_ROOTS)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
     log = home / LOG
-    proc = spawn_daemon(home, "127.0.0.1:0", env=daemon_env(home), log=log, detach=False)
+    proc = spawn_daemon(home, "127.0.0.1:0", env={**daemon_env(home), **(env or {})}, log=log, detach=False)
     try:
         url = wait_for_daemon(home, proc, timeout, log=log, probe=False, kill=True)
     except Unavailable as exc:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from daemon_process import start_daemon
+
 mlflow = pytest.importorskip("mlflow")
 
 # Offline and quiet: no telemetry, no prompts, no background threads phoning anywhere.
@@ -100,3 +102,27 @@ def mlflow_server(tmp_path: Path):
     server = MlflowServer(tmp_path / "mlflow-server").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def mlflow_root(tmp_path: Path) -> Path:
+    """A folder the ``rooted_client``'s daemon may read MLflow sources from (MODELREG_MLFLOW_ROOTS)."""
+    root = tmp_path / "mlflow-models"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def rooted_client(home: Path, mlflow_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stock MlflowClient against a daemon started with MODELREG_MLFLOW_ROOTS=mlflow_root
+    (it shares ``home``, so the ``modelreg`` fixture talks to it)."""
+    d = start_daemon(home, env={"MODELREG_MLFLOW_ROOTS": str(mlflow_root)})
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", d.url)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", d.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", d.token)
+    mlflow.set_tracking_uri(d.url)
+    mlflow.set_registry_uri(d.url)
+    yield mlflow.MlflowClient()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    d.stop()
