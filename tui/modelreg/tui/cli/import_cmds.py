@@ -37,7 +37,7 @@ def import_group() -> None:
 
 @import_group.command("mlflow", help=IMPORT_HELP)
 @click.option("--from", "source_url", required=True, metavar="URL", help="The MLflow tracking server, e.g. http://mlflow:5000.")
-@click.option("--token", envvar="MLFLOW_TRACKING_TOKEN", default=None, show_envvar=True,
+@click.option("--token", envvar="MLFLOW_TRACKING_TOKEN", default=None, show_envvar=True, metavar="TOKEN",
               help="Bearer token for the MLflow server.")
 @click.option("--models", "pattern", default=None, metavar="GLOB", help="Only models whose name matches, e.g. 'fraud*'.")
 @click.option("--dry-run", is_flag=True, help="Say what would be copied; change nothing.")
@@ -72,8 +72,9 @@ def _report(s: Any) -> None:
     out.line(f"  versions  {s.copied} {would}, {s.present} already here, {s.skipped} skipped (not READY)")
     if s.failures:
         out.line(Span(f"  failures  {len(s.failures)} (listed above)", "bold red"))
-    out.line(f"  aliases   {s.aliases} set · stages {s.stages} applied · {plural(s.updated, 'update')} "
-             f"of tags or descriptions")
+    done = "to apply" if s.dry_run else "applied"
+    out.line(f"  aliases   {s.aliases} {'to set' if s.dry_run else 'set'} · stages {s.stages} {done} · "
+             f"{plural(s.updated, 'update')} of tags or descriptions {done}")
     out.line(f"  bytes     {size(s.bytes)}")
 
 
