@@ -156,8 +156,8 @@ class Server:
     pids: Callable[[], list[int]] = field(default=lambda: [])
 
 
-def start_mlflow(root: Path, timeout: float) -> Server:
-    """A stock ``mlflow server --workers 1`` on SQLite with served artifacts, answering /health."""
+def start_mlflow(root: Path) -> tuple[Server, Callable[[float], None]]:
+    """A stock ``mlflow server --workers 1`` on SQLite with served artifacts, booting; (it, wait until /health answers)."""
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -171,31 +171,34 @@ def start_mlflow(root: Path, timeout: float) -> Server:
                                 env=env, start_new_session=True)
 
     def stop() -> None:
-        if proc.poll() is None:
+        # Its whole group (the CLI, the uvicorn worker, the job runner and its huey consumers); the
+        # database is thrown away, so a few seconds of grace, then SIGKILL (uvicorn lingers on SIGTERM).
+        try:
             os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        try:  # the uvicorn worker, should it outlive its parent
+            proc.wait(3)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
+        proc.wait(10)
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return Server("MLflow", url, stop, lambda: _group_pids(proc.pid))
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop()
-    raise RuntimeError(f"mlflow server did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+    def ready(timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"mlflow server did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+
+    return Server("MLflow", url, stop, lambda: _group_pids(proc.pid)), ready
 
 
 def start_modelreg(home: Path) -> tuple[Server, str]:
@@ -310,13 +313,13 @@ def compare(r: Any, prof: dict[str, Any], base: Path) -> dict[str, Any]:
                                        " a reference version, no artifacts"}
     t0 = time.perf_counter()
     try:
+        servers["MLflow"], mlflow_ready = start_mlflow(base / "mlflow")  # boots for 10-40 s meanwhile
         noop = start_python_server("no-op server", [str(ROOT / "benchmarks" / "noop_server.py")], 60)
         servers["noop"] = noop
         servers["floor"] = start_python_server("client floor", ["-m", "benchmarks.mlflow_compare", "--floor-server",
                                                                 str(versions)], 60)
-        servers["MLflow"] = start_mlflow(base / "mlflow", timeout=180)
-        modelreg, token = start_modelreg(base / "modelreg")
-        servers["modelreg"] = modelreg
+        servers["modelreg"], token = start_modelreg(base / "modelreg")
+        mlflow_ready(180)
         r.line(f"(servers started in {time.perf_counter() - t0:.1f} s)")
         watchdog.start()
         # The token goes to all three alike (the same headers); MLflow's server ignores it.
