@@ -167,3 +167,58 @@ def test_server_info_advertises_proxied_multipart_uploads(mlflow_env):
     with urllib.request.urlopen(req, timeout=10) as r:
         info = __import__("json").loads(r.read())
     assert info["multipart_uploads_enabled"] is True and info["multipart_downloads_enabled"] is False
+
+
+async def test_what_the_registry_asks_of_a_run(tmp_path):
+    """files_at, run_facts and source_run (services/mlflow/tracking.py) on a real SQLite store:
+    what model-versions/create turns into a version's files and lineage."""
+    from modelreg.daemon.services.mlflow.tracking import Tracking
+    from modelreg.daemon.store import open_store
+    from modelreg.shared.errors import InvalidInput, NotFound
+
+    store = open_store(None, tmp_path)
+    await store.open()
+    try:
+        t = Tracking(store)
+        exp = (await t.create_experiment({"name": "fraud-training"}))["experiment_id"]
+        run = (await t.create_run({"experiment_id": exp, "start_time": 1_700_000_000_000, "user_id": "ana"}))["run"]
+        run_id = run["info"]["run_id"]
+        await t.log_batch({"run_id": run_id, "params": [{"key": "C", "value": "0.5"}],
+                           "metrics": [{"key": "auc", "value": 0.9, "timestamp": 1, "step": 0},
+                                       {"key": "auc", "value": 0.93, "timestamp": 2, "step": 1},
+                                       {"key": "loss", "value": "NaN", "timestamp": 2, "step": 1}]})
+        await t.update_run({"run_id": run_id, "status": "FINISHED", "end_time": 1_700_000_060_000})
+        model = (await t.create_logged_model({"experiment_id": exp, "name": "model", "source_run_id": run_id}))["model"]
+        mid = model["info"]["model_id"]
+        base = f"{exp}/models/{mid}/artifacts"
+        for path, sha, size in [(f"{base}/MLmodel", "a" * 64, 10), (f"{base}/sub/model.pkl", "b" * 64, 20),
+                                (f"{exp}/{run_id}/artifacts/extra/notes.txt", "c" * 64, 3)]:
+            assert await store.tracking.put_artifact(path, sha, size) is None
+
+        want = [("MLmodel", "a" * 64, 10), ("sub/model.pkl", "b" * 64, 20)]
+        assert await t.files_at(f"models:/{mid}") == want
+        assert await t.files_at(f"mlflow-artifacts:/{base}") == want
+        assert await t.files_at(f"mlflow-artifacts://127.0.0.1:7311/{base}/") == want
+        assert await t.files_at(f"runs:/{run_id}/extra") == [("notes.txt", "c" * 64, 3)]
+        assert await t.files_at(f"runs:/{run_id}/extra/notes.txt") == [("notes.txt", "c" * 64, 3)]
+        for foreign in ("s3://bucket/model", "models:/fraud/1", "models:/fraud@champion", "/tmp/model", "file:///x"):
+            assert await t.files_at(foreign) is None, foreign
+        with pytest.raises(InvalidInput, match="nothing-here"):
+            await t.files_at(f"runs:/{run_id}/nothing-here")
+        with pytest.raises(NotFound):
+            await t.files_at("runs:/" + "f" * 32 + "/model")
+
+        facts = await t.run_facts(run_id)
+        assert facts.experiment == "fraud-training" and facts.user == "ana"
+        assert facts.started_at == 1_700_000_000 and facts.ended_at == 1_700_000_060
+        assert facts.params == {"C": "0.5"} and facts.metrics == {"auc": 0.93}  # NaN is no metric of ours
+        assert await t.run_facts("0" * 32) is None
+        assert await t.source_run(f"models:/{mid}") == run_id
+        assert await t.source_run("mlflow-artifacts:/x", mid) == run_id
+        assert await t.source_run("s3://bucket/model") is None
+        await t.link_version(mid, "fraud", 1)
+        await t.link_version(mid, "fraud", 1)
+        tags = (await t.get_logged_model(mid, {}))["model"]["info"]["tags"]
+        assert tags == [{"key": "mlflow.modelVersions", "value": '[{"name": "fraud", "version": "1"}]'}]
+    finally:
+        await store.close()
