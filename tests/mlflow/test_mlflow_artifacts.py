@@ -213,3 +213,38 @@ def test_gc_keeps_blobs_an_artifact_names(client, mlflow_env, tmp_path: Path):
     assert not (daemon.home / "blobs/sha256" / drop_sha[:2] / drop_sha[2:]).exists()  # gc does collect
     back = Path(client.download_artifacts(run.info.run_id, "keep.bin", str(tmp_path / "dl")))
     assert back.read_bytes() == keep.read_bytes()
+
+
+async def test_a_forgotten_multipart_upload_times_out(tmp_path: Path):
+    """An upload neither completed nor aborted is removed by the timeout, parts and id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelreg.daemon.artifacts.blobs import BlobStore
+    from modelreg.daemon.services.mlflow.artifacts import Artifacts
+    from modelreg.daemon.store import open_store
+    from modelreg.shared.errors import NotFound
+
+    async def body():
+        yield b"x" * 100
+
+    store = open_store(None, tmp_path)
+    await store.open()
+    pool = ThreadPoolExecutor(2)
+    blobs = BlobStore(tmp_path / "blobs")
+    blobs.prepare()
+    arts = Artifacts(store, blobs, pool, tmp_path, max_upload=1 << 20)
+    await arts.start()
+    try:
+        created = await arts.create_multipart("0/r", {"path": "f.bin", "num_parts": 2}, "http://127.0.0.1:1")
+        uid = created["upload_id"]
+        await arts.put_part(uid, "1", body(), 100)
+        assert await arts.reap(timeout=3600) == 0  # young: kept
+        assert (tmp_path / "mlflow-uploads" / uid / "1.part").is_file()
+        assert await arts.reap(timeout=0) == 1
+        assert not (tmp_path / "mlflow-uploads" / uid).exists()
+        with pytest.raises(NotFound):
+            await arts.put_part(uid, "2", body(), 100)
+    finally:
+        await arts.close()
+        pool.shutdown()
+        await store.close()
