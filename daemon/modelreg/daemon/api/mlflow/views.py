@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...services.mlflow.filters import page_token
-from ...services.mlflow.registry import STAGE_NAMES, STATUS_NAMES
+from ...services.mlflow.registry import FACTS_KEY, STAGE_NAMES, STATUS_NAMES
 from ...store.records import MlflowModel, MlflowPage, MlflowVersion
 from .http import ms
 
@@ -21,7 +21,7 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def version(found: MlflowVersion) -> dict[str, Any]:
     v = found.version
-    extra = v.facts.get("mlflow") if isinstance(v.facts.get("mlflow"), dict) else {}
+    extra = v.facts.get(FACTS_KEY) if isinstance(v.facts.get(FACTS_KEY), dict) else {}
     out: dict[str, Any] = {
         "name": v.model_name,
         "version": str(v.number),
@@ -39,9 +39,11 @@ def version(found: MlflowVersion) -> dict[str, Any]:
         out["run_id"] = found.run_id
     if v.status_message:
         out["status_message"] = v.status_message
-    for key in ("run_link", "model_id"):
-        if isinstance(extra.get(key), str):
-            out[key] = extra[key]
+    if isinstance(extra.get("run_link"), str):
+        out["run_link"] = extra["run_link"]
+    model_id = extra.get("model_id") or (v.source[len("models:/"):] if v.source.startswith("models:/m-") else None)
+    if isinstance(model_id, str):
+        out["model_id"] = model_id
     return out
 
 

@@ -56,6 +56,8 @@ MAX_SOURCE = 8000
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C:\ is a drive, not a scheme
 _DOCS = " See the API docs for more information about request parameters."
 REASON = "through the MLflow API"
+FACTS_KEY = "mlflow_registration"  # run_link / model_id a create_model_version gave (the sniffer owns "mlflow")
+_LOGGED = re.compile(r"^models:/m-[0-9a-f]{1,64}$")  # a logged model (MLflow 3), not a registry URI
 
 
 class Tracking(Protocol):
@@ -267,10 +269,15 @@ class MlflowRegistry:
             raise InvalidInput(f"Invalid model version source: '{source[:200]}'.")
         run_id = optional(params, "run_id") or None
         tags = tags_of(params.get("tags"))
-        mlflow_facts = {k: v for k in ("run_link", "model_id") if (v := optional(params, k))}
+        model_id = optional(params, "model_id") or (source[len("models:/"):] if _LOGGED.match(source) else None)
+        if run_id is None and model_id:  # MLflow 3 sends the logged model; its run is the version's run
+            logged = await self.store.tracking.logged_model(model_id)
+            run_id = logged.source_run_id if logged is not None else None
+        extra = {k: v for k in ("run_link", "model_id") if (v := optional(params, k))}
+        # Kept for a reference version; a version with files gets its facts from its files.
         reg = Registration(path=None, move=False, files=None, description=optional(params, "description") or "",
                            params={}, tags=tags, metrics=[], datasets=[], run=None, parents=[], source=source,
-                           facts={"mlflow": mlflow_facts} if mlflow_facts else {})
+                           facts={FACTS_KEY: extra} if extra else {})
         if run_id:
             await self._take_run(reg, run_id)
         files = await self.tracking.files_at(source) if self.tracking is not None else None
