@@ -16,7 +16,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from modelreg.shared.errors import Conflict
+from modelreg.shared.errors import Conflict, InvalidInput
 from modelreg.shared.sync_client import SyncClient
 
 STAGE = {"None": "none", "Staging": "staging", "Production": "production", "Archived": "archived"}
@@ -160,12 +160,22 @@ def test_import_reproduces_the_registry_twice_without_duplicates(source, mlflow_
     assert c.version("ranker@6")["status"] == "ready"
     assert sorted(v["version"] for v in c.iter_versions("ranker")) == [1, 3, 4, 5, 6]
 
-    # What cannot be copied is named, and the exit code says so.
+    # Files the MLflow server does not hold (s3://): a reference version, as MLflow has it.
     source.create_registered_model("external")
-    source.create_model_version("external", "s3://bucket/models/external/1")
-    fourth = _import(modelreg, mlflow_server.url, "--models", "ext*")
-    assert fourth.returncode == 1
-    assert "external v1" in fourth.stdout and "s3://bucket/models/external/1" in fourth.stdout
+    source.create_model_version("external", "s3://bucket/models/external/1", description="on s3")
+    fourth = _summary(_import(modelreg, mlflow_server.url, "--models", "ext*", "--json"))
+    assert (fourth["models"], fourth["copied"], fourth["failures"]) == (1, 1, [])
+    ref = c.version("external@1")
+    assert (ref["source"], ref["file_count"], ref["status"], ref["description"]) == \
+        ("s3://bucket/models/external/1", 0, "ready", "on s3")
+    assert _summary(_import(modelreg, mlflow_server.url, "--models", "ext*", "--json"))["present"] == 1
+
+    # What cannot be copied is named, and the exit code says so.
+    source.create_registered_model("my model")  # a name MLflow takes and modelreg does not
+    _logged_version(source, tmp_path, "my model", 1)
+    fifth = _import(modelreg, mlflow_server.url, "--models", "my*")
+    assert fifth.returncode == 1
+    assert "failed: my model: not copied, 1 version(s)" in fifth.stdout
     c.close()
 
 
@@ -220,3 +230,10 @@ def test_a_registration_keeps_the_number_it_asks_for_where_possible(daemon, tmp_
         again = c.register("kept", files=files, number=3, renumber=True)["version"]
         assert (again["version"], again["renumbered_from"]) == (7, 3)
         assert sorted(v["version"] for v in c.iter_versions("kept")) == [5, 6, 7]
+        ref = c.register("kept", reference="s3://bucket/kept/8", number=9)["version"]
+        assert (ref["version"], ref["source"], ref["file_count"], ref["status"]) == (9, "s3://bucket/kept/8", 0, "ready")
+        for bad in ({"reference": "/etc/passwd"}, {"reference": "file:///etc/passwd"},
+                    {"reference": "s3://b/k", "files": files}):
+            with pytest.raises(InvalidInput):
+                c.register("kept", **bad)
+        assert sorted(v["version"] for v in c.iter_versions("kept")) == [5, 6, 7, 9]

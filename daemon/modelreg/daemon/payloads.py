@@ -346,6 +346,7 @@ class Registration:
     facts: dict[str, Any] = field(default_factory=dict)
     number: int | None = None  # the number asked for (RegistrationBody.number); None: the next
     renumber: bool = False  # a spent ``number`` takes the next one instead of a Conflict
+    reference: str | None = None  # an external URI: a version without files (RegistrationBody.reference)
 
 
 _METADATA_MESSAGES = {**_METRIC_MESSAGES, "datasets[#].relation": "{field} must be trained_on or evaluated_on"}
@@ -363,15 +364,17 @@ _REGISTRATION_MESSAGES = {
 def parse_registration(body: Any) -> Registration:
     """A registration request: where the files are (path or uploaded blobs) plus metadata."""
     b: RegistrationBody = _convert(body, RegistrationBody, _REGISTRATION_MESSAGES)
-    if (b.path is None) == (b.files is None):
-        raise InvalidInput("give exactly one of 'path' (a file or folder on the daemon's machine) "
-                           "or 'files' (blobs uploaded to /v1/blobs)")
+    if [b.path, b.files, b.reference].count(None) != 2:
+        raise InvalidInput("give exactly one of 'path' (a file or folder on the daemon's machine), "
+                           "'files' (blobs uploaded to /v1/blobs) or 'reference' (an external URI such as s3://…)")
     if b.path is not None and not os.path.isabs(b.path):
         raise InvalidInput(f"path {b.path!r} must be absolute (the daemon has its own working directory)")
     reg = _registration(b, b.source)
     reg.path, reg.move = b.path, b.mode == "move"
     reg.files = _file_refs(b.files) if b.files is not None else None
     reg.number, reg.renumber = b.number, b.renumber
+    if b.reference is not None:
+        reg.reference = reg.source = _reference(b.reference)
     reg.external_parents = list(dict.fromkeys(p for p in b.external_parents or () if p.strip()))
     return reg
 
@@ -387,6 +390,18 @@ def _file_refs(files: list[bodies.FileEntry]) -> list[FileRef]:
     if not refs:
         raise InvalidInput("files is empty: a version needs at least one file")
     return refs
+
+
+_EXTERNAL_URI = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]+)://\S+$", re.IGNORECASE)
+
+
+def _reference(uri: str) -> str:
+    """An external URI (``s3://bucket/key``, ``gs://…``, ``https://…``): never a local path."""
+    m = _EXTERNAL_URI.match(uri.strip())
+    if m is None or m["scheme"].lower() == "file":
+        raise InvalidInput(f"reference {uri[:200]!r} must be an external URI such as s3://bucket/model "
+                           "(a local file is registered with 'path')", {"field": "reference"})
+    return uri.strip()
 
 
 def parse_metadata(body: Any, source: str) -> Registration:

@@ -122,6 +122,9 @@ class RegistrationBody(Metadata):
     # with ``renumber`` a spent number takes the next one instead (the reply's version says which).
     number: Union[Annotated[int, Meta(ge=1, lt=MAX_INT)], None] = None
     renumber: bool = False
+    # Instead of path or files: an external URI (s3://…) the version only points at, as MLflow
+    # registers one. No files, ready at once; the URI is the version's source.
+    reference: Union[PathText, None] = None
     # Parents outside this registry (``derived_from``), e.g. ``mlflow:<URL>/<name>/<version>``.
     external_parents: Union[Annotated[list[DatasetText], Meta(max_length=100)], None] = None
 

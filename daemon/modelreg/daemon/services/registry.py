@@ -56,6 +56,9 @@ class Registrar:
         an incomplete file is refused (InvalidInput) before the version exists.
         """
         validate_name(model)
+        if reg.reference is not None:  # nothing to read or sniff: the version only names its URI
+            rec, view = await self.store.versions.create_ready(model, reg, [], actor)
+            return Registered(rec, view)
         if reg.files is not None:
             sniffed = await self.ingest.read_upload(reg.files)
             check(sniffed)

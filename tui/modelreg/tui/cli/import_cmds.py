@@ -23,8 +23,9 @@ mlflow at URL": an import reproduces the registry, it does not re-decide its pro
 MLflow may hold several Production versions of a model; modelreg keeps one (the most recently
 changed) and archives the others. Nothing is ever deleted in modelreg.
 
-Versions whose files the server cannot serve (an s3:// source) and versions that are not READY
-are listed and not copied. Exit 0 when everything was copied, 1 with the failures listed.
+A version whose files live elsewhere (an s3:// source) becomes a reference version without
+files, as MLflow holds it. Versions that are not READY are listed and skipped. Exit 0 when
+everything was copied, 1 with the failures listed.
 The MLflow server needs no credentials, a token (--token, MLFLOW_TRACKING_TOKEN), or basic
 auth (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
 """

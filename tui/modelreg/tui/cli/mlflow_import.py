@@ -15,8 +15,8 @@ through the same /v1 client every command uses. What it copies, and how:
 
 A second run copies only versions whose origin is not present, and applies what changed on
 the source: tags and descriptions (added or changed; nothing is removed), stages, aliases that
-moved. Versions that are not READY, and versions whose source the server cannot serve (an
-``s3://`` URI), are listed in the summary and not copied.
+moved. A version whose files live outside the server (an ``s3://`` source) is copied as a
+reference version without files; versions that are not READY are listed and skipped.
 """
 
 from __future__ import annotations
@@ -159,7 +159,9 @@ class Importer:
         """The versions of ``name`` already imported from this server: origin → version detail."""
         out: dict[str, dict[str, Any]] = {}
         try:
-            mine = [v for v in self.client.iter_versions(name, limit=1000) if v.get("source") == "mlflow"]
+            # Imported versions: source "mlflow", or a reference's URI.
+            mine = [v for v in self.client.iter_versions(name, limit=1000)
+                    if v.get("source") == "mlflow" or "://" in str(v.get("source"))]
         except NotFound:
             return out
         for v in mine:
@@ -191,8 +193,7 @@ class Importer:
         uri = self.mlflow.download_uri(name, version)
         root = self.mlflow.artifact_path(uri)
         if root is None:
-            raise ModelregError(f"source {mv.get('source') or uri} is not served by the MLflow server "
-                                "(an external location): not copied")
+            return self._reference(name, mv, uri, tags, description)
         files = self.mlflow.list_files(root)
         if not files:
             raise ModelregError(f"no artifacts at {uri}: not copied (a modelreg version needs files)")
@@ -215,10 +216,30 @@ class Importer:
         result = self.client.register(
             name, files=entries, source="mlflow", number=int(version), renumber=True, description=description,
             tags=tags, external_parents=[self._origin(name, version)], **metadata)
-        v = result["version"]
+        return self._number(result["version"], label, version)
+
+    def _reference(self, name: str, mv: dict[str, Any], uri: str, tags: dict[str, str], description: str) -> int:
+        """A version whose files live elsewhere (s3://…): copied as a reference version, without
+        files, as MLflow holds it. A local path of the server's machine cannot be copied."""
+        version, label = mv["version"], f"{name} v{mv['version']}"
+        where = mv.get("source") or uri
+        if "://" not in where or where.lower().startswith("file:"):
+            raise ModelregError(f"source {where} is a path on the MLflow server's machine, not served by the "
+                                "server: not copied")
+        self.summary.copied += 1
+        self.summary.notes.append(f"{label}: its files are at {where} (not on the MLflow server): "
+                                  "copied as a reference version without files")
+        if self.dry_run:
+            return int(version)
+        result = self.client.register(
+            name, reference=where, number=int(version), renumber=True, description=description, tags=tags,
+            external_parents=[self._origin(name, version)], **self._run_metadata(mv.get("run_id") or "", label))
+        return self._number(result["version"], label, version)
+
+    def _number(self, v: dict[str, Any], label: str, version: str) -> int:
         if v["version"] != int(version):
             self.summary.notes.append(f"{label}: number {version} was already spent in modelreg, "
-                                      f"copied as {name}@{v['version']}")
+                                      f"copied as {v['model']}@{v['version']}")
         return v["version"]
 
     def _update(self, detail: dict[str, Any], description: str, tags: dict[str, str]) -> None:
