@@ -16,7 +16,6 @@ Artifact locations are as the stock server with ``--serve-artifacts`` gives them
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
@@ -510,34 +509,6 @@ class Tracking:
         cut = len(sub) + 1 if sub else 0
         return [(f["path"][cut:], f["sha256"], f["size"]) for f in files
                 if not sub or f["path"].startswith(sub + "/")]
-
-    async def source_run(self, source: str, model_id: str | None = None) -> str | None:
-        """The run that produced the logged model a version comes from (``model_id``, or the
-        ``models:/m-<id>`` source): MLflow 3's client sends no run_id for ``log_model(…,
-        registered_model_name=…)``, and MLflow's store takes the logged model's source run."""
-        if not model_id and source.startswith("models:/m-"):
-            model_id = source[len("models:/"):].strip("/")
-        if not model_id or "/" in model_id:
-            return None
-        model = await self.store.tracking.logged_model(model_id)
-        return model.source_run_id if model is not None else None
-
-    async def link_version(self, model_id: str, name: str, version: int | str) -> None:
-        """Name the registry version on its logged model (tag ``mlflow.modelVersions``, a JSON list
-        of {name, version}), as MLflow's server does after create-model-version."""
-        model = await self.store.tracking.logged_model(model_id)
-        if model is None:
-            return
-        entry = {"name": name, "version": str(version)}
-        try:
-            known = json.loads(model.tags.get("mlflow.modelVersions", "[]"))
-        except ValueError:
-            known = []
-        if not isinstance(known, list):
-            known = []
-        if entry not in known:
-            await self.store.tracking.update_logged_model(
-                model_id, tags={"mlflow.modelVersions": json.dumps([*known, entry])})
 
     async def run_facts(self, run_id: str) -> RunFacts | None:
         """What a version takes from its MLflow run: experiment name, times (seconds), params,

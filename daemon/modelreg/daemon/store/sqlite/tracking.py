@@ -67,14 +67,6 @@ def create_experiment(tx: WriteTx, name: str, artifact_location: str | None, tag
     return experiment_by_id(tx, eid)
 
 
-def search_experiments(q: Sql, *, stage: str | None, limit: int, offset: int) -> list[MlflowExperiment]:
-    """Experiments by creation, newest first (MLflow's default order); ``stage`` active/deleted or both."""
-    where, params = ("WHERE lifecycle_stage = ?", [stage]) if stage else ("", [])
-    rows = q.all(f"SELECT * FROM mlflow_experiments {where} ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?",
-                 (*params, limit, offset))
-    return [_experiment(q, r) for r in rows]
-
-
 # -- runs ------------------------------------------------------------------------------------------
 
 
@@ -322,9 +314,6 @@ class TrackingStore:
                                 default_root: str) -> MlflowExperiment | None:
         """The new experiment, or None when the name is taken."""
         return await self.engine.write(lambda tx: create_experiment(tx, name, artifact_location, tags, default_root))
-
-    async def search_experiments(self, *, stage: str | None, limit: int, offset: int) -> list[MlflowExperiment]:
-        return await self.engine.read(lambda q: search_experiments(q, stage=stage, limit=limit, offset=offset))
 
     # runs
 
