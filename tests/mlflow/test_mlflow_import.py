@@ -121,7 +121,7 @@ def test_import_reproduces_the_registry_twice_without_duplicates(source, mlflow_
             detail = c.version(f"{name}@{number}")
             assert detail["description"] == (mv.description or "")
             assert detail["tags"] == mv.tags
-            assert detail["source"] == "mlflow"
+            assert detail["source"] == mv.source  # verbatim: runs:/…/model, models:/m-…
             assert {"ref": f"mlflow:{mlflow_server.url}/{name}/{number}", "external": True} in \
                 detail["lineage"]["parents"]
             assert detail["lineage"]["run"]["id"] == mv.run_id

@@ -375,6 +375,8 @@ def parse_registration(body: Any) -> Registration:
     reg.number, reg.renumber = b.number, b.renumber
     if b.reference is not None:
         reg.reference = reg.source = _reference(b.reference)
+    elif b.source_uri is not None and b.source_uri.strip():
+        reg.source = b.source_uri.strip()
     reg.external_parents = list(dict.fromkeys(p for p in b.external_parents or () if p.strip()))
     return reg
 

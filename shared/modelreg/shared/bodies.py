@@ -125,6 +125,9 @@ class RegistrationBody(Metadata):
     # Instead of path or files: an external URI (s3://…) the version only points at, as MLflow
     # registers one. No files, ready at once; the URI is the version's source.
     reference: Union[PathText, None] = None
+    # The source as the registry it was copied from names it (MLflow's ``runs:/…/model``,
+    # ``models:/m-…``): kept verbatim as the version's source instead of ``source``.
+    source_uri: Union[PathText, None] = None
     # Parents outside this registry (``derived_from``), e.g. ``mlflow:<URL>/<name>/<version>``.
     external_parents: Union[Annotated[list[DatasetText], Meta(max_length=100)], None] = None
 

@@ -5,8 +5,9 @@ through the same /v1 client every command uses. What it copies, and how:
 
 - registered models with their description and tags;
 - READY versions, each with its number where possible (``number`` with ``renumber``: a number
-  already spent in modelreg takes the next one, and the summary says so), description, tags,
-  run (id, experiment, times, params as hyperparameters) and the run's latest metrics as
+  already spent in modelreg takes the next one, and the summary says so), MLflow's source URI
+  (verbatim, as the version's source), description, tags, run (id, experiment, times, params
+  as hyperparameters) and the run's latest metrics as
   offline metrics, and its files, byte for byte (uploaded as blobs: identical bytes are stored
   once). Each version records its origin, ``mlflow:<URL>/<name>/<version>``, as an external
   parent in its lineage: that origin is how a later run knows the version is already here;
@@ -159,9 +160,9 @@ class Importer:
         """The versions of ``name`` already imported from this server: origin → version detail."""
         out: dict[str, dict[str, Any]] = {}
         try:
-            # Imported versions: source "mlflow", or a reference's URI.
+            # Imported versions have MLflow's source (a URI) or "mlflow"; cli and api ones are not looked at.
             mine = [v for v in self.client.iter_versions(name, limit=1000)
-                    if v.get("source") == "mlflow" or "://" in str(v.get("source"))]
+                    if v.get("source") == "mlflow" or ":" in str(v.get("source"))]
         except NotFound:
             return out
         for v in mine:
@@ -214,7 +215,8 @@ class Importer:
                 entries.append({"path": rel, "sha256": sha, "size": size})
                 self.summary.bytes += size
         result = self.client.register(
-            name, files=entries, source="mlflow", number=int(version), renumber=True, description=description,
+            name, files=entries, source="mlflow", source_uri=mv.get("source") or None, number=int(version),
+            renumber=True, description=description,
             tags=tags, external_parents=[self._origin(name, version)], **metadata)
         return self._number(result["version"], label, version)
 
