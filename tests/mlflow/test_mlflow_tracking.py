@@ -3,6 +3,7 @@ metrics, tags, log-batch, logged models; MLflow's errors; nothing else answers a
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import urllib.error
@@ -144,12 +145,26 @@ def test_unknown_tracking_endpoints_answer_endpoint_not_found(client, mlflow_env
         client.delete_experiment("0")
     assert _code(exc) == "ENDPOINT_NOT_FOUND"
     daemon = mlflow_env
+    run_id = client.create_run("0").info.run_id
     for method, path, body in [("POST", "/api/2.0/mlflow/runs/create", b"[1,2]"),
                                ("POST", "/api/2.0/mlflow/runs/log-batch", b"{not json"),
                                ("POST", "/api/2.0/mlflow/runs/log-metric", b'{"run_id": 5, "key": {}}'),
                                ("GET", "/api/2.0/mlflow/experiments/get?experiment_id=abc", None),
                                ("PATCH", "/api/2.0/mlflow/logged-models/m-x", b'{"status": [1]}'),
-                               ("GET", "/api/2.0/mlflow/runs/nonsense", None)]:
+                               ("GET", "/api/2.0/mlflow/runs/nonsense", None),
+                               ("POST", "/api/2.0/mlflow/runs/log-metric",
+                                json.dumps({"run_id": run_id, "key": "k", "value": 10**400, "timestamp": 1}).encode()),
+                               ("POST", "/api/2.0/mlflow/runs/log-metric",
+                                json.dumps({"run_id": run_id, "key": "k", "value": 1, "timestamp": 10**30}).encode()),
+                               ("POST", "/api/2.0/mlflow/runs/log-batch",
+                                json.dumps({"run_id": run_id, "params": "x", "tags": [1]}).encode()),
+                               ("POST", "/api/2.0/mlflow/logged-models/search",
+                                json.dumps({"experiment_ids": ["0"], "filter": 5}).encode()),
+                               ("POST", "/api/2.0/mlflow/logged-models/search",
+                                json.dumps({"experiment_ids": [{}], "max_results": -1}).encode()),
+                               ("POST", "/api/2.0/mlflow/runs/create", json.dumps({"experiment_id": [1]}).encode()),
+                               ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/x",
+                                json.dumps({"path": "f", "upload_id": 7, "parts": [{"etag": 3}]}).encode())]:
         req = urllib.request.Request(daemon.url + path, data=body, method=method,
                                      headers={"Authorization": f"Bearer {daemon.token}",
                                               "Content-Type": "application/json"})
@@ -157,7 +172,7 @@ def test_unknown_tracking_endpoints_answer_endpoint_not_found(client, mlflow_env
             urllib.request.urlopen(req, timeout=10)
         assert 400 <= err.value.code < 500, (path, err.value.code)
         assert err.value.headers["Content-Type"].startswith("application/json")
-        assert "error_code" in __import__("json").loads(err.value.read())
+        assert "error_code" in json.loads(err.value.read())
 
 
 def test_server_info_advertises_proxied_multipart_uploads(mlflow_env):
@@ -165,7 +180,7 @@ def test_server_info_advertises_proxied_multipart_uploads(mlflow_env):
     req = urllib.request.Request(daemon.url + "/api/3.0/mlflow/server-info",
                                  headers={"Authorization": f"Bearer {daemon.token}"})
     with urllib.request.urlopen(req, timeout=10) as r:
-        info = __import__("json").loads(r.read())
+        info = json.loads(r.read())
     assert info["multipart_uploads_enabled"] is True and info["multipart_downloads_enabled"] is False
 
 

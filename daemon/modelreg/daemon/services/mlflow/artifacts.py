@@ -35,7 +35,7 @@ from modelreg.shared.names import validate_relpath
 
 from ...artifacts.blobs import CHUNK, BlobStore, BlobWriter
 from ...store import Store
-from .tracking import REGISTRY_FOLDER
+from .tracking import DIGITS, REGISTRY_FOLDER
 
 UPLOADS_DIR = "mlflow-uploads"
 PART_ROUTE = "/api/2.0/mlflow-artifacts/mpu/part/"  # + <upload id>/<part number>: open (middleware)
@@ -190,7 +190,7 @@ class Artifacts:
         as the stock server does."""
         path = _destination(path, p)
         parts = p.get("num_parts", 1)
-        if isinstance(parts, str) and parts.isdigit():
+        if isinstance(parts, str) and DIGITS.fullmatch(parts):
             parts = int(parts)
         if not isinstance(parts, int) or isinstance(parts, bool) or not 1 <= parts <= MAX_PARTS:
             raise InvalidInput(f"Invalid value {str(parts)[:50]!r} for 'num_parts': 1 to {MAX_PARTS}")
@@ -212,7 +212,7 @@ class Artifacts:
                        length: int | None) -> str:
         """One part's bytes into its file; its sha256 (the ETag the client hands back on complete)."""
         upload = self._upload(upload_id)
-        if not number.isdigit() or not 1 <= int(number) <= upload.parts:
+        if not DIGITS.fullmatch(number) or not 1 <= int(number) <= upload.parts:
             raise InvalidInput(f"Invalid part number {number[:20]!r}: 1 to {upload.parts}")
         n = int(number)
         target = upload.folder / f"{n}.part"
@@ -241,7 +241,7 @@ class Artifacts:
             number = part.get("part_number")
             if not isinstance(number, int) or isinstance(number, bool) or number in given:
                 raise InvalidInput(f"Invalid part number {str(number)[:20]!r}")
-            given[number] = part.get("etag") or ""
+            given[number] = str(part.get("etag") or "")
         if sorted(given) != list(range(1, upload.parts + 1)):
             raise InvalidInput(f"The upload has {upload.parts} parts; complete named {sorted(given)[:20]}")
         for number, etag in given.items():
@@ -335,6 +335,6 @@ def _destination(folder: str, p: dict[str, Any]) -> str:
 def _registry_ref(path: str) -> tuple[str | None, str]:
     """``_registry/<model>/<version>/<sub>`` → (``model@version``, sub); (None, "") for the folders above."""
     parts = path.split("/")
-    if len(parts) < 3 or not parts[2].isdigit():
+    if len(parts) < 3 or not DIGITS.fullmatch(parts[2]):
         return None, ""
     return f"{parts[1]}@{parts[2]}", "/".join(parts[3:])

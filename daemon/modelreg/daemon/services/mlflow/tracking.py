@@ -17,6 +17,7 @@ Artifact locations are as the stock server with ``--serve-artifacts`` gives them
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -37,6 +38,7 @@ MAX_TAG_VALUE = 8000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
 MAX_RESULTS = 1000
+DIGITS = re.compile(r"[0-9]{1,18}")  # an id or a number: ASCII digits within SQLite's INTEGER
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MODEL_STATUSES = ("LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY",
                   "LOGGED_MODEL_UPLOAD_FAILED")
@@ -64,8 +66,11 @@ def _int(p: dict[str, Any], key: str, default: int | None = None) -> int | None:
     try:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+        if not -2**63 <= number < 2**63:  # what SQLite's INTEGER holds
+            raise ValueError
+        return number
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"Invalid value {str(value)[:100]!r} for parameter '{key}' supplied: it must be an "
                            "integer") from None
 
@@ -74,13 +79,11 @@ def _float(value: Any, what: str) -> float:
     """A metric value: a JSON number or the strings protobuf's JSON uses for NaN and infinities."""
     if isinstance(value, bool):
         raise InvalidInput(f"Invalid value {value!r} for {what}: it must be a number")
-    if isinstance(value, (int, float)):
-        return float(value)
     if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
         return float(value.replace("Infinity", "inf"))
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"Invalid value {str(value)[:100]!r} for {what}: it must be a number") from None
 
 
@@ -133,8 +136,8 @@ def _metric(m: Any, default_ts: int) -> MlflowMetric:
 def _experiment_id(p: dict[str, Any], key: str = "experiment_id") -> int:
     raw = _str(p, key)
     assert raw is not None
-    if not raw.isdigit():
-        raise NotFound(f"No Experiment with id={raw} exists")
+    if not DIGITS.fullmatch(raw):
+        raise NotFound(f"No Experiment with id={raw[:40]} exists")
     return int(raw)
 
 
@@ -145,7 +148,7 @@ def _page(p: dict[str, Any], default: int, most: int = MAX_RESULTS) -> tuple[int
         raise InvalidInput(f"Invalid value {limit} for parameter 'max_results' supplied. It must be at most "
                            f"{most}")
     token = p.get("page_token") or "0"
-    if not isinstance(token, str) or not token.isdigit():
+    if not isinstance(token, str) or not DIGITS.fullmatch(token):
         raise InvalidInput(f"Invalid page token {str(token)[:50]!r}")
     return limit, int(token)
 
@@ -442,7 +445,10 @@ class Tracking:
             raise InvalidInput("Missing value for required parameter 'experiment_ids'")
         experiments = [_experiment_id({"experiment_id": e}) for e in ids]
         name = run_id = None
-        flt = (p.get("filter") or "").strip()
+        flt = p.get("filter") or ""
+        if not isinstance(flt, str):
+            raise InvalidInput("Invalid value for 'filter': it must be a string")
+        flt = flt.strip()
         if flt:
             for clause in _split_and(flt):
                 field, value = _equality(clause)
@@ -502,7 +508,7 @@ class Tracking:
 
     async def _registry_files(self, prefix: str) -> list[tuple[str, str, int]]:
         parts = prefix.split("/")
-        if len(parts) < 3 or not parts[2].isdigit():
+        if len(parts) < 3 or not DIGITS.fullmatch(parts[2]):
             raise InvalidInput(f"mlflow-artifacts:/{prefix} names no registry version (_registry/<model>/<version>)")
         _, files = await self.store.catalog.resolve_with_files(f"{parts[1]}@{parts[2]}")
         sub = "/".join(parts[3:])
