@@ -100,6 +100,21 @@ def test_reference_version_for_an_external_uri(client, modelreg) -> None:
     assert shown.returncode == 0 and "s3://bucket/models/fraud" in shown.stdout
 
 
+def test_update_a_version_and_our_delete_rules(client) -> None:
+    client.create_registered_model("fraud")
+    _refs(client, "fraud", 2)
+    updated = client.update_model_version("fraud", "1", description="retrained on May data")
+    assert updated.description == "retrained on May data"
+    assert client.get_model_version("fraud", "1").description == "retrained on May data"
+    assert updated.last_updated_timestamp >= updated.creation_timestamp
+    client.transition_model_version_stage("fraud", "2", "Production")
+    err = _error(client.delete_model_version, "fraud", "2")  # ours: production is not deleted by accident
+    assert err.error_code == "RESOURCE_CONFLICT" and "production" in err.message
+    err = _error(client.delete_registered_model, "fraud")
+    assert err.error_code == "RESOURCE_CONFLICT" and "v2 (production)" in err.message
+    assert client.get_model_version("fraud", "2").current_stage == "Production"
+
+
 def test_aliases_set_get_delete(client) -> None:
     client.create_registered_model("fraud")
     _refs(client, "fraud", 2)
@@ -283,3 +298,59 @@ def test_a_local_path_inside_an_allowed_root_is_registered(rooted_client, mlflow
         err = _error(client.create_model_version, "fraud", source)
         assert err.error_code == "INVALID_PARAMETER_VALUE", source
     assert [x.version for x in client.search_model_versions("name = 'fraud'")] == ["1"]
+
+
+ROUTES = [
+    ("POST", "registered-models/create", {"name": "fuzz", "description": "d", "tags": [{"key": "k", "value": "v"}]}),
+    ("GET", "registered-models/get", {"name": "fuzz"}),
+    ("POST", "registered-models/rename", {"name": "fuzz", "new_name": "fuzz2"}),
+    ("PATCH", "registered-models/update", {"name": "fuzz", "description": "d"}),
+    ("GET", "registered-models/search", {"filter": "name = 'fuzz'", "max_results": 5, "order_by": ["name"],
+                                         "page_token": ""}),
+    ("POST", "registered-models/get-latest-versions", {"name": "fuzz", "stages": ["None"]}),
+    ("POST", "registered-models/set-tag", {"name": "fuzz", "key": "k", "value": "v"}),
+    ("DELETE", "registered-models/delete-tag", {"name": "fuzz", "key": "k"}),
+    ("POST", "registered-models/alias", {"name": "fuzz", "alias": "champion", "version": "1"}),
+    ("GET", "registered-models/alias", {"name": "fuzz", "alias": "champion"}),
+    ("DELETE", "registered-models/alias", {"name": "fuzz", "alias": "champion"}),
+    ("POST", "model-versions/create", {"name": "fuzz", "source": "s3://b/m", "run_id": "r", "tags": [],
+                                       "description": "d", "run_link": "l", "model_id": "m-1"}),
+    ("GET", "model-versions/get", {"name": "fuzz", "version": "1"}),
+    ("PATCH", "model-versions/update", {"name": "fuzz", "version": "1", "description": "d"}),
+    ("POST", "model-versions/transition-stage", {"name": "fuzz", "version": "1", "stage": "Staging",
+                                                 "archive_existing_versions": False}),
+    ("GET", "model-versions/get-download-uri", {"name": "fuzz", "version": "1"}),
+    ("GET", "model-versions/search", {"filter": "name = 'fuzz'", "max_results": 5, "order_by": ["name"]}),
+    ("POST", "model-versions/set-tag", {"name": "fuzz", "version": "1", "key": "k", "value": "v"}),
+    ("DELETE", "model-versions/delete-tag", {"name": "fuzz", "version": "1", "key": "k"}),
+    ("DELETE", "model-versions/delete", {"name": "fuzz", "version": "1"}),
+    ("DELETE", "registered-models/delete", {"name": "fuzz"}),
+]
+BAD = [None, 7, -1, 2.5, True, [], {}, ["a", 3], {"k": "v"}, "", "x" * 5000, "\x00", "'", "../../etc",
+       "99999999999999999999999999", "name = 'a' OR", "tags.`", "file:///etc/passwd"]
+
+
+def test_no_input_gives_a_5xx(mlflow_env, client) -> None:
+    """Every registry route, each parameter given every wrong type or shape, against a model
+    and version that exist (so the checks after the lookups run too): MLflow's error shape
+    with a 4xx, never a 5xx or a traceback."""
+    import requests
+
+    client.create_registered_model("fuzz")
+    client.create_model_version("fuzz", "s3://b/m")
+    client.set_registered_model_alias("fuzz", "champion", "1")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {mlflow_env.token}"
+    base = f"{mlflow_env.url}/api/2.0/mlflow"
+    for method, path, good in ROUTES:
+        for key in good:
+            for bad in BAD:
+                body = {**good, key: bad}
+                if method == "GET":
+                    query = {k: v for k, v in body.items() if v is not None and not isinstance(v, dict)}
+                    r = session.get(f"{base}/{path}", params=query)
+                else:
+                    r = session.request(method, f"{base}/{path}", json=body)
+                assert r.status_code < 500, (method, path, key, bad, r.text[:300])
+                if r.status_code >= 400:
+                    assert r.json()["error_code"], (method, path, key, bad)

@@ -111,9 +111,9 @@ def version_number(value: str) -> int:
     return number
 
 
-def stage_of(value: str) -> str:
+def stage_of(value: Any) -> str:
     """An MLflow stage name (any case) as ours."""
-    ours = value.lower()
+    ours = value.lower() if isinstance(value, str) else ""
     if ours not in STAGE_NAMES:
         raise InvalidInput(f"Invalid Model Version stage: {value}. Value must be one of None, Staging, Production, "
                            "Archived.")
@@ -253,6 +253,8 @@ class MlflowRegistry:
         alias = params.get("alias")
         if not alias:
             raise InvalidInput("Registered model alias name cannot be empty.")
+        if not isinstance(alias, str):
+            raise InvalidInput(f"Invalid alias name: '{alias}'.")
         if alias.lower() == "latest":
             versions = await self.store.mlflow_search.latest_versions(name, [])
             if not versions:
@@ -366,8 +368,11 @@ class MlflowRegistry:
         name, number = await self._version_ref(params)
         to = stage_of(required(params, "stage"))
         archive = params.get("archive_existing_versions", False)
-        if isinstance(archive, str):
+        if isinstance(archive, str) and archive.lower() in ("true", "false"):
             archive = archive.lower() == "true"
+        if not isinstance(archive, bool):
+            raise InvalidInput(f"Invalid value {archive!r} for parameter 'archive_existing_versions' supplied. "
+                               f"Hint: Value was of type '{type(archive).__name__}'.{_DOCS}")
         if archive and to not in ("staging", "production"):
             raise InvalidInput(f"Model version transition cannot archive existing model versions because "
                                f"'{params['stage']}' is not an Active stage. Valid stages are "
