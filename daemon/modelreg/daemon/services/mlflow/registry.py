@@ -376,7 +376,7 @@ class MlflowRegistry:
         if archive and to not in ("staging", "production"):
             raise InvalidInput(f"Model version transition cannot archive existing model versions because "
                                f"'{params['stage']}' is not an Active stage. Valid stages are "
-                               "['None', 'Staging', 'Production']")
+                               "['Staging', 'Production']")
         current = await self.store.mlflow_search.get_version(name, number)
         if to == "none":
             if current.version.stage == "none":
