@@ -25,7 +25,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def _request(daemon, method: str, path: str, data: bytes | None = None, token: bool = True,
              content_type: str = "application/octet-stream") -> tuple[int, bytes]:
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type, "Accept": "application/json"}  # /v1 answers msgpack otherwise
     if token:
         headers["Authorization"] = f"Bearer {daemon.token}"
     req = urllib.request.Request(daemon.url + path, data=data, method=method, headers=headers)
@@ -248,3 +248,32 @@ async def test_a_forgotten_multipart_upload_times_out(tmp_path: Path):
         await arts.close()
         pool.shutdown()
         await store.close()
+
+
+def test_verify_rehashes_artifact_blobs_and_names_their_paths(client, mlflow_env, tmp_path: Path):
+    import time
+
+    daemon = mlflow_env
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(30_000))
+    run = client.create_run("0")
+    client.log_artifact(run.info.run_id, str(f))
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    blob = daemon.home / "blobs/sha256" / sha[:2] / sha[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(b"bit rot")
+
+    status, body = _request(daemon, "POST", "/v1/verify", b"{}", content_type="application/json")
+    assert status in (200, 202), body
+    job_id = json.loads(body)["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        job = json.loads(_request(daemon, "GET", f"/v1/jobs/{job_id}", content_type="application/json")[1])
+        if job["state"] not in ("pending", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    result = job["result"]
+    assert result["ok"] is False
+    [problem] = result["problems"]
+    assert problem["sha256"] == sha and problem["status"] == "corrupt" and problem["versions"] == []
+    assert [x["path"] for x in problem["files"]] == [f"mlflow-artifacts:/0/{run.info.run_id}/artifacts/weights.bin"]

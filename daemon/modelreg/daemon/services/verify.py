@@ -45,9 +45,10 @@ async def run_verify(store: Store, blobs: BlobStore, pool: Executor, job: Job,
     problems = []
     for sha, status in bad:
         files = users[sha]
+        # An MLflow artifact (model None) is named by its mlflow-artifacts: path, not a version.
         problems.append({"sha256": sha, "status": status,
-                         "versions": sorted({f"{u['model']}@{u['number']}" for u in files}),
-                         "files": [{"ref": f"{u['model']}@{u['number']}", "path": u["path"], "stage": u["stage"]}
-                                   for u in files]})
+                         "versions": sorted({f"{u['model']}@{u['number']}" for u in files if u["model"] is not None}),
+                         "files": [{"ref": f"{u['model']}@{u['number']}" if u["model"] is not None else u["path"],
+                                    "path": u["path"], "stage": u["stage"]} for u in files]})
     return {"ok": not problems, "checked": len(to_check), "bytes": sum(size for _, size in to_check),
             "problems": problems}

@@ -78,9 +78,13 @@ def _blobs_to_verify(q: Sql, ref: str | None) -> list[tuple[str, int]]:
 
 
 def _blob_users(q: Sql, digests: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Version files (model, number, stage, path), then MLflow artifacts (model None, path
+    ``mlflow-artifacts:/…``), per digest."""
     return {sha: [{"model": r["name"], "number": r["number"], "stage": r["stage"], "path": r["path"]} for r in q.all(
         "SELECT m.name, v.number, v.stage, mf.path FROM manifest mf JOIN versions v ON v.id = mf.version_id "
         "JOIN models m ON m.id = v.model_id WHERE mf.sha256 = ? ORDER BY m.name, v.number", (sha,))]
+        + [{"model": None, "number": None, "stage": None, "path": f"mlflow-artifacts:/{r['path']}"} for r in q.all(
+            "SELECT path FROM mlflow_artifacts WHERE sha256 = ? ORDER BY path", (sha,))]
         for sha in digests}
 
 
