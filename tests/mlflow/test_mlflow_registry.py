@@ -354,3 +354,32 @@ def test_no_input_gives_a_5xx(mlflow_env, client) -> None:
                 assert r.status_code < 500, (method, path, key, bad, r.text[:300])
                 if r.status_code >= 400:
                     assert r.json()["error_code"], (method, path, key, bad)
+
+
+def test_a_runs_source_becomes_an_upload_with_the_runs_lineage(client, modelreg, tmp_path: Path) -> None:
+    """``runs:/<id>/model``: the run's stored artifacts are the version's files, the run its lineage
+    run (params as hyperparameters and params, latest metrics as offline metrics)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    (folder / "weights.bin").write_bytes(os.urandom(2048))
+    experiment = client.create_experiment("fraud-training")
+    run = client.create_run(experiment)
+    run_id = run.info.run_id
+    client.log_param(run_id, "lr", "0.01")
+    client.log_metric(run_id, "auc", 0.91)
+    client.log_metric(run_id, "auc", 0.95)
+    client.log_artifacts(run_id, str(folder), artifact_path="model")
+    client.set_terminated(run_id)
+    client.create_registered_model("fraud")
+    v = client.create_model_version("fraud", f"runs:/{run_id}/model", run_id=run_id)
+    assert (v.version, v.status, v.run_id) == ("1", "READY", run_id)
+    assert [x.version for x in client.search_model_versions(f"run_id = '{run_id}'")] == ["1"]
+    assert client.get_model_version_download_uri("fraud", "1") == "mlflow-artifacts:/_registry/fraud/1"
+    shown = json.loads(modelreg("show", "fraud@1", "--json", check=True).stdout)
+    assert sorted(f["path"] for f in shown["files"]) == ["MLmodel", "weights.bin"]
+    assert shown["metrics"] == {"auc": 0.95} and shown["params"] == {"lr": "0.01"}
+    assert shown["lineage"]["run"]["id"] == run_id and shown["lineage"]["run"]["experiment"] == "fraud-training"
+    assert shown["lineage"]["run"]["hyperparameters"] == {"lr": "0.01"}
+    err = _error(client.create_model_version, "fraud", "runs:/0123456789abcdef0123456789abcdef/model")
+    assert err.error_code == "RESOURCE_DOES_NOT_EXIST"
