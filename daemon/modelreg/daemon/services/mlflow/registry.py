@@ -7,6 +7,8 @@ TUI, the gates and the audit log. Where the two disagree, ours holds and this sa
 
 - Names: an MLflow name our rules refuse (``names.validate_name``: 1-128 of A-Z a-z 0-9 . _ -)
   is INVALID_PARAMETER_VALUE with our message. Aliases likewise (``names.validate_alias``).
+  Our names are unique without regard to case, so ``get`` of ``FRAUD`` finds ``fraud`` and
+  ``Fraud`` cannot be created beside it; search filters compare case-sensitively, as MLflow.
 - Stages: ``None``/``Staging``/``Production``/``Archived`` (any case) are ours. A transition
   goes through ``Lifecycle.transition``, so the gates run and a refusal is PERMISSION_DENIED
   naming the failing rule. At most one version is in production: promoting one archives the
@@ -23,9 +25,10 @@ TUI, the gates and the audit log. Where the two disagree, ours holds and this sa
   path (``/abs`` or ``file://``) is read only inside a folder of MODELREG_MLFLOW_ROOTS, after
   resolving symlinks, never from anywhere else (MLflow's CVE-2023-1177 class of bug), as a
   copying registration that stays PENDING_REGISTRATION until its job ends.
-- A version's MLflow run is its lineage run: the run's params become its hyperparameters
-  (and the version's params, which gates read), its latest metrics the version's offline
-  metrics, its experiment the run's experiment.
+- A version's MLflow run (``run_id``, or the logged model's source run) is its lineage run: the
+  run's params become its hyperparameters (and the version's params, which gates read), its
+  latest metrics the version's offline metrics, its experiment the run's experiment. A
+  version's facts come from its files, so ``run_link`` is kept for reference versions only.
 """
 
 from __future__ import annotations
