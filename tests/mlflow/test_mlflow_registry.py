@@ -383,3 +383,23 @@ def test_a_runs_source_becomes_an_upload_with_the_runs_lineage(client, modelreg,
     assert shown["lineage"]["run"]["hyperparameters"] == {"lr": "0.01"}
     err = _error(client.create_model_version, "fraud", "runs:/0123456789abcdef0123456789abcdef/model")
     assert err.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_copy_model_version_shares_the_files(rooted_client, mlflow_root: Path, modelreg) -> None:
+    client = rooted_client
+    model = mlflow_root / "m"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(os.urandom(1024))
+    client.create_registered_model("fraud")
+    client.create_model_version("fraud", str(model))
+    client.create_model_version("fraud", "s3://bucket/fraud/2")
+    copy = client.copy_model_version("models:/fraud/1", "fraud-prod")
+    assert (copy.name, copy.version, copy.source, copy.status) == ("fraud-prod", "1", "models:/fraud/1", "READY")
+    original = json.loads(modelreg("show", "fraud@1", "--json", check=True).stdout)
+    copied = json.loads(modelreg("show", "fraud-prod@1", "--json", check=True).stdout)
+    assert copied["files"] == original["files"] and copied["content_digest"] == original["content_digest"]
+    assert client.get_model_version_download_uri("fraud-prod", "1") == "mlflow-artifacts:/_registry/fraud-prod/1"
+    ref = client.copy_model_version("models:/fraud/2", "fraud-prod")  # a reference stays a reference
+    assert client.get_model_version_download_uri("fraud-prod", ref.version) == "models:/fraud/2"
+    err = _error(client.copy_model_version, "models:/fraud/9", "fraud-prod")
+    assert "not found" in err.message or "does not exist" in err.message

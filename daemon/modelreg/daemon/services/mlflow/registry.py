@@ -18,9 +18,9 @@ TUI, the gates and the audit log. Where the two disagree, ours holds and this sa
 - Deletes are ours (soft): the version or model leaves every MLflow answer and its number is
   never reused. Deleting a production version or a rollback target is refused (our rule;
   MLflow has no force), as is deleting a model with a version in production or staging.
-- model-versions/create resolves the source: files the tracking service stores
-  (``models:/m-…``, ``runs:/…``, ``mlflow-artifacts:/…``) become an upload-mode version of
-  those blobs; an external URI (``s3://``, ``gs://``, ``https://``, ``dbfs:/`` … any scheme
+- model-versions/create resolves the source: a registry version (``models:/NAME/N``, as
+  ``copy_model_version`` sends it) and files the tracking service stores (``models:/m-…``,
+  ``runs:/…``, ``mlflow-artifacts:/…``) become an upload-mode version of those blobs; an external URI (``s3://``, ``gs://``, ``https://``, ``dbfs:/`` … any scheme
   but file) a reference version without files, ready at once, source kept verbatim; a local
   path (``/abs`` or ``file://``) is read only inside a folder of MODELREG_MLFLOW_ROOTS, after
   resolving symlinks, never from anywhere else (MLflow's CVE-2023-1177 class of bug), as a
@@ -61,6 +61,7 @@ _DOCS = " See the API docs for more information about request parameters."
 REASON = "through the MLflow API"
 FACTS_KEY = "mlflow_registration"  # run_link / model_id a create_model_version gave (the sniffer owns "mlflow")
 _LOGGED = re.compile(r"^models:/m-[0-9a-f]{1,64}$")  # a logged model (MLflow 3), not a registry URI
+_REGISTRY_URI = re.compile(r"^models:/([A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:/([A-Za-z0-9]+)|@([a-z][a-z0-9_-]{0,63}))/?$")
 
 
 class Tracking(Protocol):
@@ -285,7 +286,9 @@ class MlflowRegistry:
                            facts={FACTS_KEY: extra} if extra else {})
         if run_id:
             await self._take_run(reg, run_id)
-        files = await self.tracking.files_at(source) if self.tracking is not None else None
+        files = await self._registry_files(source)
+        if files is None and self.tracking is not None:
+            files = await self.tracking.files_at(source)
         if files is None and _is_external(source):
             rec = await self.registrar.register_reference(name, reg, actor)
             if rec is None:
@@ -298,6 +301,29 @@ class MlflowRegistry:
             reg.path = str(self._local(source))
         registered = await self.registrar.register(name, reg, actor)
         return MlflowVersion(version=registered.version, tags=tags, aliases=[], run_id=run_id)
+
+    async def _registry_files(self, source: str) -> list[tuple[str, str, int]] | None:
+        """The files of the registry version ``models:/NAME/N`` (or ``/Stage``, ``@alias``) names, as
+        ``copy_model_version`` sends it: the copy shares its blobs. None: not such a URI, or a
+        version without files (then the copy is a reference to the same URI)."""
+        m = _REGISTRY_URI.match(source)
+        if m is None:
+            return None
+        name, selector, alias = m.groups()
+        if alias is not None:
+            ref = f"{name}@{alias}"
+        elif selector.isdigit():
+            ref = f"{name}@{int(selector)}"
+        elif selector.lower() in ("production", "staging", "latest"):
+            ref = f"{name}@{selector.lower()}"
+        else:
+            return None
+        rec, files = await self.store.catalog.resolve_with_files(ref)
+        if rec.purged_at:
+            raise Conflict(f"{rec.ref}'s files were removed by gc after its retention period; nothing to copy")
+        if rec.status != "ready":
+            raise Conflict(f"{rec.ref} is {rec.status}; only a ready version can be copied")
+        return [(f["path"], f["sha256"], f["size"]) for f in files] or None
 
     async def _take_run(self, reg: Registration, run_id: str) -> None:
         """The run as the version's lineage run, with its params and latest metrics."""
