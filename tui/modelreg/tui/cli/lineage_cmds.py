@@ -79,7 +79,14 @@ def _up(node: dict) -> Node:
     for ds in node.get("datasets", []):
         children.append(([f"{ds['relation'].replace('_', ' ')} ", Span(ds["dataset"], "cyan")], []))
     if node.get("run"):
-        children.append((["produced by run ", Span(str(node["run"]["id"]), "magenta")], []))
+        run = node["run"]
+        label = ["produced by run ", Span(str(run["id"]), "magenta")]
+        # As the TUI's lineage screen shows it: where the run was tracked, and how it was trained.
+        extra = [str(x) for x in (run.get("experiment"), run.get("hardware"), run.get("code_revision")) if x]
+        if extra:
+            label.append(Span("  " + " · ".join(extra), "dim"))
+        params = run.get("hyperparameters") or {}
+        children.append((label, [([f"{k} = {v}"], []) for k, v in list(params.items())[:20]]))
     for p in node.get("parents", []):
         if "datasets" in p:
             children.append((["derived from"], [_up(p)]))

@@ -47,7 +47,9 @@ def print_version(o: Output, v: dict[str, Any]) -> None:
     for ds in lin.get("datasets", []):
         lineage_rows.append((ds["relation"].replace("_", " "), Span(ds["dataset"], "cyan")))
     if lin.get("run"):
-        lineage_rows.append(("run", Span(str(lin["run"]["id"]), "magenta")))
+        run = lin["run"]
+        experiment = [Span(f"  experiment {run['experiment']}", "dim")] if run.get("experiment") else []
+        lineage_rows.append(("run", [Span(str(run["id"]), "magenta"), *experiment]))
     for p in lin.get("parents", []):
         if p.get("external"):
             lineage_rows.append(("parent", [p["ref"], Span(" (outside this registry)", "dim")]))
@@ -92,7 +94,8 @@ def print_version(o: Output, v: dict[str, Any]) -> None:
         o.fields(rows)
     for key, title in (("huggingface", "Hugging Face folder"), ("mlflow", "MLflow model"),
                        ("safetensors-sharded", "sharded safetensors")):
-        if isinstance(facts.get(key), dict):
+        shown = key == "mlflow" and any(f.get("format") == "mlflow" for f in per_file.values())
+        if isinstance(facts.get(key), dict) and not shown:  # the MLmodel file's own section says it all
             _section(o, title)
             o.fields(_generic_rows(facts[key]) if key != "mlflow" else _mlflow_rows(facts[key]))
     if facts.get("files_not_sniffed"):
