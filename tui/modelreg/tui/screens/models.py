@@ -31,6 +31,9 @@ def demo_commands(demo: Any) -> list[str]:
 
 
 WIDE = 120  # from this width on the table also shows the latest version's metric trend
+# (key, label) of the models table's columns; "trend" only from WIDE columns on.
+COLUMNS = [("name", "model"), ("versions", "versions"), ("production", "production"), ("staging", "staging"),
+           ("latest", "latest"), ("trend", "latest vs prod"), ("updated", "updated"), ("description", "description")]
 ACTIVITY_KEEP = 100  # activity lines kept (the panel shows as many as fit, newest first)
 ACTIVITY_BACKLOG = 500  # how far back in the event log the panel starts
 STATS_CONCURRENCY = 8
@@ -47,6 +50,11 @@ class ModelStats(Message):
 @dataclass
 class ActivityLoaded(Message):
     events: list[dict[str, Any]]
+
+
+def cell_width(cell: Any) -> int:
+    """Terminal cells a table cell takes (Text or str; wide characters count twice)."""
+    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
 
 
 def short_age(seconds: float) -> str:
@@ -174,6 +182,7 @@ class ModelsScreen(RegistryScreen):
         self.activity: dict[int, dict[str, Any]] = {}
         self.activity_loaded = False
         self._wide: bool | None = None
+        self._widths: list[int] = []
 
     def compose(self) -> ComposeResult:
         yield StatusHeader("models")
@@ -186,19 +195,19 @@ class ModelsScreen(RegistryScreen):
         yield activity
         yield Footer(compact=True)
 
-    def _columns(self, table: DataTable, wide: bool) -> None:
-        """The same columns for every width class: the trend only from WIDE columns on."""
+    def _columns(self, table: DataTable, wide: bool, widths: list[int] | None = None) -> None:
+        """The same columns for every width class: the trend only from WIDE columns on.
+
+        Widths are given, measured from the rows (``_fill``), not left to the table: an auto
+        width changes on the table's idle pass after the rows arrive, and Textual may not paint
+        again after that, leaving the header at its old widths above the new rows."""
+        labels = [(k, label) for k, label in COLUMNS if wide or k != "trend"]
+        widths = widths or [len(label) for _, label in labels]
         table.clear(columns=True)
-        table.add_column("model", key="name")
-        table.add_column("versions", key="versions")
-        table.add_column("production", key="production")
-        table.add_column("staging", key="staging")
-        table.add_column("latest", key="latest")
-        if wide:
-            table.add_column("latest vs prod", key="trend")
-        table.add_column("updated", key="updated")
-        table.add_column("description", key="description")
+        for (key, label), width in zip(labels, widths):
+            table.add_column(label, key=key, width=width)
         self._wide = wide
+        self._widths = widths
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
@@ -377,15 +386,18 @@ class ModelsScreen(RegistryScreen):
         table = self.query_one("#models", DataTable)
         current = self._current_name()
         wide = self.size.width >= WIDE
-        if wide != self._wide:
-            self._columns(table, wide)
-        else:
-            table.clear()
         text = self.filter_text.lower()
         shown = [m for m in self.app.models_cache if text in m["name"].lower()]
         width = max(10, self.size.width - (100 if wide else 84))
-        for m in shown:
-            table.add_row(*self._cells(m, width, wide), key=m["name"])
+        rows = [(m["name"], self._cells(m, width, wide)) for m in shown]
+        labels = [label for k, label in COLUMNS if wide or k != "trend"]
+        widths = [max([len(label)] + [cell_width(cells[i]) for _, cells in rows]) for i, label in enumerate(labels)]
+        if wide != self._wide or widths != self._widths:
+            self._columns(table, wide, widths)
+        else:
+            table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         empty = self.query_one("#empty", Static)
         empty.display = not shown
         if not shown:
