@@ -179,13 +179,12 @@ class BlobStore:
         self.path(sha256).unlink(missing_ok=True)
 
 
-class BlobWriter:
-    """Streams an upload into a temp file while hashing it (blocking calls)."""
+class HashingFile:
+    """A file being written and hashed as it is written (blocking calls, run off the loop)."""
 
-    def __init__(self, store: BlobStore, tmp: Path) -> None:
-        self.store = store
-        self.tmp = tmp
-        self._file = open(tmp, "wb")
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "wb")
         self._hash = hashlib.sha256()
         self.size = 0
 
@@ -198,16 +197,31 @@ class BlobWriter:
     def digest(self) -> str:
         return self._hash.hexdigest()
 
-    def commit(self) -> StoredBlob:
+    def close(self) -> None:
+        """Closed once its bytes are on disk (fsync)."""
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        return self.store._commit(self.tmp, self._hash.hexdigest(), self.size, "copy")
 
-    def abort(self) -> None:
+    def discard(self) -> None:
         if not self._file.closed:
             self._file.close()
-        self.tmp.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+class BlobWriter(HashingFile):
+    """Streams an upload into a temp file while hashing it, then commits it as a blob."""
+
+    def __init__(self, store: BlobStore, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.store = store
+
+    def commit(self) -> StoredBlob:
+        self.close()
+        return self.store._commit(self.path, self.digest, self.size, "copy")
+
+    def abort(self) -> None:
+        self.discard()
 
 
 def hash_file(path: Path, progress: Progress | None = None,

@@ -33,7 +33,7 @@ from typing import Any
 from modelreg.shared.errors import InvalidInput, NotFound, PayloadTooLarge
 from modelreg.shared.names import validate_relpath
 
-from ...artifacts.blobs import CHUNK, BlobStore, BlobWriter
+from ...artifacts.blobs import CHUNK, BlobStore, BlobWriter, HashingFile
 from ...store import Store
 from .tracking import DIGITS, REGISTRY_FOLDER
 
@@ -216,7 +216,7 @@ class Artifacts:
             raise InvalidInput(f"Invalid part number {number[:20]!r}: 1 to {upload.parts}")
         n = int(number)
         target = upload.folder / f"{n}.part"
-        out = await self._off_loop(_PartFile, target)
+        out = await self._off_loop(HashingFile, target)
         try:
             await self._stream(chunks, length, out.write, lambda: out.size)
             await self._off_loop(out.close)
@@ -292,35 +292,6 @@ class Artifacts:
         while True:
             await asyncio.sleep(min(600.0, UPLOAD_TIMEOUT_S / 4))
             await self.reap()
-
-
-class _PartFile:
-    """One multipart part being written and hashed (blocking calls, run in the pool)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = open(path, "wb")
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._file.write(data)
-        self.size += len(data)
-
-    @property
-    def digest(self) -> str:
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
 
 
 def _destination(folder: str, p: dict[str, Any]) -> str:
