@@ -53,6 +53,13 @@ class PayloadTooLarge(ModelregError):
     exit_code = 2
 
 
+class DigestMismatch(ModelregError):
+    """Uploaded bytes do not hash to the sha256 announced for them (the upload is discarded)."""
+
+    code = "digest_mismatch"
+    status = 422
+
+
 class GateFailed(ModelregError):
     code = "gate_failed"
     status = 422
@@ -83,6 +90,7 @@ _BY_CODE = {
         NotFound,
         Conflict,
         PayloadTooLarge,
+        DigestMismatch,
         GateFailed,
         Unavailable,
         IntegrityError,
