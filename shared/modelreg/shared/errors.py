@@ -1,13 +1,16 @@
 """One error hierarchy for daemon, client, CLI and TUI.
 
 Each error knows its HTTP status (the daemon's error middleware uses it) and its CLI exit
-code (PRODUCT.md §8: 1 error, 2 usage, 3 gate failed, 4 not found, 5 daemon unreachable).
+code (PRODUCT.md §8: 1 error, 2 usage, 3 gate failed, 4 not found, 5 daemon unreachable; a full
+disk is an error, 1).
 The wire envelope is ``{"error": {"code", "message", "details"}}``; ``from_envelope`` turns
 it back into the same class on the client side.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 
@@ -81,6 +84,36 @@ class IntegrityError(ModelregError):
     status = 409
 
 
+class InsufficientStorage(ModelregError):
+    """The disk holding the registry is full: nothing of the write was kept; the same request
+    succeeds once space is freed. ``details``: ``cause`` (the system's words) and ``storing``."""
+
+    code = "insufficient_storage"
+    status = 507
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full(cause: str, storing: str | None = None) -> InsufficientStorage:
+    """The one wording of a full disk; ``storing`` names what could not be stored, when known."""
+    what = storing or "the change"
+    return InsufficientStorage(
+        f"the disk is full ({cause}): could not store {what}; nothing of it was kept. "
+        "Free space on the registry's disk and retry",
+        {"cause": cause, **({"storing": storing} if storing else {})})
+
+
+def as_disk_full(exc: BaseException, storing: str) -> InsufficientStorage | None:
+    """``exc`` as InsufficientStorage naming ``storing`` when a full disk caused it (ENOSPC, a
+    quota, or a store's own InsufficientStorage that did not know what was being stored); else None."""
+    if isinstance(exc, InsufficientStorage):
+        return exc if "storing" in exc.details else disk_full(str(exc.details.get("cause", exc.message)), storing)
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return disk_full(exc.strerror or os.strerror(exc.errno), storing)
+    return None
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (
@@ -94,6 +127,7 @@ _BY_CODE = {
         GateFailed,
         Unavailable,
         IntegrityError,
+        InsufficientStorage,
     )
 }
 
