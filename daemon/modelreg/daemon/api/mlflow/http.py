@@ -42,6 +42,8 @@ async def params(request: web.Request) -> dict[str, Any]:
         value = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise MlflowError(INVALID_PARAMETER_VALUE, f"Malformed JSON request body: {exc}") from None
+    except RecursionError:  # msgspec's own limit on nesting ("[" * 10000)
+        raise MlflowError(INVALID_PARAMETER_VALUE, "The request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise MlflowError(INVALID_PARAMETER_VALUE, "The request body must be a JSON object")
     return value
