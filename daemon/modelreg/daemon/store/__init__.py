@@ -16,6 +16,7 @@ from pathlib import Path
 from modelreg.shared.errors import InvalidInput
 
 from .sqlite import SqliteStore
+from .sqlite import maintenance  # noqa: F401 - whole-file backup and health checks, outside the engine (issue 11)
 
 Store = SqliteStore  # the interface: every backend offers the same aggregates and operations
 

@@ -23,7 +23,7 @@ from .context import Context, add_global_options, json_param, make_context
 
 # Every command module; each has a COMMANDS list. Loaded all at once only to list them (--help).
 MODULES = ("daemon_cmds", "register_cmds", "registry_cmds", "lifecycle_cmds", "lineage_cmds", "watch_cmds",
-           "card_cmds", "catalog_cmds", "tui_cmds", "import_cmds")
+           "card_cmds", "catalog_cmds", "tui_cmds", "import_cmds", "backup_cmds")
 
 # Where a command lives, so running it imports only its module. A command missing here still
 # works (every module is loaded to find it), only slower; the fast-path test checks the entries.
@@ -39,6 +39,7 @@ COMMAND_MODULE = {
     "compare": "catalog_cmds", "search": "catalog_cmds", "update": "catalog_cmds", "rename": "catalog_cmds",
     "delete": "catalog_cmds",
     "import": "import_cmds",
+    "backup": "backup_cmds", "restore": "backup_cmds", "doctor": "backup_cmds",
 }
 
 

@@ -1,0 +1,64 @@
+"""``python -m modelreg.daemon.maintenance backup|restore|doctor``: work on a home's files (issue 11).
+
+The CLI runs this (it never imports the daemon's code): backup, restore and doctor read and
+write the home's files directly, so they work the same with no daemon and beside a running one
+(SQLite's online backup is a WAL reader, which never blocks the daemon's writer). What needs
+the home to itself (restore, ``doctor --fix``) takes the daemon's lock. Prints one JSON
+document on stdout: the result, or the error envelope with the error's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from modelreg.shared.config import default_home
+from modelreg.shared.errors import ModelregError
+
+from .services import backup, doctor
+from .store import open_store
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="modelreg-maintenance", description=__doc__.splitlines()[0])
+    p.add_argument("--home", type=Path, default=None, help="registry home (default: $MODELREG_HOME)")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("backup", help="back the home up into DEST (a new or empty folder)")
+    b.add_argument("dest", type=Path)
+    b.add_argument("--include-token", action="store_true", help="also copy the admin token")
+    r = sub.add_parser("restore", help="restore the backup SRC into the home (new or empty)")
+    r.add_argument("src", type=Path)
+    d = sub.add_parser("doctor", help="check the home; --fix repairs what is safe")
+    d.add_argument("--fix", action="store_true")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    home = (args.home or default_home()).expanduser().absolute()
+    # The database the daemon would open (MODELREG_DATABASE may put it outside the home).
+    db_path = open_store(os.environ.get("MODELREG_DATABASE") or None, home).engine.path
+    if args.command == "backup":
+        return backup.backup(home, db_path, args.dest, include_token=args.include_token)
+    if args.command == "restore":
+        return backup.restore(args.src, home)
+    return doctor.run(home, db_path, fix=args.fix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        result, code = run(args), 0
+    except ModelregError as exc:
+        result, code = exc.envelope(), exc.exit_code
+    except OSError as exc:  # a full disk, a folder we may not write: said plainly, no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        result, code = ModelregError(f"{args.command} failed: {exc.strerror or exc}{where}").envelope(), 1
+    sys.stdout.write(json.dumps(result, default=str) + "\n")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
