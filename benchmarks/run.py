@@ -155,12 +155,17 @@ def pct(samples: list[float], p: float) -> float:
 _RANDOM = os.urandom(16 * MiB)
 
 
-def safetensors_file(path: Path, size: int, tag: str) -> Path:
-    """A valid safetensors file of about ``size`` bytes, unique content (``tag``), fsynced and in the page cache."""
+def safetensors_header(size: int, tag: str) -> bytes:
+    """The header of a valid safetensors file holding one U8 tensor of ``size`` bytes; ``tag`` makes it unique."""
     header = json.dumps({"__metadata__": {"tag": tag}, "w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}})
     raw = header.encode() + b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def safetensors_file(path: Path, size: int, tag: str) -> Path:
+    """A valid safetensors file of about ``size`` bytes, unique content (``tag``), fsynced and in the page cache."""
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
+        f.write(safetensors_header(size, tag))
         left = size
         while left:
             chunk = _RANDOM[: min(left, len(_RANDOM))]
@@ -385,14 +390,20 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--versions", type=int, help="versions stored for get/resolve/page")
     ap.add_argument("--file-mib", type=int, help="size of the registered file")
     ap.add_argument("--seconds", type=float, help="length of each throughput run")
-    ap.add_argument("--only", choices=["http", "files", "mlflow"],
-                    help="run one half, or the comparison with a stock MLflow server (benchmarks/mlflow_compare.py)")
+    ap.add_argument("--only", choices=["http", "files", "mlflow", "load"],
+                    help="run one half, the comparison with a stock MLflow server (benchmarks/mlflow_compare.py), "
+                         "or 64 clients of mixed load (benchmarks/load.py)")
     ap.add_argument("--keep", action="store_true", help="keep the registry home (printed) for profiling")
     args = ap.parse_args(argv)
     if args.only == "mlflow":  # its own servers, profile and JSON summary; imports mlflow only when asked
         from benchmarks import mlflow_compare
         return mlflow_compare.main(["--large"] * args.large + ["--tiny"] * args.tiny + ["--keep"] * args.keep
                                    + (["--versions", str(args.versions)] if args.versions else []))
+    if args.only == "load":  # its own profiles (seconds of load) and JSON summary
+        from benchmarks import load
+        return await load.main(["--large"] * args.large + ["--tiny"] * args.tiny + ["--keep"] * args.keep
+                               + (["--versions", str(args.versions)] if args.versions else [])
+                               + (["--seconds", str(args.seconds)] if args.seconds else []))
     profile = "large" if args.large else "tiny" if args.tiny else "small"
     prof = dict(PROFILES[profile])
     for key, value in (("versions", args.versions), ("seconds", args.seconds)):
