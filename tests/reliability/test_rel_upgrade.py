@@ -1,0 +1,120 @@
+"""Upgrades (issue 11): a registry the previous release wrote opens, migrates and verifies; a
+migration that fails half-way leaves the old schema as it was; a newer database is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from daemon_process import start_daemon
+from modelreg.daemon.store.sqlite import engine as engine_module
+from modelreg.daemon.store.sqlite.engine import SqliteEngine
+from modelreg.daemon.store.sqlite.migrations import LATEST, MIGRATIONS
+from rel_home_support import FIXTURE, FIXTURE_SCHEMA, as_json, copy_fixture, schema_of
+
+
+def test_registry_of_the_previous_release_opens_migrates_and_verifies(home: Path, modelreg):
+    copy_fixture(home)
+    assert schema_of(home / "registry.db")[0] == FIXTURE_SCHEMA
+    daemon = start_daemon(home)
+    try:
+        assert schema_of(home / "registry.db")[0] == LATEST
+        assert as_json(modelreg("verify", "--json"))["ok"]
+        chain = as_json(modelreg("audit", "verify", "--json"))
+        assert chain["ok"] and chain["checked"] >= 29  # every event the release wrote, and the chain still links
+
+        # What the release recorded reads back: stages, aliases, gates, history, files, the MLflow run.
+        prod = as_json(modelreg("resolve", "fraud@production", "--json"))
+        assert prod["version"] == 2
+        folder = Path(modelreg("resolve", "fraud@production", "--path", check=True).stdout.strip())
+        assert (folder / "model.bin").read_bytes() == b"fraud weights v2\n" * 8
+        assert (home / "serving" / "fraud" / "production").resolve() == folder.resolve()
+        assert as_json(modelreg("alias", "list", "fraud", "--json"))["aliases"] == {"champion": 2}
+        rules = {(g["target"], g["rule"]) for g in as_json(modelreg("gate", "list", "fraud", "--json"))}
+        assert {("production", "auc >= 0.9"), ("production", "requires dataset"), ("@champion", "auc >= 0.92")} <= rules
+        kinds = [c["kind"] for c in as_json(modelreg("history", "fraud", "--json"))["items"]]
+        assert "rollback" in kinds
+        assert as_json(modelreg("show", "fraud@3", "--json"))["stage"] == "archived"
+        tracked = as_json(modelreg("show", "tracked@1", "--json"))
+        assert tracked["status"] == "ready" and tracked["params"] == {"C": "0.5"} and tracked["metrics"]["auc"] == 0.95
+
+        # The migrated registry takes new writes as a fresh one does.
+        new = home.parent / "new.bin"
+        new.write_bytes(b"after the upgrade")
+        assert as_json(modelreg("register", str(new), "-n", "fraud", "-m", "auc=0.95", "--json"))["version"] == 4
+        assert as_json(modelreg("audit", "verify", "--json"))["ok"]
+    finally:
+        daemon.stop()
+
+
+async def test_a_migration_failing_half_way_leaves_the_old_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    db = copy_fixture(tmp_path / "home") / "registry.db"
+    before = schema_of(db)
+    with closing(sqlite3.connect(db)) as conn:
+        rows_before = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+    # A next migration whose first statements succeed and whose third fails.
+    broken = (LATEST + 1, "a step that fails half-way", """
+        CREATE TABLE half_done (id INTEGER PRIMARY KEY);
+        ALTER TABLE versions ADD COLUMN half_done_column TEXT;
+        INSERT INTO no_such_table VALUES (1);
+    """)
+    monkeypatch.setattr(engine_module, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(engine_module, "LATEST", LATEST + 1)
+    engine = SqliteEngine(db)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        await engine.open()
+    # Every migration up to LATEST applied (the fixture is older), the broken one not at all.
+    version, objects = schema_of(db)
+    assert version == LATEST
+    assert not any(name == "half_done" for _, name, _ in objects)
+    assert all("half_done_column" not in sql for _, _, sql in objects)
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT max(number) FROM schema_migrations").fetchone()[0] == LATEST
+        assert conn.execute("SELECT count(*) FROM versions").fetchone()[0] == rows_before
+
+    # Failing on the fixture's own schema: nothing of the step is left, the schema is the release's.
+    db2 = copy_fixture(tmp_path / "home2") / "registry.db"
+    monkeypatch.setattr(engine_module, "MIGRATIONS", [*MIGRATIONS[:FIXTURE_SCHEMA],
+                                                     (FIXTURE_SCHEMA + 1, broken[1], broken[2])])
+    monkeypatch.setattr(engine_module, "LATEST", FIXTURE_SCHEMA + 1)
+    with pytest.raises(sqlite3.OperationalError):
+        await SqliteEngine(db2).open()
+    assert schema_of(db2) == before
+
+    # The real code opens it afterwards as if nothing had happened.
+    monkeypatch.undo()
+    healthy = SqliteEngine(db2)
+    await healthy.open()
+    await healthy.close()
+    assert schema_of(db2)[0] == LATEST
+
+
+def test_a_database_newer_than_the_code_is_refused_and_left_alone(home: Path, modelreg):
+    copy_fixture(home)
+    db = home / "registry.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST + 5}")
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    with pytest.raises(RuntimeError) as refused:
+        start_daemon(home)
+    message = str(refused.value)
+    assert "newer modelreg" in message and f"schema {LATEST + 5}" in message and "upgrade modelreg" in message
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    # doctor says the same, with its fix, and exits 1.
+    result = modelreg("doctor", "--json")
+    assert result.returncode == 1
+    findings = json.loads(result.stdout)["findings"]
+    assert any(f["check"] == "database" and "newer modelreg" in f["problem"] and "upgrade" in f["fix"] for f in findings)
+
+
+def test_the_fixture_is_committed_data_not_rebuilt(tmp_path: Path):
+    """The upgrade test means something only if its database is the old release's bytes: one
+    self-contained file (no -wal beside it), of the old schema. Read from a copy: SQLite would
+    leave -wal and -shm files beside the committed one."""
+    assert sorted(p.name for p in FIXTURE.iterdir()) == ["blobs", "registry.db"]
+    assert schema_of(copy_fixture(tmp_path / "home") / "registry.db")[0] == FIXTURE_SCHEMA <= LATEST
