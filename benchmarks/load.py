@@ -39,7 +39,6 @@ import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -54,6 +53,7 @@ from benchmarks.mlflow_compare import start_python_server
 from benchmarks.run import (MODEL as BENCH, PAGE_FILTER, PAGE_ORDER, ROOT, Bare, Report, _rounded, machine, pct,
                             safetensors_header, seed, tiny_blob)
 from daemon_process import DaemonProcess, start_daemon  # benchmarks.run put tests/ on the path
+from modelreg.daemon.store.sqlite.versions import content_digest
 from modelreg.shared.codec import MSGPACK, decode, encode
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -109,11 +109,6 @@ class Live:
         return next((n for n in reversed(self.entered) if n != self.production), None)
 
 
-def content_digest(files: list[tuple[str, str, int]]) -> str:
-    """A version's content digest as docs/api.md defines it."""
-    return hashlib.sha256(json.dumps(sorted([list(f) for f in files]), separators=(",", ":")).encode()).hexdigest()
-
-
 @dataclass
 class Phase:
     """Per-operation latencies (seconds) of one run, and what went wrong."""
@@ -156,8 +151,11 @@ class Load:
             for i, (method, path, body, params, headers) in enumerate(calls):
                 async with c.session.request(method, c.url + path, data=body, params=params, headers=headers) as resp:
                     status, raw = resp.status, await resp.read()
-                want = (201 if method == "POST" else 200) if self.floor else expect
-                if (status != want) if i == len(calls) - 1 or self.floor else not 200 <= status < 300:
+                if self.floor:
+                    ok = status == (201 if method == "POST" else 200)
+                else:
+                    ok = status == expect if i == len(calls) - 1 else 200 <= status < 300
+                if not ok:
                     phase.error(op, f"{method} {path} answered {status}: {raw[:300]!r}")
                     return None
                 out.append(raw)
@@ -290,9 +288,8 @@ class Load:
             return
         if (got["from"], got["to"]) != (current, target):
             phase.error("rollback", f"{live.name} rolled back {got['from']} -> {got['to']}; expected {current} -> {target}")
-        assert current is not None and target is not None
-        live.stage[current], live.stage[target], live.production = "archived", "production", target
-        live.entered.append(target)
+        live.stage[got["from"]], live.stage[got["to"]], live.production = "archived", "production", got["to"]
+        live.entered.append(got["to"])
 
 
 # -- the runs ---------------------------------------------------------------------------------------
@@ -389,18 +386,21 @@ async def setup(d: DaemonProcess, load: Load) -> None:
     (v1 to production, v2 replaces it, a rollback brings v1 back, v3 to staging), leaving versions that the
     production gates pass (v5) and refuse (v3, v4), so the floor's frozen state has every operation too."""
     phase = Phase()
-    rng = random.Random(0)
+
+    async def one(c: Bare, live: Live) -> None:
+        rng = random.Random(live.name)
+        for i, auc in enumerate(SETUP_AUCS):
+            await load.register(phase, "register (upload)", c, rng, live, f"{live.name}-setup-{i}", auc=auc)
+        for stage, rule in GATES:
+            await call(c, "POST", "/v1/gates", {"model": live.name, "stage": stage, "rule": rule}, ok=201)
+        await load.move(phase, c, live, live.numbers[0], "production")
+        await load.move(phase, c, live, live.numbers[1], "production")
+        await load.roll_back(phase, c, live)
+        await load.move(phase, c, live, live.numbers[2], "staging")
+
     async with Bare(d.url, d.token) as c:
         await call(c, "POST", f"/v1/models/{BENCH}/versions/5/transition", {"to": "production", "reason": "load setup"})
-        for live in load.lives:
-            for i, auc in enumerate(SETUP_AUCS):
-                await load.register(phase, "register (upload)", c, rng, live, f"{live.name}-setup-{i}", auc=auc)
-            for stage, rule in GATES:
-                await call(c, "POST", "/v1/gates", {"model": live.name, "stage": stage, "rule": rule}, ok=201)
-            await load.move(phase, c, live, live.numbers[0], "production")
-            await load.move(phase, c, live, live.numbers[1], "production")
-            await load.roll_back(phase, c, live)
-            await load.move(phase, c, live, live.numbers[2], "staging")
+        await asyncio.gather(*(one(c, live) for live in load.lives))
     if phase.errors:
         raise RuntimeError(f"setup failed: {phase.first_errors}")
 
@@ -440,26 +440,29 @@ async def all_versions(c: Bare, name: str) -> dict[int, dict[str, Any]]:
 async def check(d: DaemonProcess, load: Load, streams: list[Stream], last_event: int) -> Invariants:
     """Every invariant of the module docstring, through the API (and the serving links on disk)."""
     inv = Invariants()
+
+    async def versions_of(c: Bare, live: Live) -> None:
+        found = await all_versions(c, live.name)
+        for n in live.numbers:
+            v = found.get(n) or {}
+            inv.check("acknowledged registrations present, ready, same content",
+                      v.get("status") == "ready" and v.get("content_digest") == live.digest[n],
+                      f"{live.name}@{n}: {v.get('status', 'missing')}, digest {v.get('content_digest')}")
+            inv.check("every version in the stage its last transition left", v.get("stage") == live.stage[n],
+                      f"{live.name}@{n} is {v.get('stage')}, expected {live.stage[n]}")
+        for n, v in found.items():
+            inv.check("no version pending or failed", v["status"] == "ready", f"{live.name}@{n} is {v['status']}")
+        prod = sorted(n for n, v in found.items() if v["stage"] == "production")
+        inv.check("at most one production version per model, the one put there",
+                  prod == ([live.production] if live.production else []),
+                  f"{live.name}: production {prod}, expected {live.production}")
+        link = d.home / "serving" / live.name / "production"
+        inv.check("serving links at the production versions",
+                  os.path.realpath(link) == os.path.realpath(d.home / "versions" / live.name / str(live.production)),
+                  f"{link} -> {os.path.realpath(link)}, expected version {live.production}")
+
     async with Bare(d.url, d.token) as c:
-        for live in load.lives:
-            found = await all_versions(c, live.name)
-            for n in live.numbers:
-                v = found.get(n) or {}
-                inv.check("acknowledged registrations present, ready, same content",
-                          v.get("status") == "ready" and v.get("content_digest") == live.digest[n],
-                          f"{live.name}@{n}: {v.get('status', 'missing')}, digest {v.get('content_digest')}")
-                inv.check("every version in the stage its last transition left", v.get("stage") == live.stage[n],
-                          f"{live.name}@{n} is {v.get('stage')}, expected {live.stage[n]}")
-            for n, v in found.items():
-                inv.check("no version pending or failed", v["status"] == "ready", f"{live.name}@{n} is {v['status']}")
-            prod = sorted(n for n, v in found.items() if v["stage"] == "production")
-            inv.check("at most one production version per model, the one put there",
-                      prod == ([live.production] if live.production else []),
-                      f"{live.name}: production {prod}, expected {live.production}")
-            link = d.home / "serving" / live.name / "production"
-            inv.check("serving links at the production versions",
-                      os.path.realpath(link) == os.path.realpath(d.home / "versions" / live.name / str(live.production)),
-                      f"{link} -> {os.path.realpath(link)}, expected version {live.production}")
+        await asyncio.gather(*(versions_of(c, live) for live in load.lives))
         bench = await call(c, "GET", f"/v1/models/{BENCH}/versions", params={"stage": "production"})
         inv.check("at most one production version per model, the one put there",
                   [v["version"] for v in bench["items"]] == [5], f"{BENCH}: production {bench['items']}")
@@ -554,10 +557,12 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     prof.update({k: v for k, v in (("seconds", args.seconds), ("versions", args.versions)) if v is not None})
     seed_ = args.seed if args.seed is not None else random.randrange(10**6)
     r = Report()
-    summary: dict[str, Any] = {"profile": profile, "machine": machine()}
+    # The load average says how quiet the shared machine was: every figure is next to its floor anyway.
+    summary: dict[str, Any] = {"profile": profile, "machine": {**machine(), "loadavg_1m": os.getloadavg()[0]}}
     r.line(f"modelreg load ({profile}, seed {seed_}): {args.clients} clients + {SUBSCRIBERS} event streams for "
            f"{prof['seconds']:g} s on {len(LIVE)} gated models and {BENCH} ({prof['versions']:,} versions); "
-           f"{summary['machine']['nproc']} cores, {summary['machine']['cpu']}")
+           f"{summary['machine']['nproc']} cores, {summary['machine']['cpu']}, load average "
+           f"{summary['machine']['loadavg_1m']:.2f}")
     started = time.perf_counter()
     base = Path(tempfile.mkdtemp(prefix="modelreg-bench-load-"))
     home, scratch = base / "home", base / "scratch"
@@ -569,7 +574,10 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         r.line(f"(seeded {prof['versions']:,} versions of {BENCH} through store.bulk in {took:.1f} s)")
         d = start_daemon(home, timeout=60)
         load = Load([Live(name) for name in LIVE], prof["versions"], scratch)
+        t = time.perf_counter()
         await setup(d, load)
+        r.line(f"(set up {len(LIVE)} models: {len(SETUP_AUCS)} versions, {len(GATES)} gates, 4 transitions each, "
+               f"in {time.perf_counter() - t:.1f} s)")
         floor = await drive(load.as_floor(), noop.url, None, args.clients, prof["seconds"], seed_, noop.pids())
         async with Bare(d.url, d.token) as c:
             before = await call(c, "GET", "/v1/status")
@@ -600,7 +608,9 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
                f"the no-op server has no stream)")
         r.line(f"store: {writes:,} writes in {commits:,} commits ({out['store']['writes_per_commit']:.1f} per fsync); "
                f"{out['versions_registered']:,} versions registered under load")
+        t = time.perf_counter()
         inv = await check(d, load, streams, last)
+        r.line(f"(invariants checked in {time.perf_counter() - t:.1f} s)")
         out["invariants"] = inv.summary()
         for name, fig in out["invariants"].items():
             r.line(f"invariant: {name}: {'held' if not fig['broken'] else 'BROKEN'} ({fig['checked']:,} checked"
