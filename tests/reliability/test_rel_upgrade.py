@@ -15,6 +15,7 @@ from daemon_process import start_daemon
 from modelreg.daemon.store.sqlite import engine as engine_module
 from modelreg.daemon.store.sqlite.engine import SqliteEngine
 from modelreg.daemon.store.sqlite.migrations import LATEST, MIGRATIONS
+from modelreg.shared.sync_client import SyncClient
 from rel_home_support import FIXTURE, FIXTURE_SCHEMA, as_json, copy_fixture, schema_of
 
 
@@ -29,25 +30,25 @@ def test_registry_of_the_previous_release_opens_migrates_and_verifies(home: Path
         assert chain["ok"] and chain["checked"] >= 29  # every event the release wrote, and the chain still links
 
         # What the release recorded reads back: stages, aliases, gates, history, files, the MLflow run.
-        prod = as_json(modelreg("resolve", "fraud@production", "--json"))
-        assert prod["version"] == 2
-        folder = Path(modelreg("resolve", "fraud@production", "--path", check=True).stdout.strip())
-        assert (folder / "model.bin").read_bytes() == b"fraud weights v2\n" * 8
-        assert (home / "serving" / "fraud" / "production").resolve() == folder.resolve()
-        assert as_json(modelreg("alias", "list", "fraud", "--json"))["aliases"] == {"champion": 2}
-        rules = {(g["target"], g["rule"]) for g in as_json(modelreg("gate", "list", "fraud", "--json"))}
-        assert {("production", "auc >= 0.9"), ("production", "requires dataset"), ("@champion", "auc >= 0.92")} <= rules
-        kinds = [c["kind"] for c in as_json(modelreg("history", "fraud", "--json"))["items"]]
-        assert "rollback" in kinds
-        assert as_json(modelreg("show", "fraud@3", "--json"))["stage"] == "archived"
-        tracked = as_json(modelreg("show", "tracked@1", "--json"))
-        assert tracked["status"] == "ready" and tracked["params"] == {"C": "0.5"} and tracked["metrics"]["auc"] == 0.95
+        with SyncClient(url=daemon.url, token=daemon.token) as c:
+            prod = c.resolve("fraud@production", path=True)
+            assert prod["version"] == 2
+            folder = Path(prod["path"])
+            assert (folder / "model.bin").read_bytes() == b"fraud weights v2\n" * 8
+            assert (home / "serving" / "fraud" / "production").resolve() == folder.resolve()
+            assert c.aliases("fraud")["aliases"] == {"champion": 2}
+            rules = {(g["target"], g["rule"]) for g in c.gates("fraud")["items"]}
+            assert {("production", "auc >= 0.9"), ("production", "requires dataset"), ("@champion", "auc >= 0.92")} <= rules
+            assert "rollback" in [h["kind"] for h in c.history("fraud")["items"]]
+            assert c.version("fraud@3")["stage"] == "archived"
+            tracked = c.version("tracked@1")
+            assert tracked["status"] == "ready" and tracked["params"] == {"C": "0.5"} and tracked["metrics"]["auc"] == 0.95
 
-        # The migrated registry takes new writes as a fresh one does.
-        new = home.parent / "new.bin"
-        new.write_bytes(b"after the upgrade")
-        assert as_json(modelreg("register", str(new), "-n", "fraud", "-m", "auc=0.95", "--json"))["version"] == 4
-        assert as_json(modelreg("audit", "verify", "--json"))["ok"]
+            # The migrated registry takes new writes as a fresh one does, and its chain goes on.
+            new = home.parent / "new.bin"
+            new.write_bytes(b"after the upgrade")
+            assert c.register("fraud", path=new, wait=True, metrics={"auc": 0.95})["version"]["version"] == 4
+            assert c.audit_verify()["ok"]
     finally:
         daemon.stop()
 

@@ -20,13 +20,14 @@ from urllib.parse import quote
 
 import aiohttp
 
-from . import calls
+from . import calls, resumable
 from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
 from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
-from .errors import InvalidInput, ModelregError, Unavailable, from_envelope
+from .errors import Conflict, InvalidInput, ModelregError, Unavailable, from_envelope
 
 Progress = Callable[[int], None]
+Notify = Callable[[str], None]
 _CHUNK = 1024 * 1024
 
 __all__ = ["Client", "default_actor"]
@@ -112,26 +113,65 @@ class Client:
             if not cursor:
                 return
 
-    async def upload_blob(self, path: Path, progress: Progress | None = None) -> dict[str, Any]:
-        """Stream one file to the daemon's blob store (for clients on another machine)."""
-        size = path.stat().st_size
+    async def upload_blob(self, path: Path, progress: Progress | None = None, notify: Notify | None = None, *,
+                          resumable_above: int = resumable.RESUMABLE_ABOVE) -> dict[str, Any]:
+        """Send one file to the daemon's blob store (for clients on another machine); its ``{sha256, size}``.
 
-        async def chunks() -> AsyncIterator[bytes]:
-            with open(path, "rb") as f:
-                while chunk := await asyncio.to_thread(f.read, _CHUNK):
-                    if progress:
-                        progress(len(chunk))
-                    yield chunk
-
-        return await self.request("POST", f"{API_PREFIX}/blobs", data=chunks(),
+        A file above ``resumable_above`` bytes goes as a resumable upload: a dropped connection
+        is retried and the upload goes on from the last byte the daemon made durable (``notify``
+        hears of each interruption and resume). Smaller files go in one request.
+        """
+        path = Path(path)
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size > resumable_above:
+            return await self._upload_resumable(resumable.Upload(path, size, progress, notify))
+        return await self.request("POST", f"{API_PREFIX}/blobs", data=_read(path, 0, size, progress),
                                   headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
 
+    async def _upload_resumable(self, up: resumable.Upload) -> dict[str, Any]:
+        sha256 = await asyncio.to_thread(resumable.file_sha256, up.path)
+        session: dict[str, Any] | None = await self.send(resumable.create_call(up.size, sha256))
+        assert session is not None
+        upload_id = session["id"]
+        try:
+            while session is None or session["state"] != "committed":
+                try:
+                    if session is None:  # after an error: where did the daemon get to?
+                        session = await self.send(resumable.status_call(upload_id))
+                    else:
+                        offset = session["offset"]
+                        up.at(offset)
+                        n = up.part(offset)
+                        session = await self.request(
+                            "PATCH", resumable.part_path(upload_id), data=_read(up.path, offset, n, up.sent),
+                            headers={"Content-Type": "application/octet-stream", "Content-Length": str(n),
+                                     "Upload-Offset": str(offset)})
+                except Unavailable as exc:
+                    await asyncio.sleep(up.failed(exc))
+                    session = None
+                except Conflict as exc:
+                    if "offset" not in exc.details:
+                        raise
+                    session = None  # the daemon holds another offset than we thought: ask it
+            up.at(session["offset"])
+        except asyncio.CancelledError:
+            # The daemon drops the session's bytes now rather than at its timeout (best effort).
+            await asyncio.shield(self._abort_quietly(upload_id))
+            raise
+        return session["blob"]
+
+    async def _abort_quietly(self, upload_id: str) -> None:
+        try:
+            await self.send(resumable.abort_call(upload_id))
+        except ModelregError:
+            pass
+
     async def upload_and_register(self, name: str, path: Path, progress: Progress | None = None,
-                                  **metadata: Any) -> dict[str, Any]:
+                                  notify: Notify | None = None, **metadata: Any) -> dict[str, Any]:
         targets, rels = calls.upload_targets(Path(path))
         files = []
         for target, rel in zip(targets, rels):
-            blob = await self.upload_blob(target, progress)
+            blob = await self.upload_blob(target, progress, notify)
             files.append({"path": rel, "sha256": blob["sha256"], "size": blob["size"]})
         return await self.register(name, files=files, **metadata)
 
@@ -188,6 +228,17 @@ class Client:
                         break
         except (aiohttp.ClientConnectorError, aiohttp.WSServerHandshakeError) as exc:
             raise Unavailable(f"cannot open the event stream at {self.url}: {exc}") from None
+
+
+async def _read(path: Path, offset: int, length: int, progress: Progress | None) -> AsyncIterator[bytes]:
+    """``length`` bytes of ``path`` from ``offset``, read off the loop a chunk at a time."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while length > 0 and (chunk := await asyncio.to_thread(f.read, min(_CHUNK, length))):
+            length -= len(chunk)
+            if progress:
+                progress(len(chunk))
+            yield chunk
 
 
 def _bind(build: Callable[..., Call]) -> Callable[..., Any]:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
 
-from . import calls
+from . import calls, resumable
 from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
 from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
-from .errors import ModelregError, Unavailable, from_envelope
+from .errors import Conflict, ModelregError, Unavailable, from_envelope
 
 Progress = Callable[[int], None]
+Notify = Callable[[str], None]
 _CHUNK = 1024 * 1024
 # aiohttp's server closes idle keep-alive connections after 75 s; reconnect well before.
 _IDLE_REUSE = 30.0
@@ -167,21 +168,72 @@ class SyncClient:
             if not cursor:
                 return
 
-    def upload_blob(self, path: Path, progress: Progress | None = None) -> dict[str, Any]:
-        """Stream one file to the daemon's blob store (for clients on another machine)."""
+    def upload_blob(self, path: Path, progress: Progress | None = None, notify: Notify | None = None, *,
+                    resumable_above: int = resumable.RESUMABLE_ABOVE) -> dict[str, Any]:
+        """Send one file to the daemon's blob store (for clients on another machine); its ``{sha256, size}``.
+
+        A file above ``resumable_above`` bytes goes as a resumable upload: a dropped connection
+        is retried and the upload goes on from the last byte the daemon made durable (``notify``
+        hears of each interruption and resume). Smaller files go in one request.
+        """
         path = Path(path)
         size = path.stat().st_size
+        if size > resumable_above:
+            return self._upload_resumable(resumable.Upload(path, size, progress, notify))
         hdrs = {**self._headers(), "Content-Type": "application/octet-stream", "Content-Length": str(size)}
         with open(path, "rb") as f:
             resp = self._exchange("POST", self._target(f"{API_PREFIX}/blobs", None), _Counting(f, progress), hdrs)
             return self._decoded(resp)
 
+    def _upload_resumable(self, up: resumable.Upload) -> dict[str, Any]:
+        session: dict[str, Any] | None = self.send(resumable.create_call(up.size, resumable.file_sha256(up.path)))
+        assert session is not None
+        upload_id = session["id"]
+        try:
+            with open(up.path, "rb") as f:
+                while session is None or session["state"] != "committed":
+                    try:
+                        if session is None:  # after an error: where did the daemon get to?
+                            session = self.send(resumable.status_call(upload_id))
+                        else:
+                            up.at(session["offset"])
+                            session = self._send_part(f, up, upload_id, session["offset"])
+                    except Unavailable as exc:
+                        time.sleep(up.failed(exc))
+                        session = None
+                    except Conflict as exc:
+                        if "offset" not in exc.details:
+                            raise
+                        session = None  # the daemon holds another offset than we thought: ask it
+            up.at(session["offset"])
+        except KeyboardInterrupt:
+            self._abort_quietly(upload_id)
+            raise
+        return session["blob"]
+
+    def _send_part(self, f: BinaryIO, up: resumable.Upload, upload_id: str, offset: int) -> dict[str, Any]:
+        n = up.part(offset)
+        f.seek(offset)
+        hdrs = {**self._headers(), "Content-Type": "application/octet-stream", "Content-Length": str(n),
+                "Upload-Offset": str(offset)}
+        resp = self._exchange("PATCH", self._target(resumable.part_path(upload_id), None), _Counting(f, up.sent, n),
+                              hdrs)
+        return self._decoded(resp)
+
+    def _abort_quietly(self, upload_id: str) -> None:
+        """Ctrl-C: the daemon drops the session's bytes now rather than at its timeout (best effort)."""
+        self._drop()  # the interrupted exchange left the connection in an unknown state
+        try:
+            self.send(resumable.abort_call(upload_id))
+        except (ModelregError, KeyboardInterrupt):
+            pass
+
     def upload_and_register(self, name: str, path: Path, progress: Progress | None = None,
-                            **metadata: Any) -> dict[str, Any]:
+                            notify: Notify | None = None, **metadata: Any) -> dict[str, Any]:
         targets, rels = calls.upload_targets(Path(path))
         files = []
         for target, rel in zip(targets, rels):
-            blob = self.upload_blob(target, progress)
+            blob = self.upload_blob(target, progress, notify)
             files.append({"path": rel, "sha256": blob["sha256"], "size": blob["size"]})
         return self.register(name, files=files, **metadata)
 
@@ -227,13 +279,17 @@ class SyncClient:
 
 
 class _Counting:
-    """A file object that reports how many bytes http.client has read from it."""
+    """A file object that reports how many bytes http.client has read from it (at most ``limit``)."""
 
-    def __init__(self, f: BinaryIO, progress: Progress | None) -> None:
-        self._f, self._progress = f, progress
+    def __init__(self, f: BinaryIO, progress: Progress | None, limit: int | None = None) -> None:
+        self._f, self._progress, self._left = f, progress, limit
 
     def read(self, n: int = -1) -> bytes:
+        if self._left is not None:
+            n = self._left if n < 0 else min(n, self._left)
         chunk = self._f.read(n)
+        if self._left is not None:
+            self._left -= len(chunk)
         if chunk and self._progress:
             self._progress(len(chunk))
         return chunk

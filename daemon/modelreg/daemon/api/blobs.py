@@ -1,4 +1,10 @@
-"""POST /v1/blobs: stream a file's bytes in (for clients not on the daemon's machine)."""
+"""Blob uploads, for clients not on the daemon's machine.
+
+``POST /v1/blobs`` streams a whole file in one request. ``/v1/blobs/uploads`` is the resumable
+protocol for large files (``services/uploads.py``): create a session, ``PATCH`` the bytes in
+parts at the ``Upload-Offset`` the daemon made durable, ``HEAD`` the session after a dropped
+connection to learn where to go on from.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from aiohttp import web
 
 from modelreg.shared.errors import InvalidInput, PayloadTooLarge
 
-from ..keys import BLOBS, CONFIG, POOL
-from .http import reply
+from ..keys import BLOBS, CONFIG, POOL, UPLOADS
+from ..services.uploads import batched
+from .http import body, reply
 
 routes = web.RouteTableDef()
-_BATCH = 4 * 1024 * 1024
+UPLOADS_PATH = "/v1/blobs/uploads"
 
 
 @routes.post("/v1/blobs")
@@ -25,17 +32,11 @@ async def upload(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     writer = await loop.run_in_executor(pool, request.app[BLOBS].open_writer)
     try:
-        pending = bytearray()
-        async for chunk in request.content.iter_chunked(1024 * 1024):
-            pending += chunk
-            if writer.size + len(pending) > limit:
+        async for piece in batched(request.content.iter_chunked(1024 * 1024)):
+            if writer.size + len(piece) > limit:
                 raise PayloadTooLarge(f"upload is over the limit of {limit} bytes")
-            if len(pending) >= _BATCH:
-                # Hashing and writing happen off the event loop, a few MB at a time.
-                await loop.run_in_executor(pool, writer.write, bytes(pending))
-                pending.clear()
-        if pending:
-            await loop.run_in_executor(pool, writer.write, bytes(pending))
+            # Hashing and writing happen off the event loop, a few MB at a time.
+            await loop.run_in_executor(pool, writer.write, piece)
         if request.content_length is not None and writer.size != request.content_length:
             raise InvalidInput(f"upload ended after {writer.size} of {request.content_length} bytes")
         if expected and expected != writer.digest:
@@ -46,3 +47,47 @@ async def upload(request: web.Request) -> web.Response:
         raise
     return reply(request, {"sha256": stored.sha256, "size": stored.size, "deduplicated": stored.method == "dedup"},
                  status=201)
+
+
+@routes.post(UPLOADS_PATH)
+async def create_upload(request: web.Request) -> web.Response:
+    session = await request.app[UPLOADS].create(await body(request))
+    response = _session_reply(request, session, 201)
+    response.headers["Location"] = f"{UPLOADS_PATH}/{session['id']}"
+    return response
+
+
+@routes.get(UPLOADS_PATH + "/{id}")
+async def upload_status(request: web.Request) -> web.Response:
+    """GET and HEAD: the durable offset (also as the ``Upload-Offset`` header)."""
+    return _session_reply(request, request.app[UPLOADS].describe(request.match_info["id"]))
+
+
+@routes.patch(UPLOADS_PATH + "/{id}")
+async def append_upload(request: web.Request) -> web.Response:
+    offset = _offset_header(request)
+    session = await request.app[UPLOADS].append(request.match_info["id"], offset,
+                                                 request.content.iter_chunked(1024 * 1024), request.content_length)
+    return _session_reply(request, session)
+
+
+@routes.delete(UPLOADS_PATH + "/{id}")
+async def abort_upload(request: web.Request) -> web.Response:
+    await request.app[UPLOADS].abort(request.match_info["id"])
+    return web.Response(status=204)
+
+
+def _offset_header(request: web.Request) -> int:
+    raw = request.headers.get("Upload-Offset")
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise InvalidInput("PATCH needs an Upload-Offset header: the byte offset this body starts at, "
+                           f"as the session reports it (got {str(raw)[:30]!r})", {"field": "Upload-Offset"})
+    return int(raw)
+
+
+def _session_reply(request: web.Request, session: dict, status: int = 200) -> web.Response:
+    response = reply(request, session, status)
+    response.headers["Upload-Offset"] = str(session["offset"])
+    response.headers["Upload-Length"] = str(session["size"])
+    response.headers["Cache-Control"] = "no-store"
+    return response

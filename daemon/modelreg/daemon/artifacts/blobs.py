@@ -1,8 +1,10 @@
 """Content-addressed blob store (PRODUCT.md §5).
 
-Layout: ``blobs/sha256/ab/cdef…`` (read-only files) and ``blobs/tmp/`` for writes in
-progress. A blob is written to a temp file, fsynced, renamed into place and the directory
-fsynced, so a crash leaves either the whole blob or a temp file that start-up removes.
+Layout: ``blobs/sha256/ab/cdef…`` (read-only files), ``blobs/tmp/`` for writes in
+progress and ``blobs/uploads/`` for resumable uploads (``artifacts/upload_session.py``: they
+outlive a restart, so start-up leaves them to the upload service). A blob is written to a temp
+file, fsynced, renamed into place and the directory fsynced, so a crash leaves either the whole
+blob or a temp file that start-up removes.
 Every method here blocks; the daemon calls them from a thread pool.
 """
 
@@ -49,11 +51,13 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.objects = root / "sha256"
+        self.uploads = root / "uploads"
 
     def prepare(self) -> int:
         """Create the layout and remove temp files (and sniffing trees) a crash left behind; returns how many."""
         self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.uploads.mkdir(mode=0o700, exist_ok=True)
         removed = 0
         for leftover in self.tmp.iterdir():
             if leftover.is_dir() and not leftover.is_symlink():
@@ -68,6 +72,14 @@ class BlobStore:
 
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
+
+    def touch(self, sha256: str) -> int | None:
+        """The blob's size if it is stored (its gc grace period for unreferenced blobs restarts now), else None."""
+        try:
+            os.utime(self.path(sha256))
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def _temp_path(self) -> Path:
         return self.tmp / uuid.uuid4().hex
@@ -139,6 +151,13 @@ class BlobStore:
                 return False
             raise
 
+    def commit_file(self, tmp: Path, digest: str, size: int) -> StoredBlob:
+        """Make a file already written and fsynced (its sha256 computed as written) the blob ``digest``.
+
+        The file is renamed into place (or removed, when the store has those bytes already).
+        """
+        return self._commit(tmp, digest, size, "copy")
+
     def _commit(self, tmp: Path, digest: str, size: int, method: str) -> StoredBlob:
         final = self.path(digest)
         if final.exists():
@@ -180,13 +199,24 @@ class BlobStore:
 
 
 class HashingFile:
-    """A file being written and hashed as it is written (blocking calls, run off the loop)."""
+    """A file being written and hashed as it is written (blocking calls, run off the loop).
 
-    def __init__(self, path: Path) -> None:
+    ``resume`` opens an existing file to append to it: its bytes are hashed first (one read),
+    so the digest stays that of the whole file.
+    """
+
+    def __init__(self, path: Path, *, resume: bool = False) -> None:
         self.path = path
-        self._file = open(path, "wb")
         self._hash = hashlib.sha256()
         self.size = 0
+        if resume:
+            self._file = open(path, "r+b")
+            buf = bytearray(CHUNK)
+            while n := self._file.readinto(buf):
+                self._hash.update(memoryview(buf)[:n])
+                self.size += n
+        else:
+            self._file = open(path, "wb")
 
     def write(self, data: bytes) -> None:
         self._hash.update(data)
@@ -197,11 +227,22 @@ class HashingFile:
     def digest(self) -> str:
         return self._hash.hexdigest()
 
-    def close(self) -> None:
-        """Closed once its bytes are on disk (fsync)."""
+    def sync(self) -> None:
+        """Every byte written so far is on disk (fsync); the file stays open."""
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Closed once its bytes are on disk (fsync)."""
+        self.sync()
         self._file.close()
+
+    def abandon(self) -> None:
+        """Close without keeping what may still be buffered (the caller truncates or removes the file)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the flush failed (a full disk): the descriptor is closed all the same
 
     def discard(self) -> None:
         if not self._file.closed:
@@ -218,7 +259,7 @@ class BlobWriter(HashingFile):
 
     def commit(self) -> StoredBlob:
         self.close()
-        return self.store._commit(self.path, self.digest, self.size, "copy")
+        return self.store.commit_file(self.path, self.digest, self.size)
 
     def abort(self) -> None:
         self.discard()

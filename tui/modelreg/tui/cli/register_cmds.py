@@ -67,9 +67,10 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
             raise InvalidInput("--move works only with a daemon on this machine")
         try:
             with progress(total, f"uploading {path.name}", show_bar) as advance:
-                result = c.upload_and_register(name, path, progress=advance, **metadata)
+                # Large files go resumably: a dropped connection is retried, and said so on stderr.
+                result = c.upload_and_register(name, path, progress=advance, notify=_tell, **metadata)
         except KeyboardInterrupt:
-            # The daemon drops the half-sent blob with the connection; nothing was registered.
+            # The daemon drops the half-sent blob (with the connection, or the aborted upload); nothing registered.
             err.line(f"cancelled: upload of {path.name} (nothing registered)")
             raise click.exceptions.Exit(INTERRUPTED) from None
     else:
@@ -107,6 +108,11 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
         how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
     out.line("registered ", Span(f"{v['model']}@{v['version']}", "bold"),
              f" · {v['status']} · {v['file_count']} file(s), {size(v['total_size'])}{how}")
+
+
+def _tell(text: str) -> None:
+    """An upload's interruptions and resumes, on stderr (the bar, when shown, stays below)."""
+    err.line(Span(text, "dim"))
 
 
 def _cancel(c: Any, job_id: str, ref: str) -> None:
