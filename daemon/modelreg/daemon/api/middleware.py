@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from modelreg.shared.errors import ModelregError, Unauthorized
+from modelreg.shared.errors import InsufficientStorage, ModelregError, Unauthorized, as_disk_full
 
 from ..keys import TOKEN
 from .http import reply
@@ -42,16 +42,15 @@ async def guard(request: web.Request, handler):
     """Bearer auth, then the handler; every error leaves as the same envelope with a 4xx.
 
     One middleware, not two: each layer is a coroutine per request, and this one runs on every
-    request the daemon answers. A 5xx means a bug, logged here.
+    request the daemon answers. A 5xx means a bug, logged here, or a full disk (507
+    insufficient_storage, naming what the request was storing).
     """
     try:
         if (request.method, request.path) not in OPEN_ROUTES and not _open_prefix(request):
             _check_token(request)
         return await handler(request)
     except ModelregError as exc:
-        if request.path.startswith(MLFLOW_PREFIX):
-            return mlflow_reply(*mlflow_errors.envelope(exc))
-        return _envelope(request, exc.status, exc.code, exc.message, exc.details)
+        return _error(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -67,11 +66,40 @@ async def guard(request: web.Request, handler):
         return response
     except ConnectionResetError:
         raise
+    except OSError as exc:  # a full disk is the one the client can act on (ENOSPC from a blob, a link…)
+        full = as_disk_full(exc, _storing(request))
+        return _internal(request) if full is None else _error(request, full)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if request.path.startswith(MLFLOW_PREFIX):
-            return mlflow_reply({"error_code": "INTERNAL_ERROR", "message": "internal error; the daemon log has the details"}, 500)
-        return _envelope(request, 500, "internal", "internal error; the daemon log has the details")
+        return _internal(request)
+
+
+def _error(request: web.Request, exc: ModelregError) -> web.Response:
+    if isinstance(exc, InsufficientStorage):
+        exc = as_disk_full(exc, _storing(request)) or exc  # a store cannot know what the request was storing
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+    if request.path.startswith(MLFLOW_PREFIX):
+        return mlflow_reply(*mlflow_errors.envelope(exc))
+    return _envelope(request, exc.status, exc.code, exc.message, exc.details)
+
+
+def _internal(request: web.Request) -> web.Response:
+    """A bug: the traceback goes to the log (called inside the ``except`` that caught it)."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if request.path.startswith(MLFLOW_PREFIX):
+        return mlflow_reply({"error_code": "INTERNAL_ERROR", "message": "internal error; the daemon log has the details"}, 500)
+    return _envelope(request, 500, "internal", "internal error; the daemon log has the details")
+
+
+def _storing(request: web.Request) -> str:
+    """What a request stores, in a person's words, for the full-disk message."""
+    path, name = request.path, request.match_info.get("name")
+    if path.startswith("/v1/blobs"):
+        return "the uploaded file"
+    if path.startswith("/api/2.0/mlflow-artifacts/"):
+        return "the uploaded MLflow artifact"
+    if name and request.method == "POST" and path.rstrip("/").endswith(f"/models/{name}/versions"):
+        return f"a new version of {name}"
+    return f"the change {request.method} {path} makes"
 
 
 def _open_prefix(request: web.Request) -> bool:

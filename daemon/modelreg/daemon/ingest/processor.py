@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.shared.errors import GateFailed, InvalidInput, ModelregError
+from modelreg.shared.errors import GateFailed, InsufficientStorage, InvalidInput, ModelregError, as_disk_full
 from modelreg.shared.names import validate_name
 
 from ..artifacts.blobs import BlobStore
@@ -59,8 +59,9 @@ class DropProcessor:
     async def take(self, watch: Watch, scan: EntryScan, sniffed: SniffResult | None, problem: str | None) -> str:
         """Ingest one drop; returns what happened: registered | duplicate | failed | changed."""
         async with self.limit:
-            journal_id = await self._journal_taken(watch, scan)
+            journal_id = None
             try:
+                journal_id = await self._journal_taken(watch, scan)
                 if problem:
                     raise DropFailed(problem)
                 return await self._register(watch, scan, sniffed, journal_id)
@@ -69,22 +70,26 @@ class DropProcessor:
                 await self._fail(watch, scan, journal_id, message)
                 return "failed"
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the next drop
-                log.exception("ingest of %s failed", scan.name)
-                await self._fail(watch, scan, journal_id, f"internal error while registering: {exc}")
+                full = as_disk_full(exc, f"the drop {scan.name!r}")
+                if full is None:
+                    log.exception("ingest of %s failed", scan.name)
+                message = full.message if full else f"internal error while registering: {exc}"
+                await self._fail(watch, scan, journal_id, message)
                 return "failed"
 
     async def already_handled(self, watch: Watch, entry: str, fingerprint: str) -> bool:
         """Whether this content of the entry was dealt with before (also before a restart).
 
         An ignored entry stays where it is, in either mode: it is reported once. Copy mode
-        keeps every drop in place, so one already registered (or reported) is not taken again;
-        in move mode a drop that is back was put back on purpose (a fixed drop from .failed/).
+        keeps every registered drop in place, so one already registered is not taken again; a
+        drop that is back after it failed was put back on purpose, in either mode (a fixed drop
+        from .failed/, or the same one once the disk has room again).
         """
         last = await self.store.watches.last_entry(watch.id, entry)
         if last is None or last[0] != fingerprint:
             return False
         state = last[1]
-        return state == "ignored" or (watch.mode == "copy" and state != "taken")
+        return state == "ignored" or (watch.mode == "copy" and state not in ("taken", "failed"))
 
     async def ignore(self, watch: Watch, scan: EntryScan, reason: str) -> None:
         """An entry that is not a model: one journal row, one event, one log line; never moved."""
@@ -163,13 +168,22 @@ class DropProcessor:
             await asyncio.get_running_loop().run_in_executor(self.pool, _remove, watch.path / entry)
         await self.store.watches.finish(journal_id)
 
-    async def _fail(self, watch: Watch, scan: EntryScan, journal_id: int, message: str) -> None:
+    async def _fail(self, watch: Watch, scan: EntryScan, journal_id: int | None, message: str) -> None:
+        """Quarantine first: on a full disk the database may refuse to record the failure, and the
+        drop with its reason file is what a person looks at. ``journal_id`` is None when even the
+        ``taken`` row could not be written."""
         loop = asyncio.get_running_loop()
         where = await loop.run_in_executor(self.pool, _quarantine, watch.path, scan.name, message)
-        await self.store.watches.fail_drop(journal_id, message, watch.model,
-                                           {"watch": str(watch.path), "entry": scan.name, "message": message,
-                                            "moved_to": str(where) if where else None})
         log.warning("drop %s failed: %s", scan.name, message)
+        if journal_id is None:
+            return
+        try:
+            await self.store.watches.fail_drop(journal_id, message, watch.model,
+                                               {"watch": str(watch.path), "entry": scan.name, "message": message,
+                                                "moved_to": str(where) if where else None})
+        except InsufficientStorage as exc:
+            # The drop and its .error.txt are in .failed/; the 'taken' row is forgotten at start-up.
+            log.warning("drop %s: its failure could not be recorded: %s", scan.name, exc.message)
 
     async def resume(self) -> None:
         """Start-up: finish what a crash interrupted (journal rows not yet done)."""

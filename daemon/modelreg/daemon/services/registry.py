@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.shared.errors import Conflict, ModelregError
+from modelreg.shared.errors import Conflict, InsufficientStorage, ModelregError, as_disk_full
 from modelreg.shared.names import validate_name
 
 from ..artifacts.blobs import BlobStore, StoreCancelled
@@ -94,7 +94,8 @@ class Registrar:
         if job.state == "failed":
             exc = job.exception
             assert exc is not None
-            exc.status = min(exc.status, 422)  # a generic storage error must not leave as a 5xx
+            if not isinstance(exc, InsufficientStorage):  # a full disk is a 507 the client can act on
+                exc.status = min(exc.status, 422)  # a generic storage error must not leave as a 5xx
             raise exc.with_traceback(None)
         return await self.store.versions.detail(registered.version.id)
 
@@ -121,8 +122,11 @@ class Registrar:
             finally:
                 job.cancelled()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the version row
+            full = as_disk_full(exc, f"the files of {rec.ref}")
             message = exc.message if isinstance(exc, ModelregError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, OSError):
+            if full is not None:
+                exc, message = full, full.message
+            elif isinstance(exc, OSError):
                 message = f"could not store {getattr(exc, 'filename', '') or 'a file'}: {exc.strerror}"
             try:
                 await self.store.versions.fail(rec, message, actor)

@@ -18,4 +18,5 @@ async def status(store: Store, watches: WatchManager, *, home: Path, started: fl
     counts = await store.stats.counts()
     return {"status": "ok", "version": __version__, "pid": os.getpid(), "home": str(home),
             "started_at": iso(started), "uptime_s": round(time.time() - started, 1),
-            **counts, "store": store.commit_stats(), "watches": await watches.list()}
+            **counts, "store": {**store.commit_stats(), "durability": await store.durability()},
+            "watches": await watches.list()}

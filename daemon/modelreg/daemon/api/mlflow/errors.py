@@ -30,6 +30,7 @@ _FROM_OURS: dict[str, tuple[str, int]] = {
     "payload_too_large": (INVALID_PARAMETER_VALUE, 413),
     "unavailable": ("TEMPORARILY_UNAVAILABLE", 503),  # shutting down: a retry elsewhere helps
     "integrity": ("DATA_LOSS", 409),
+    "insufficient_storage": ("RESOURCE_EXHAUSTED", 507),  # a full disk: not a status the client retries
 }
 
 

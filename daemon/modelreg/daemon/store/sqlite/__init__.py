@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .audit import AuditStore
 from .bulk import BulkStore
@@ -48,6 +49,10 @@ class SqliteStore:
     def commit_stats(self) -> dict[str, int | str]:
         """Group commit at work: writes acknowledged and the commits (fsyncs) they took."""
         return {"backend": self.backend, "writes": self.engine.grouped_writes, "commits": self.engine.groups}
+
+    async def durability(self) -> dict[str, Any]:
+        """The live connections' journal mode, synchronous level, foreign keys (issue 11)."""
+        return await self.engine.settings()
 
     async def open(self) -> None:
         await self.engine.open()

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from modelreg.shared.errors import ModelregError
+from modelreg.shared.errors import ModelregError, disk_full
 
 from .migrations import LATEST, MIGRATIONS
 
@@ -154,6 +154,14 @@ class SqliteEngine:
         assert conn is not None
         return _run(conn, lambda c: c.execute(f"PRAGMA {name}").fetchone()[0])
 
+    async def settings(self) -> dict[str, Any]:
+        """The durability settings as the live connections hold them now (GET /v1/status shows
+        them, so a test or an operator checks the running daemon, not the code)."""
+        if self._writer is None:
+            raise RuntimeError("the store is closed")
+        return {"writer": await _run(self._writer, _settings),
+                "readers": [await _run(conn, _settings) for conn in self._readers]}
+
     # -- writes ----------------------------------------------------------------------------------
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
@@ -176,6 +184,9 @@ class SqliteEngine:
             except BaseException as exc:  # noqa: BLE001 - the commit itself failed: every write in it did
                 for item in group:
                     item.error, item.events = exc if isinstance(exc, Exception) else RuntimeError(str(exc)), []
+            for item in group:
+                if item.error is not None:
+                    item.error = _domain_error(item.error)
             self.groups += 1
             self.grouped_writes += len(group)
             events = [e for item in group if item.error is None for e in item.events]
@@ -209,6 +220,18 @@ class SqliteEngine:
         return await self.read(lambda r: r.all(sql, params))
 
 
+_SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
+def _settings(conn: sqlite3.Connection) -> dict[str, Any]:
+    def value(name: str) -> Any:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    return {"journal_mode": value("journal_mode"), "synchronous": _SYNCHRONOUS[value("synchronous")],
+            "foreign_keys": bool(value("foreign_keys")), "busy_timeout_ms": value("busy_timeout"),
+            "query_only": bool(value("query_only"))}
+
+
 def _apply(conn: sqlite3.Connection, pragmas: tuple[str, ...]) -> None:
     for pragma in pragmas:
         conn.execute(pragma)
@@ -232,9 +255,26 @@ def _commit_group(conn: sqlite3.Connection, group: list[_Pending]) -> None:
             conn.execute("RELEASE w")
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End a failed group so the next one can BEGIN. SQLite may already have rolled back (a
+    full disk at COMMIT can do that); a ROLLBACK that fails then must not hide the real error."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("ROLLBACK after a failed commit failed", exc_info=True)
+
+
+def _domain_error(exc: Exception) -> Exception:
+    """A full disk as the registry's InsufficientStorage (SQLITE_FULL: the database or its WAL
+    could not grow); any other error unchanged."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return disk_full(f"SQLite: {exc}")
+    return exc
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -1,0 +1,155 @@
+"""Power-cut durability, checked on the running daemon (issue 11, "Power-cut durability").
+
+An acknowledged write is on disk before its reply: the writer connection runs WAL with
+``synchronous=FULL`` (the test reads what the LIVE connections hold, through GET /v1/status,
+not what the code says). A move-mode source is deleted only after the commit that references
+its blobs: the test freezes the daemon (SIGSTOP) the instant the kernel reports the source's
+first deletion, and reads registry.db from a connection of its own while nothing in the daemon
+can run. The version must already be committed and ready, its blobs in place.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sqlite3
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS / "drops") not in sys.path:
+    sys.path.insert(0, str(_TESTS / "drops"))
+from drops_support import Registry, blob_path, sha256_of, wait_until, write_safetensors  # noqa: E402
+
+IN_DELETE = 0x200  # a name unlinked or a folder removed in a watched folder (renames are not deletions)
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
+
+
+@pytest.fixture
+def reg(daemon):
+    r = Registry(daemon)
+    yield r
+    r.close()
+
+
+def test_the_live_connections_run_wal_with_synchronous_full_on_the_writer(reg, home):
+    durability = reg.client.status()["store"]["durability"]
+    writer = durability["writer"]
+    assert writer["journal_mode"] == "wal" and writer["synchronous"] == "full", writer
+    assert writer["foreign_keys"] and writer["busy_timeout_ms"] > 0 and not writer["query_only"]
+    assert durability["readers"], "the daemon reads through connections of their own"
+    for reader in durability["readers"]:
+        assert reader["journal_mode"] == "wal" and reader["foreign_keys"] and reader["query_only"], reader
+    # WAL is a property of the file too: any other connection finds it.
+    outside = sqlite3.connect(f"file:{home / 'registry.db'}?mode=ro", uri=True)
+    try:
+        assert outside.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        outside.close()
+
+
+class FreezeOnDelete:
+    """Stops process ``pid`` (SIGSTOP) the instant anything in the watched folders is deleted,
+    runs ``look(name)`` while it is stopped, then lets it go on (SIGCONT).
+
+    inotify through libc: the event arrives as the unlink returns, before the daemon's next
+    step; the frozen daemon cannot commit anything while ``look`` reads."""
+
+    def __init__(self, pid: int, folders: list[Path], look: Callable[[str], Any]) -> None:
+        self.pid, self.look = pid, look
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_CLOEXEC)
+        assert self.fd >= 0, os.strerror(ctypes.get_errno())
+        for folder in folders:
+            assert self.libc.inotify_add_watch(self.fd, os.fsencode(folder), IN_DELETE) >= 0
+        self.seen: list[tuple[str, Any]] = []  # (name deleted, what look() saw)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            data = os.read(self.fd, 64 * 1024)
+            os.kill(self.pid, signal.SIGSTOP)
+            try:
+                _, _, _, length = _EVENT.unpack_from(data)
+                name = data[_EVENT.size:_EVENT.size + length].rstrip(b"\0").decode()
+                self.seen.append((name, self.look(name)))
+            finally:
+                os.kill(self.pid, signal.SIGCONT)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            self.error = exc
+        finally:
+            os.close(self.fd)
+
+    def result(self, timeout: float) -> tuple[str, Any]:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"no deletion seen within {timeout:g}s"
+        if self.error is not None:
+            raise self.error
+        return self.seen[0]
+
+
+def committed_version(home: Path, model: str) -> dict[str, Any] | None:
+    """The model's newest version as a separate connection reads registry.db (committed rows only)."""
+    db = sqlite3.connect(f"file:{home / 'registry.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT v.id, v.number, v.status FROM versions v JOIN models m ON m.id = v.model_id "
+                         "WHERE m.name = ? ORDER BY v.number DESC LIMIT 1", (model,)).fetchone()
+        if row is None:
+            return None
+        files = db.execute("SELECT path, sha256, size FROM manifest WHERE version_id = ?", (row[0],)).fetchall()
+        return {"number": row[1], "status": row[2], "files": files,
+                "blobs_present": all(blob_path(home, sha).is_file() for _, sha, _ in files)}
+    finally:
+        db.close()
+
+
+def assert_committed_before_deleted(seen: tuple[str, Any], entry_files: dict[str, str], model: str) -> None:
+    name, version = seen
+    assert version is not None, f"{name} was deleted while no version of {model} was committed"
+    assert version["status"] == "ready", f"{name} was deleted while {model}@{version['number']} was {version['status']}"
+    assert {path: sha for path, sha, _ in version["files"]} == entry_files
+    assert version["blobs_present"], "the committed version's blobs were in place"
+
+
+def test_a_move_mode_drop_leaves_only_after_its_version_is_committed(daemon, reg, home, tmp_path):
+    inbox = tmp_path / "inbox"  # the same filesystem as HOME: the blobs are hardlinks of the drop
+    inbox.mkdir()
+    reg.watch(inbox, mode="move", settle=0.3)
+    stage = tmp_path / "stage" / "ranker"
+    stage.mkdir(parents=True)
+    write_safetensors(stage / "model.safetensors", 1, {"w": (256, 256)})
+    (stage / "config.json").write_text('{"model_type": "bert"}')
+    files = {rel: sha256_of(stage / rel) for rel in ("config.json", "model.safetensors")}
+    pid = reg.client.status()["pid"]
+    # A folder drop's files go before the folder: watch inside it too, or the first deletion is missed.
+    os.rename(stage, inbox / "ranker.part")
+    freeze = FreezeOnDelete(pid, [inbox, inbox / "ranker.part"], lambda name: committed_version(home, "ranker"))
+    os.rename(inbox / "ranker.part", inbox / "ranker")  # a rename within the folder: not a deletion
+
+    seen = freeze.result(timeout=30)
+    assert seen[0] in files, f"the first deletion was {seen[0]!r}"
+    assert_committed_before_deleted(seen, files, "ranker")
+    wait_until(lambda: not (inbox / "ranker").exists(), timeout=30, what="the drop to leave the folder")
+    assert reg.version("ranker@1")["status"] == "ready"
+
+
+def test_register_move_deletes_its_source_only_after_the_version_is_committed(daemon, reg, home, tmp_path):
+    source = tmp_path / "weights.safetensors"
+    write_safetensors(source, 2, {"w": (256, 256)})
+    digest = sha256_of(source)
+    freeze = FreezeOnDelete(reg.client.status()["pid"], [tmp_path], lambda name: committed_version(home, "moved"))
+
+    reg.client.register("moved", path=source, move=True, wait=True)
+    seen = freeze.result(timeout=30)
+    assert seen[0] == source.name
+    assert_committed_before_deleted(seen, {source.name: digest}, "moved")
+    assert not source.exists()
