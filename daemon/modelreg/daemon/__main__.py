@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from modelreg.shared.config import DAEMON_FILE, default_home, is_loopback, parse_listen
-from modelreg.shared.errors import ModelregError
+from modelreg.shared.errors import InvalidInput, ModelregError
 
 from .app import create_app
 from .keys import LIFECYCLE
@@ -34,6 +35,20 @@ def mlflow_roots(setting: str) -> tuple[Path, ...]:
     """MODELREG_MLFLOW_ROOTS (os.pathsep-separated): the folders MLflow sources may be read from,
     resolved (symlinks too) so the check against a source's own resolved path is exact."""
     return tuple(Path(os.path.realpath(os.path.expanduser(p))) for p in setting.split(os.pathsep) if p.strip())
+
+
+def seconds(variable: str, default: float) -> float:
+    """A duration in seconds from the environment (a positive number), else ``default``."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise InvalidInput(f"{variable} must be a positive number of seconds, not {raw[:40]!r}")
+    return value
 
 
 async def serve(config: DaemonConfig) -> None:
@@ -62,9 +77,23 @@ async def serve(config: DaemonConfig) -> None:
         await runner.cleanup()
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a URL past 8 KiB, a broken header) as an ERROR with
+    a traceback, though it is the client's mistake and was answered with a 400: one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = f"{record.getMessage()}: {exc.code} {str(exc.message)[:200]}", ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
     try:
         host, port = parse_listen(args.listen)
         if not is_loopback(host) and not args.allow_remote:
@@ -74,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         home = (args.home or default_home()).expanduser().resolve()
         asyncio.run(serve(DaemonConfig(home=home, host=host, port=port,
                                        database=os.environ.get("MODELREG_DATABASE") or None,
+                                       upload_ttl=seconds("MODELREG_UPLOAD_TTL", DaemonConfig.upload_ttl),
                                        mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", "")))))
     except ModelregError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

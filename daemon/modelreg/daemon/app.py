@@ -30,6 +30,7 @@ from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
 from .keys import MLFLOW_ARTIFACTS, MLFLOW_REGISTRY, MLFLOW_TRACKING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
+from .keys import UPLOADS
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
@@ -37,6 +38,7 @@ from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .lock import HomeLock
 from .services.registry import Registrar
+from .services.uploads import Uploads
 from .store import open_store
 
 log = logging.getLogger("modelreg.daemon")
@@ -66,7 +68,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _database, _registrar, _mlflow, _lifecycle, _mlflow_registry, _hooks, _watches])
+    app.cleanup_ctx.extend([_home_lock, _pool, _uploads, _database, _registrar, _mlflow, _lifecycle, _mlflow_registry, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
@@ -90,6 +92,15 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = ThreadPoolExecutor(workers, thread_name_prefix="modelreg-io")
     yield
     app[POOL].shutdown(wait=False, cancel_futures=True)
+
+
+async def _uploads(app: web.Application) -> AsyncIterator[None]:
+    """Resumable uploads: sessions a previous run left resume; idle ones are reaped in the background."""
+    cfg = app[CONFIG]
+    app[UPLOADS] = Uploads(app[BLOBS], app[POOL], cfg.max_upload, cfg.upload_ttl)
+    await app[UPLOADS].start()
+    yield
+    await app[UPLOADS].close()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

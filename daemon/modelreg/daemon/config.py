@@ -15,6 +15,7 @@ class DaemonConfig:
     port: int = DEFAULT_PORT
     max_body: int = 8 * 1024 * 1024            # JSON/msgpack request bodies
     max_upload: int = 256 * 1024 * 1024 * 1024  # one streamed blob upload
+    upload_ttl: float = 24 * 3600              # MODELREG_UPLOAD_TTL: a resumable upload idle this long is removed
     workers: int = 0                           # hashing threads; 0 = one per core, at least 2
     hook_backoff: float = 1.0                  # first retry delay of a failed hook delivery, doubling
     database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db

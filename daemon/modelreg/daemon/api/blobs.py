@@ -42,8 +42,10 @@ async def upload(request: web.Request) -> web.Response:
         if expected and expected != writer.digest:
             raise InvalidInput(f"uploaded bytes hash to {writer.digest}, not the announced {expected}")
         stored = await loop.run_in_executor(pool, writer.commit)
-    except BaseException:
+    except BaseException as exc:
         await loop.run_in_executor(pool, writer.abort)
+        if isinstance(exc, ConnectionError):
+            return _gone()
         raise
     return reply(request, {"sha256": stored.sha256, "size": stored.size, "deduplicated": stored.method == "dedup"},
                  status=201)
@@ -66,8 +68,11 @@ async def upload_status(request: web.Request) -> web.Response:
 @routes.patch(UPLOADS_PATH + "/{id}")
 async def append_upload(request: web.Request) -> web.Response:
     offset = _offset_header(request)
-    session = await request.app[UPLOADS].append(request.match_info["id"], offset,
-                                                 request.content.iter_chunked(1024 * 1024), request.content_length)
+    try:
+        session = await request.app[UPLOADS].append(request.match_info["id"], offset,
+                                                     request.content.iter_chunked(1024 * 1024), request.content_length)
+    except ConnectionError:
+        return _gone()  # what arrived is kept; the client asks for the offset when it is back
     return _session_reply(request, session)
 
 
@@ -75,6 +80,12 @@ async def append_upload(request: web.Request) -> web.Response:
 async def abort_upload(request: web.Request) -> web.Response:
     await request.app[UPLOADS].abort(request.match_info["id"])
     return web.Response(status=204)
+
+
+def _gone() -> web.Response:
+    """The client dropped the connection mid-body: an expected event, not an error to log;
+    this answer is never sent (aiohttp sees the closed transport and lets it be)."""
+    return web.Response(status=400, reason="Connection Lost")
 
 
 def _offset_header(request: web.Request) -> int:
