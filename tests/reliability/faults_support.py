@@ -63,6 +63,7 @@ class Ledger:
     """What the daemon acknowledged (and so must still hold), plus anything it answered wrongly."""
 
     versions: dict[Key, Acked] = field(default_factory=dict)
+    fresh: set[Key] = field(default_factory=set)        # acknowledged in the current round
     deleting: set[Key] = field(default_factory=set)     # a delete was sent: the version may be gone
     metrics: list[tuple[Key, str, float]] = field(default_factory=list)
     stage_changes: Counter[tuple[str, int, str]] = field(default_factory=Counter)
@@ -87,7 +88,7 @@ class Traffic:
     connection is what a client should see, and a client then ends.
     """
 
-    OPS = (("register_upload", 5), ("register_path", 4), ("drop_move", 3), ("drop_copy", 2), ("metrics", 4),
+    OPS = (("register_upload", 5), ("register_path", 4), ("drop_move", 2), ("drop_copy", 1), ("metrics", 4),
            ("transition", 5), ("rollback", 2), ("delete", 1), ("gc", 1))
 
     def __init__(self, url: str, token: str, ledger: Ledger, work: Path, inboxes: dict[str, Path],
@@ -162,6 +163,7 @@ class Traffic:
             self.ledger.errors.append(f"{view['model']}@{view['version']} acknowledged with status {view['status']}")
         key = (view["model"], view["version"])
         self.ledger.versions[key] = Acked(*key, files, params, ready)
+        self.ledger.fresh.add(key)
         self.ledger.acked["register"] += 1
 
     async def _drop(self, rng: random.Random, mode: str) -> None:
@@ -237,6 +239,7 @@ async def drive(daemon: Any, ledger: Ledger, work: Path, inboxes: dict[str, Path
                 seconds: float, clients: int, sig: int) -> int:
     """Run ``clients`` clients for ``seconds``, then send ``sig`` with requests in flight and wait
     for the clients to notice; returns how many requests were sent."""
+    ledger.fresh.clear()
     traffic = Traffic(daemon.url, daemon.token, ledger, work, inboxes, rng)
     tasks = [asyncio.create_task(traffic.client(k)) for k in range(clients)]
     done, _ = await asyncio.wait(tasks, timeout=seconds)
@@ -259,25 +262,29 @@ async def drive(daemon: Any, ledger: Ledger, work: Path, inboxes: dict[str, Path
 # -- invariants -------------------------------------------------------------------------------------
 
 
-def temp_leftovers(home: Path, inboxes: dict[str, Path]) -> list[str]:
-    """Temp names the daemon writes (blob store, version staging, link swaps) that still exist,
-    and anything in a watched folder that is neither a drop nor the .failed folder's pairs."""
-    found = [str(p) for p in (home / "blobs" / "tmp").iterdir()]
-    found += [str(p) for p in (home / "versions").glob(".tmp-*")] if (home / "versions").is_dir() else []
-    found += [str(p) for p in (home / "serving").glob("*/.*")] if (home / "serving").is_dir() else []
+def temp_names(home: Path, inboxes: dict[str, Path]) -> set[str]:
+    """Temp names the daemon writes (blob store, version staging, link swaps) that exist now, and
+    anything in a watched folder that is neither a drop nor a pair in .failed/ (blocking)."""
+    found = {str(p) for p in (home / "blobs" / "tmp").iterdir()}
+    found |= {str(p) for p in (home / "versions").glob(".tmp-*")} if (home / "versions").is_dir() else set()
+    found |= {str(p) for p in (home / "serving").glob("*/.*")} if (home / "serving").is_dir() else set()
     for inbox in inboxes.values():
-        found += [str(p) for p in inbox.iterdir() if p.name.startswith(".") and p.name != FAILED_DIR]
+        found |= {str(p) for p in inbox.iterdir() if p.name.startswith(".") and p.name != FAILED_DIR}
         failed = inbox / FAILED_DIR
         if failed.is_dir():
             names = {p.name for p in failed.iterdir()}
-            found += [str(failed / n) for n in names
+            found |= {str(failed / n) for n in names
                       if not (n.endswith(".error.txt") and n[: -len(".error.txt")] in names)
-                      and f"{n}.error.txt" not in names]
+                      and f"{n}.error.txt" not in names}
     return found
 
 
 class Invariants:
-    """Every check after a restart; each failure message names what broke (for the seed's replay)."""
+    """The checks after a restart; each failure message names what broke.
+
+    The whole ledger is checked in registry.db (one query per kind, as a user's sqlite3 would
+    read it); what this round acknowledged is also read back through the API.
+    """
 
     def __init__(self, client: Client, home: Path, ledger: Ledger, inboxes: dict[str, Path]) -> None:
         self.c, self.home, self.ledger, self.inboxes = client, home, ledger, inboxes
@@ -292,8 +299,11 @@ class Invariants:
     async def db(self, sql: str, args: tuple = ()) -> list[tuple]:
         return await asyncio.to_thread(self._db, sql, args)
 
-    async def right_after_restart(self) -> None:
-        """Before anything new happens: no half version, nothing acknowledged lost, stages sound."""
+    async def after_restart(self, left_by_stop: set[str]) -> None:
+        """Before anything new is written: nothing half done, nothing acknowledged lost, stages and
+        links sound, no drop lost or doubled, the store and the audit chain verify."""
+        still = await asyncio.to_thread(temp_names, self.home, self.inboxes)
+        assert not still & left_by_stop, f"temp files the stop left are still there: {sorted(still & left_by_stop)}"
         pending = await self.db("SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
                                 "WHERE v.status = 'pending'")
         assert pending == [], f"versions left pending after recovery: {pending}"
@@ -305,35 +315,58 @@ class Invariants:
         await self.stages()
         await self.ready_blobs_on_disk()
         await self.serving_links()
+        await self.drops_sound()
+        job = await self.c.verify(wait=True)
+        assert job["state"] == "done" and job["result"]["ok"], f"verify: {job}"
+        audit = await self.c.audit_verify()
+        assert audit["ok"] is True, f"audit verify: {audit}"
 
     async def acknowledged_versions(self) -> None:
-        for (model, number), a in self.ledger.versions.items():
-            try:
-                v = await self.c.version(f"{model}@{number}")
-            except ModelregError as exc:
-                if (model, number) in self.ledger.deleting and exc.code == "not_found":
-                    continue
-                raise AssertionError(f"acknowledged {model}@{number} is gone: {exc.message}") from None
-            if not a.ready and v["status"] == "failed":
-                assert v["status_message"], f"{model}@{number} failed without a reason"
-                continue
-            assert v["status"] == "ready", f"acknowledged {model}@{number} is {v['status']}: {v['status_message']}"
-            assert {f["path"]: f["sha256"] for f in v["files"]} == a.files, f"{model}@{number} files differ"
-            assert v["params"] == a.params, f"{model}@{number} params {v['params']} != {a.params}"
-
-    async def acknowledged_metrics(self) -> None:
-        views: dict[Key, dict[str, float]] = {}
-        for key, name, value in self.ledger.metrics:
+        rows = await self.db("SELECT m.name, v.number, v.status, v.status_message, v.deleted_at FROM versions v "
+                             "JOIN models m ON m.id = v.model_id")
+        stored = {(name, number): (status, message, deleted) for name, number, status, message, deleted in rows}
+        files: dict[Key, dict[str, str]] = {}
+        for name, number, path, sha in await self.db(
+                "SELECT m.name, v.number, mf.path, mf.sha256 FROM manifest mf JOIN versions v ON v.id = mf.version_id "
+                "JOIN models m ON m.id = v.model_id"):
+            files.setdefault((name, number), {})[path] = sha
+        params: dict[Key, dict[str, str]] = {}
+        for name, number, key, value in await self.db(
+                "SELECT m.name, v.number, p.key, p.value FROM params p JOIN versions v ON v.id = p.version_id "
+                "JOIN models m ON m.id = v.model_id"):
+            params.setdefault((name, number), {})[key] = value
+        for key, a in self.ledger.versions.items():
+            ref = f"{key[0]}@{key[1]}"
+            assert key in stored, f"acknowledged {ref} is not in the database"
+            status, message, deleted = stored[key]
             if key in self.ledger.deleting:
                 continue
-            if key not in views:
-                views[key] = (await self.c.version(f"{key[0]}@{key[1]}"))["metrics"]
-            assert views[key].get(name) == value, f"acknowledged metric {name}={value} of {key} reads {views[key].get(name)}"
+            assert deleted is None, f"{ref} is deleted, but no delete was sent"
+            if not a.ready and status == "failed":
+                assert message, f"{ref} failed without a reason"
+                continue
+            assert status == "ready", f"acknowledged {ref} is {status}: {message}"
+            assert files.get(key) == a.files, f"{ref} holds files {files.get(key)}, not {a.files}"
+            assert params.get(key) == a.params, f"{ref} params {params.get(key)} != {a.params}"
+        for key in self.ledger.fresh - self.ledger.deleting:  # this round's, through the API too
+            v = await self.c.version(f"{key[0]}@{key[1]}")
+            a = self.ledger.versions[key]
+            assert v["status"] in ("ready",) + (() if a.ready else ("failed",)), f"{key}: {v['status']}"
+            if v["status"] == "ready":
+                assert {f["path"]: f["sha256"] for f in v["files"]} == a.files and v["params"] == a.params, v
+
+    async def acknowledged_metrics(self) -> None:
+        stored = set(await self.db("SELECT m.name, v.number, r.key, r.value FROM metrics r "
+                                   "JOIN versions v ON v.id = r.version_id JOIN models m ON m.id = v.model_id "
+                                   "WHERE r.key LIKE 'fault\\_%' ESCAPE '\\'"))
+        for (model, number), key, value in self.ledger.metrics:
+            if (model, number) not in self.ledger.deleting:
+                assert (model, number, key, value) in stored, f"acknowledged metric {key}={value} of {model}@{number} is lost"
 
     async def stages(self) -> None:
-        """Each acknowledged stage change is in the history; each stage is its history's last word;
-        at most one production version per model."""
-        for model in MODELS + tuple(DROP_MODELS.values()):
+        """Each acknowledged stage change is in the history (the API's); each version's stage is its
+        history's last word; at most one production version per model."""
+        for model in MODELS:
             try:
                 history = (await self.c.history(model, limit=10000))["items"]
             except ModelregError as exc:
@@ -378,65 +411,68 @@ class Invariants:
                 got = await asyncio.to_thread(lambda: {p: sha256_of(link / p) for p, _ in files})
                 assert got == dict(files), f"{link} holds other bytes than {model}@{number}"
 
-    async def drops_settled(self, timeout: float) -> None:
-        """Wait until every drop is registered (a move-mode one gone from its folder) or in .failed/;
-        then each is registered exactly once and its bytes are in its folder or in a ready version."""
-
-        async def outcome() -> dict[int, str] | None:
-            registered = await self._drop_versions()
-            states = {}
-            for i, d in enumerate(self.ledger.drops):
-                content = frozenset(d.files.items())
-                in_folder = (d.folder / d.entry).exists()
-                failed = (d.folder / FAILED_DIR / f"{d.entry}.error.txt").exists()
-                n = registered[DROP_MODELS[d.mode]].count(content)
-                if failed:
-                    states[i] = "failed"
-                elif n and (d.mode == "copy" or not in_folder):
-                    states[i] = "registered"
-                else:
-                    return None
-            return states
-
-        states = await wait_until(outcome, timeout, "every drop registered or in .failed/", step=0.1)
+    async def drops_sound(self) -> None:
+        """No drop registered twice, none in .failed/ (all are valid models), and a move-mode drop
+        gone from its folder is in a ready version (folders are looked at first: the daemon may
+        be taking a drop meanwhile, and it removes one only after its commit)."""
+        gone = [(d, (d.folder / FAILED_DIR / f"{d.entry}.error.txt").exists()) for d in self.ledger.drops
+                if not (d.folder / d.entry).exists()]
         registered = await self._drop_versions()
-        for i, d in enumerate(self.ledger.drops):
-            content = frozenset(d.files.items())
-            n = registered[DROP_MODELS[d.mode]].count(content)
-            where = d.folder / d.entry
-            if states[i] == "failed":
-                assert n == 0, f"{d.entry} is in .failed/ and registered {n} times"
+        for d in self.ledger.drops:
+            n = registered[DROP_MODELS[d.mode]].count(frozenset(d.files.items()))
+            assert n <= 1, f"drop {d.entry} ({d.mode}) registered {n} times"
+        for d, failed in gone:
+            if failed:
                 reason = (d.folder / FAILED_DIR / f"{d.entry}.error.txt").read_text()
-                raise AssertionError(f"drop {d.entry} ({d.mode}) failed, though it was a valid model: {reason}")
-            assert n == 1, f"drop {d.entry} ({d.mode}) registered {n} times"
-            if d.mode == "copy":
-                got = await asyncio.to_thread(_hashes, where, list(d.files))
-                assert got == d.files, f"copy-mode drop {d.entry} changed in its folder"
+                raise AssertionError(f"drop {d.entry} ({d.mode}) went to .failed/, though it is a valid model: {reason}")
+            n = registered[DROP_MODELS[d.mode]].count(frozenset(d.files.items()))
+            assert n == 1, f"drop {d.entry} ({d.mode}) left its folder but is in no ready version: lost"
         expected = Counter(frozenset(d.files.items()) for d in self.ledger.drops)
         for model, contents in registered.items():
             extra = Counter(contents) - expected
             assert not extra, f"{model} holds versions no drop made: {list(extra)[:3]}"
 
+    async def drops_settled(self, timeout: float) -> None:
+        """Wait until every drop is registered (a move-mode one gone from its folder); then each is
+        registered exactly once, and a copy-mode drop is still in its folder, unchanged."""
+        waiting: list[str] = []
+
+        async def settled() -> bool:
+            in_folder = {id(d): (d.folder / d.entry).exists() for d in self.ledger.drops}
+            registered = await self._drop_versions()
+            waiting[:] = [f"{d.mode}:{d.entry} ({'in its folder' if in_folder[id(d)] else 'gone'})"
+                          for d in self.ledger.drops
+                          if not registered[DROP_MODELS[d.mode]].count(frozenset(d.files.items()))
+                          or (d.mode == "move" and in_folder[id(d)])]
+            return not waiting
+
+        try:
+            await wait_until(settled, timeout, "every drop registered", step=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still waiting for {waiting[:5]}") from None
+        await self.drops_sound()
+        for d in self.ledger.drops:
+            if d.mode == "copy":
+                got = await asyncio.to_thread(_hashes, d.folder / d.entry, list(d.files))
+                assert got == d.files, f"copy-mode drop {d.entry} changed in its folder"
+
     async def _drop_versions(self) -> dict[str, list[frozenset]]:
+        """The content of every ready version of the drop models, per model."""
         out: dict[str, list[frozenset]] = {m: [] for m in DROP_MODELS.values()}
-        rows = await self.db("SELECT m.name, v.id, mf.path, mf.sha256 FROM versions v JOIN models m ON m.id = v.model_id "
-                             "JOIN manifest mf ON mf.version_id = v.id WHERE v.status = 'ready' AND m.name IN (?, ?)",
-                             tuple(DROP_MODELS.values()))
         by_version: dict[tuple[str, int], set] = {}
-        for name, vid, path, sha in rows:
+        for name, vid, path, sha in await self.db(
+                "SELECT m.name, v.id, mf.path, mf.sha256 FROM versions v JOIN models m ON m.id = v.model_id "
+                "JOIN manifest mf ON mf.version_id = v.id WHERE v.status = 'ready' AND m.name IN (?, ?)",
+                tuple(DROP_MODELS.values())):
             by_version.setdefault((name, vid), set()).add((path, sha))
         for (name, _), content in by_version.items():
             out[name].append(frozenset(content))
         return out
 
-    async def quiet(self) -> None:
-        """Once nothing is in flight: no temp file left; verify and audit verify clean."""
-        leftovers = await asyncio.to_thread(temp_leftovers, self.home, self.inboxes)
-        assert leftovers == [], f"temp files left behind: {leftovers}"
-        job = await self.c.verify(wait=True)
-        assert job["state"] == "done" and job["result"]["ok"], f"verify: {job}"
-        audit = await self.c.audit_verify()
-        assert audit["ok"] is True, f"audit verify: {audit}"
+    async def no_temp_files(self) -> None:
+        """Once nothing is in flight (the drops settled): no temp name at all."""
+        left = await asyncio.to_thread(temp_names, self.home, self.inboxes)
+        assert not left, f"temp files left behind: {sorted(left)}"
 
 
 def _hashes(where: Path, rels: list[str]) -> dict[str, str]:
@@ -445,13 +481,13 @@ def _hashes(where: Path, rels: list[str]) -> dict[str, str]:
     return {rel: sha256_of(where / rel) for rel in rels}
 
 
-def sigterm_leftovers(home: Path, inboxes: dict[str, Path]) -> list[str]:
-    """After a graceful exit, before any restart: what the daemon should have finished or failed
-    itself (start-up recovery must not be needed)."""
+def unfinished_after_exit(home: Path) -> list[str]:
+    """After a graceful exit, before any restart: versions the daemon left pending (it should have
+    finished or failed them itself; start-up recovery is for crashes)."""
     db = connect_db(home)
     try:
-        pending = db.execute("SELECT m.name || '@' || v.number FROM versions v JOIN models m ON m.id = v.model_id "
-                             "WHERE v.status = 'pending'").fetchall()
+        rows = db.execute("SELECT m.name || '@' || v.number FROM versions v JOIN models m ON m.id = v.model_id "
+                          "WHERE v.status = 'pending'").fetchall()
     finally:
         db.close()
-    return [f"pending version {p}" for p, in pending] + temp_leftovers(home, inboxes)
+    return [ref for ref, in rows]
