@@ -304,6 +304,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def fsync_seconds(folder: Path, n: int = 50) -> list[float]:
+    """Seconds of n small write + fsync pairs in ``folder``: what a durable commit costs on this disk right now."""
+    out = []
+    with open(folder / "fsync-probe", "wb") as f:
+        for _ in range(n):
+            t = time.perf_counter()
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+            out.append(time.perf_counter() - t)
+    (folder / "fsync-probe").unlink()
+    return out
+
+
 async def drive(load: Load, url: str, token: str | None, clients: int, seconds: float, seed_: int,
                 server_pids: list[int]) -> Phase:
     """``clients`` concurrent clients running the mix against ``url`` for ``seconds``."""
@@ -579,6 +593,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         r.line(f"(set up {len(LIVE)} models: {len(SETUP_AUCS)} versions, {len(GATES)} gates, 4 transitions each, "
                f"in {time.perf_counter() - t:.1f} s)")
         floor = await drive(load.as_floor(), noop.url, None, args.clients, prof["seconds"], seed_, noop.pids())
+        fsyncs = await asyncio.get_running_loop().run_in_executor(None, fsync_seconds, home)
         async with Bare(d.url, d.token) as c:
             before = await call(c, "GET", "/v1/status")
         streams = [Stream(after=before["last_event"]) for _ in range(SUBSCRIBERS)]
@@ -600,14 +615,16 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["events"] = {"committed": last - before["last_event"], "received": [len(s.ids) for s in streams],
                          "lag_p50_ms": pct(lags, .5) if lags else None, "lag_p99_ms": pct(lags, .99) if lags else None,
                          "drain_s": time.perf_counter() - drained if len(done) == len(streams) else None}
-        out["store"] = {"writes": writes, "commits": commits, "writes_per_commit": writes / max(1, commits)}
+        out["store"] = {"writes": writes, "commits": commits, "writes_per_commit": writes / max(1, commits),
+                        "fsync_p50_ms": pct(fsyncs, .5), "fsync_p99_ms": pct(fsyncs, .99)}
         out["versions_registered"] = sum(len(live.numbers) - len(SETUP_AUCS) for live in load.lives)
         r.line(f"event streams: {SUBSCRIBERS} subscribers received {out['events']['received']} of "
                f"{out['events']['committed']} events committed; delivery lag (receipt - event ts) p50 "
                f"{out['events']['lag_p50_ms'] or 0:.1f} ms, p99 {out['events']['lag_p99_ms'] or 0:.1f} ms (no floor: "
                f"the no-op server has no stream)")
         r.line(f"store: {writes:,} writes in {commits:,} commits ({out['store']['writes_per_commit']:.1f} per fsync); "
-               f"{out['versions_registered']:,} versions registered under load")
+               f"{out['versions_registered']:,} versions registered under load; a 4 KiB write + fsync on this disk "
+               f"just before: p50 {out['store']['fsync_p50_ms']:.2f} ms, p99 {out['store']['fsync_p99_ms']:.2f} ms")
         t = time.perf_counter()
         inv = await check(d, load, streams, last)
         r.line(f"(invariants checked in {time.perf_counter() - t:.1f} s)")

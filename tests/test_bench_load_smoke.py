@@ -39,7 +39,7 @@ def test_tiny_load_run_has_no_error_keeps_every_invariant_and_prints_each_operat
     events = load["events"]
     assert events["committed"] > load["versions_registered"]  # version.created and version.ready each, at least
     assert events["received"] == [events["committed"]] * 4 and events["lag_p50_ms"] is not None
-    assert load["store"]["writes"] >= load["store"]["commits"] > 0
+    assert load["store"]["writes"] >= load["store"]["commits"] > 0 and load["store"]["fsync_p50_ms"] > 0
     assert set(load["invariants"]) == set(INVARIANTS)
     for name, inv in load["invariants"].items():
         assert inv["checked"] > 0 and inv["broken"] == 0, (name, inv)
