@@ -544,6 +544,9 @@ def report(r: Report, load_: Phase, floor: Phase, clients: int) -> dict[str, Any
     r.line(f"CPU, cores busy: daemon {load_.cpu['server']:.2f} and load generator {load_.cpu['client']:.2f}; against "
            f"the floor: no-op server {floor.cpu['server']:.2f} and load generator {floor.cpu['client']:.2f}"
            f" ({clients} clients in one process)")
+    for what, phase in (("the daemon", load_), ("the floor", floor)):
+        if phase.cpu["client"] >= 0.85:  # one event loop is one core at most
+            r.line(f"    the load generator was the bottleneck against {what}: {phase.cpu['client']:.2f} cores busy")
     for why in load_.first_errors:
         r.line(f"    error: {why}")
     for why in floor.first_errors:
