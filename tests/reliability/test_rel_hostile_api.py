@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 V1_STATUSES = {200, 201, 202, 204, 400, 401, 404, 405, 409, 413, 422}
 # api/mlflow/errors.py: the statuses MLflow's shape uses for our errors (gates refuse with 403).
 MLFLOW_STATUSES = {200, 400, 401, 403, 404, 409, 413}
+MAX_LINE = 8190  # aiohttp's limit on the request line (web_protocol.RequestHandler max_line_size)
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 CONTENT_TYPES = ["application/json", "application/msgpack", "", "text/plain", "application/x-www-form-urlencoded",
                  "application/json; charset=latin-1", "multipart/form-data; boundary=x", "application/octet-stream",
@@ -238,7 +239,7 @@ def body(draw: st.DrawFn) -> tuple[Any, str]:
         value = {draw(st.sampled_from(WORDS)): nested(draw(st.integers(20, 40)))}
     elif shape == "long":
         value = {draw(st.sampled_from(WORDS)): draw(st.sampled_from(["x", "\x00", "é", "9"])) * draw(
-            st.sampled_from([10_001, 65_536, 300_000]))}
+            st.sampled_from([10_001, 65_536, 200_000]))}
     elif shape == "raw":
         return draw(st.one_of(st.binary(max_size=64), st.sampled_from([
             b"{", b'{"name": "\xff\xfe"}', b"\xc1", b"\x82\xa4name", b"\x81\x01\x02", b"\xd4\x01\x00",
@@ -331,7 +332,11 @@ def judge(seed: Seed, req: dict[str, Any]) -> Reply:
     assert reply.status in allowed, f"{method} {target} answered {reply.status}: {reply.body[:1000]!r}"
     no_traceback(reply)
     if reply.status >= 400:
-        if method != "HEAD":
+        if len(target) > MAX_LINE:
+            # aiohttp refuses a request line it will not parse before any route or middleware
+            # sees it: a 400 in its own plain text (docs/api.md, Limits).
+            assert reply.status == 400 and b"Got more than" in reply.body, reply.body[:300]
+        elif method != "HEAD":
             err = reply.decoded()
             if mlflow:
                 assert isinstance(err, dict) and err.get("error_code") and err.get("message"), err
@@ -352,7 +357,7 @@ DEEP_MLFLOW_BODY = {"method": "POST", "canonical": "/api/2.0/mlflow/registered-m
 
 @pytest.mark.parametrize("method, canonical", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_generated_requests_get_documented_answers(seed: Seed, method: str, canonical: str) -> None:
-    @budget(14)
+    @budget(10)
     @given(req=request(method, canonical))
     @example(req={**DEEP_MLFLOW_BODY, "method": method, "canonical": canonical})  # was a 500 under /api/
     def run(req: dict[str, Any]) -> None:
@@ -361,7 +366,7 @@ def test_generated_requests_get_documented_answers(seed: Seed, method: str, cano
     run()
 
 
-@budget(60)
+@budget(40)
 @given(method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "FOO"]),
        prefix=st.sampled_from(["/v1/", "/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/", "/api/3.0/", "//v1/"]),
        rest=st.lists(hostile_text(20), max_size=4), q=query())
