@@ -5,19 +5,25 @@ An acknowledged write is on disk before its reply: the writer connection runs WA
 not what the code says). A move-mode source is deleted only after the commit that references
 its blobs: the test freezes the daemon (SIGSTOP) the instant the kernel reports the source's
 first deletion, and reads registry.db from a connection of its own while nothing in the daemon
-can run. The version must already be committed and ready, its blobs in place.
+can run. The version must already be committed and ready, its blobs in place. Last, strace
+shows the order of the syscalls that make it durable: the blob fsynced, renamed into place,
+its folder fsynced, the WAL fsynced (the commit), and only then the drop unlinked.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +159,91 @@ def test_register_move_deletes_its_source_only_after_the_version_is_committed(da
     assert seen[0] == source.name
     assert_committed_before_deleted(seen, {source.name: digest}, "moved")
     assert not source.exists()
+
+
+# -- the order of the durability syscalls, as the kernel saw them -------------------------------------
+
+_SYSCALLS = "fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat"
+_LINE = re.compile(r"^(?P<pid>\d+)\s+(?:<\.\.\. (?P<resumed>\w+) resumed>(?P<rest>.*)|(?P<call>\w+)\((?P<args>.*))$")
+
+
+@dataclass
+class Syscall:
+    name: str
+    args: str      # as strace printed them, with -y: file descriptors carry their paths
+    start: int     # line of the trace where it began, and where it returned
+    end: int = -1
+
+
+def parse_trace(text: str) -> list[Syscall]:
+    """strace -f output as calls with their start and end lines (a call another thread interrupted
+    is printed ``<unfinished ...>``, then ``<... name resumed>``)."""
+    calls: list[Syscall] = []
+    open_calls: dict[str, Syscall] = {}
+    for n, line in enumerate(text.splitlines()):
+        m = _LINE.match(line.strip())
+        if not m:
+            continue
+        if m["resumed"]:
+            call = open_calls.pop(m["pid"], None)
+            if call is not None:
+                call.args += m["rest"]
+                call.end = n
+            continue
+        call = Syscall(m["call"], m["args"], n)
+        calls.append(call)
+        if m["args"].endswith("<unfinished ...>"):
+            open_calls[m["pid"]] = call
+        else:
+            call.end = n
+    return calls
+
+
+def first(calls: list[Syscall], what: str, where: Callable[[Syscall], bool], after: int = -1) -> Syscall:
+    hits = [c for c in calls if c.start > after and c.end >= 0 and where(c)]
+    assert hits, f"no {what} in the trace after line {after}"
+    return hits[0]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed: the syscalls cannot be traced")
+def test_a_moved_drops_blob_and_its_folder_are_fsynced_then_the_commit_then_the_unlink(daemon, reg, home, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    reg.watch(inbox, mode="move", settle=0.3)
+    write_safetensors(tmp_path / "scorer.part", 3, {"w": (128, 128)})
+    digest = sha256_of(tmp_path / "scorer.part")
+    pid = reg.client.status()["pid"]
+    trace = tmp_path / "strace.txt"
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e", f"trace={_SYSCALLS}", "-o", str(trace),
+                               "-p", str(pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        def traced() -> bool:  # every thread of the daemon (strace -p attaches them one by one)
+            try:
+                return all("TracerPid:\t0\n" not in (t / "status").read_text()
+                           for t in Path(f"/proc/{pid}/task").iterdir())
+            except FileNotFoundError:  # a thread ended meanwhile: look again
+                return False
+        wait_until(traced, timeout=30, what="strace to attach to the daemon's threads")
+        os.rename(tmp_path / "scorer.part", inbox / "scorer.safetensors")
+        wait_until(lambda: not (inbox / "scorer.safetensors").exists(), timeout=30, what="the drop to be taken")
+        assert reg.version("scorer@1")["status"] == "ready"
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        _, err = tracer.communicate(timeout=30)
+    calls = parse_trace(trace.read_text())
+    assert calls, f"strace recorded nothing: {err.decode(errors='replace')}"
+
+    final = str(blob_path(home, digest))
+    placed = first(calls, "rename of the blob into place", lambda c: c.name.startswith("rename") and final in c.args)
+    blob_synced = [c for c in calls if c.name in ("fsync", "fdatasync") and "/blobs/" in c.args and c.end < placed.start]
+    assert blob_synced, "the blob's bytes were fsynced before it was renamed into place"
+    folder_synced = first(calls, "fsync of the blob's folder",
+                          lambda c: c.name == "fsync" and f"<{blob_path(home, digest).parent}>" in c.args,
+                          after=placed.end)
+    committed = first(calls, "fsync of the WAL (a commit)",
+                      lambda c: c.name in ("fsync", "fdatasync") and "registry.db-wal>" in c.args,
+                      after=folder_synced.end)
+    removed = first(calls, "unlink of the drop",
+                    lambda c: c.name.startswith("unlink") and str(inbox / "scorer.safetensors") in c.args)
+    assert committed.end < removed.start, "the drop was unlinked only after a commit was fsynced"

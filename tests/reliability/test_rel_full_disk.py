@@ -152,7 +152,7 @@ def test_registering_more_than_fits_fails_clearly_and_is_accepted_once_space_is_
     # a checkpoint (1000 pages, far off here), so a batch of new metrics must find new space.
     rest = fill(small_disk, "filler-rest", 0)
     batch = [{"key": f"full_{i}", "value": float(i)} for i in range(500)]
-    error = assert_disk_full(wire.json("POST", "/v1/models/fits/versions/1/metrics", batch), "")
+    error = assert_disk_full(wire.json("POST", "/v1/models/fits/versions/1/metrics", batch), "the metrics of fits@1")
     assert "SQLite" in error["details"]["cause"]
     assert "full_0" not in reg.version("fits@1")["metrics"], "a refused write left nothing behind"
     assert reg.version("fits@1")["status"] == "ready"

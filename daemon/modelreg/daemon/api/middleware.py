@@ -92,14 +92,16 @@ def _internal(request: web.Request) -> web.Response:
 
 def _storing(request: web.Request) -> str:
     """What a request stores, in a person's words, for the full-disk message."""
-    path, name = request.path, request.match_info.get("name")
+    path, name, selector = request.path, request.match_info.get("name"), request.match_info.get("selector")
     if path.startswith("/v1/blobs"):
         return "the uploaded file"
     if path.startswith("/api/2.0/mlflow-artifacts/"):
         return "the uploaded MLflow artifact"
     if name and request.method == "POST" and path.rstrip("/").endswith(f"/models/{name}/versions"):
         return f"a new version of {name}"
-    return f"the change {request.method} {path} makes"
+    if name and selector and path.endswith("/metrics"):
+        return f"the metrics of {name}@{selector}"
+    return f"the result of {request.method} {path}"
 
 
 def _open_prefix(request: web.Request) -> bool:
