@@ -49,7 +49,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.mlflow_compare import start_python_server
+from benchmarks.mlflow_compare import Server, start_python_server
 from benchmarks.run import (MODEL as BENCH, PAGE_FILTER, PAGE_ORDER, ROOT, Bare, Report, _rounded, machine, pct,
                             safetensors_header, seed, tiny_blob)
 from daemon_process import DaemonProcess, start_daemon  # benchmarks.run put tests/ on the path
@@ -299,13 +299,14 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of the processes (every thread), from /proc."""
     total = 0.0
     for pid in pids:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
 def fsync_seconds(folder: Path, n: int = 50) -> list[float]:
-    """Seconds of n small write + fsync pairs in ``folder``: what a durable commit costs on this disk right now."""
+    """Seconds of n small write + fsync pairs in ``folder`` (beside the home, on its disk): what a durable
+    commit costs on this disk right now."""
     out = []
     with open(folder / "fsync-probe", "wb") as f:
         for _ in range(n):
@@ -555,6 +556,46 @@ def report(r: Report, load_: Phase, floor: Phase, clients: int) -> dict[str, Any
             "cpu": load_.cpu, "floor_cpu": floor.cpu}
 
 
+async def under_load(r: Report, d: DaemonProcess, noop: Server, load: Load, clients: int, seconds: float, seed_: int,
+                     scratch: Path) -> tuple[dict[str, Any], list[Stream], int]:
+    """The floor run, then the daemon's with the event streams following it: the figures printed, the
+    streams, and the id of the last event committed."""
+    floor = await drive(load.as_floor(), noop.url, None, clients, seconds, seed_, noop.pids())
+    fsyncs = await asyncio.get_running_loop().run_in_executor(None, fsync_seconds, scratch)
+    async with Bare(d.url, d.token) as c:
+        before = await call(c, "GET", "/v1/status")
+    streams = [Stream(after=before["last_event"]) for _ in range(SUBSCRIBERS)]
+    followers = [asyncio.create_task(subscribe(d, s)) for s in streams]
+    await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in streams)), 30)
+    phase = await drive(load, d.url, d.token, clients, seconds, seed_, [d.proc.pid])
+    async with Bare(d.url, d.token) as c:
+        after = await call(c, "GET", "/v1/status")
+    last = after["last_event"]
+    for s in streams:
+        s.until = last
+    drained = time.perf_counter()
+    done, _ = await asyncio.wait(followers, timeout=60)  # a condition (every stream at `last`) with a deadline
+    for task in followers:
+        task.cancel()
+    out = report(r, phase, floor, clients)
+    writes, commits = (after["store"][k] - before["store"][k] for k in ("writes", "commits"))
+    lags = sorted(lag for s in streams for lag in s.lags)
+    out["events"] = {"committed": last - before["last_event"], "received": [len(s.ids) for s in streams],
+                     "lag_p50_ms": pct(lags, .5) if lags else None, "lag_p99_ms": pct(lags, .99) if lags else None,
+                     "drain_s": time.perf_counter() - drained if len(done) == len(streams) else None}
+    out["store"] = {"writes": writes, "commits": commits, "writes_per_commit": writes / max(1, commits),
+                    "fsync_p50_ms": pct(fsyncs, .5), "fsync_p99_ms": pct(fsyncs, .99)}
+    out["versions_registered"] = sum(len(live.numbers) - len(SETUP_AUCS) for live in load.lives)
+    r.line(f"event streams: {SUBSCRIBERS} subscribers received {out['events']['received']} of "
+           f"{out['events']['committed']} events committed; delivery lag (receipt - event ts) p50 "
+           f"{out['events']['lag_p50_ms'] or 0:.1f} ms, p99 {out['events']['lag_p99_ms'] or 0:.1f} ms (no floor: "
+           f"the no-op server has no stream)")
+    r.line(f"store: {writes:,} writes in {commits:,} commits ({out['store']['writes_per_commit']:.1f} per fsync); "
+           f"{out['versions_registered']:,} versions registered under load; a 4 KiB write + fsync on this disk "
+           f"just before: p50 {out['store']['fsync_p50_ms']:.2f} ms, p99 {out['store']['fsync_p99_ms']:.2f} ms")
+    return out, streams, last
+
+
 # -- the command ----------------------------------------------------------------------------------------
 
 
@@ -595,39 +636,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         await setup(d, load)
         r.line(f"(set up {len(LIVE)} models: {len(SETUP_AUCS)} versions, {len(GATES)} gates, 4 transitions each, "
                f"in {time.perf_counter() - t:.1f} s)")
-        floor = await drive(load.as_floor(), noop.url, None, args.clients, prof["seconds"], seed_, noop.pids())
-        fsyncs = await asyncio.get_running_loop().run_in_executor(None, fsync_seconds, home)
-        async with Bare(d.url, d.token) as c:
-            before = await call(c, "GET", "/v1/status")
-        streams = [Stream(after=before["last_event"]) for _ in range(SUBSCRIBERS)]
-        followers = [asyncio.create_task(subscribe(d, s)) for s in streams]
-        await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in streams)), 30)
-        phase = await drive(load, d.url, d.token, args.clients, prof["seconds"], seed_, [d.proc.pid])
-        async with Bare(d.url, d.token) as c:
-            after = await call(c, "GET", "/v1/status")
-        last = after["last_event"]
-        for s in streams:
-            s.until = last
-        drained = time.perf_counter()
-        done, _ = await asyncio.wait(followers, timeout=60)  # a condition (every stream at `last`) with a deadline
-        for task in followers:
-            task.cancel()
-        out = report(r, phase, floor, args.clients)
-        writes, commits = (after["store"][k] - before["store"][k] for k in ("writes", "commits"))
-        lags = sorted(lag for s in streams for lag in s.lags)
-        out["events"] = {"committed": last - before["last_event"], "received": [len(s.ids) for s in streams],
-                         "lag_p50_ms": pct(lags, .5) if lags else None, "lag_p99_ms": pct(lags, .99) if lags else None,
-                         "drain_s": time.perf_counter() - drained if len(done) == len(streams) else None}
-        out["store"] = {"writes": writes, "commits": commits, "writes_per_commit": writes / max(1, commits),
-                        "fsync_p50_ms": pct(fsyncs, .5), "fsync_p99_ms": pct(fsyncs, .99)}
-        out["versions_registered"] = sum(len(live.numbers) - len(SETUP_AUCS) for live in load.lives)
-        r.line(f"event streams: {SUBSCRIBERS} subscribers received {out['events']['received']} of "
-               f"{out['events']['committed']} events committed; delivery lag (receipt - event ts) p50 "
-               f"{out['events']['lag_p50_ms'] or 0:.1f} ms, p99 {out['events']['lag_p99_ms'] or 0:.1f} ms (no floor: "
-               f"the no-op server has no stream)")
-        r.line(f"store: {writes:,} writes in {commits:,} commits ({out['store']['writes_per_commit']:.1f} per fsync); "
-               f"{out['versions_registered']:,} versions registered under load; a 4 KiB write + fsync on this disk "
-               f"just before: p50 {out['store']['fsync_p50_ms']:.2f} ms, p99 {out['store']['fsync_p99_ms']:.2f} ms")
+        out, streams, last = await under_load(r, d, noop, load, args.clients, prof["seconds"], seed_, scratch)
         t = time.perf_counter()
         inv = await check(d, load, streams, last)
         r.line(f"(invariants checked in {time.perf_counter() - t:.1f} s)")
