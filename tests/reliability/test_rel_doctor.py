@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -36,12 +37,18 @@ def blob_path(home: Path, sha: str) -> Path:
     return home / "blobs" / "sha256" / sha[:2] / sha[2:]
 
 
-@pytest.fixture
-def healthy_home(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def started_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture registry after one daemon start (migrated, serving links built), daemon stopped."""
-    home = copy_fixture(tmp_path / "home")
+    home = copy_fixture(tmp_path_factory.mktemp("template") / "home")
     start_daemon(home).stop()
     return home
+
+
+@pytest.fixture
+def healthy_home(started_once: Path, tmp_path: Path) -> Path:
+    """A copy of it for one test to damage (links stay relative, so they hold in the copy)."""
+    return Path(shutil.copytree(started_once, tmp_path / "home", symlinks=True))
 
 
 def test_each_problem_is_found_and_fix_repairs_only_what_is_safe(healthy_home: Path):
