@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(900)
 
 ROUNDS = int(os.environ.get("MODELREG_FAULT_ROUNDS", 50))
 TRAFFIC_S = (0.2, 0.9)      # each round's traffic before the signal: the instant is random
-SETTLE_EVERY = 5            # every 5th round (and the last) waits for every drop to be taken
+SETTLE_EVERY = 5            # every 5th round (and the last) waits for every drop to be taken, then verifies
 DROPS_SETTLE_S = 45.0       # a deadline for the drops in flight to be taken after a restart (loaded CI)
 
 
@@ -75,6 +75,7 @@ async def _run_rounds(home: Path, work: Path, inboxes: dict[str, Path], rounds: 
                     if r % SETTLE_EVERY == 0 or r == rounds:
                         await check.drops_settled(DROPS_SETTLE_S)
                         await check.no_temp_files()
+                        await check.store_verifies()
             except AssertionError as exc:
                 raise AssertionError(f"round {r}/{rounds}, {signal.Signals(sig).name}, {replay}: {exc}") from exc
     finally:
