@@ -30,7 +30,10 @@ def read(path: Path) -> dict[str, Any]:
     """Parse a sidecar; every mistake becomes an InvalidInput a person can act on."""
     if path.stat().st_size > MAX_SIDECAR:
         raise InvalidInput(f"{path.name} is larger than {MAX_SIDECAR // 1024} KB")
-    text = path.read_text(encoding="utf-8", errors="strict")
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start})") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -40,11 +43,13 @@ def read(path: Path) -> dict[str, Any]:
             data = yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"{path.name} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nested too deeply; JSON's integers past 4300 digits
+        raise InvalidInput(f"{path.name} is not valid {path.suffix.lstrip('.').upper()}: {str(exc)[:200]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise InvalidInput(f"{path.name} must hold a table of settings (name, params, metrics, …)")
-    unknown = sorted(set(data) - KNOWN)
+    unknown = sorted(str(key) for key in set(data) - KNOWN)  # YAML keys may be numbers, dates…
     if unknown:
         raise InvalidInput(f"{path.name} has unknown settings {', '.join(unknown)}; "
                            f"known: {', '.join(sorted(KNOWN))}")
