@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from daemon_process import start_daemon
-from faults_support import DROP_MODELS, Invariants, Ledger, drive, temp_names, unfinished_after_exit
+from faults_support import DROP_MODELS, Invariants, Ledger, drive, temp_names, unfinished_after_exit, write_safetensors
 from modelreg.shared.client import Client
 
 pytestmark = pytest.mark.timeout(900)
@@ -107,3 +107,28 @@ async def test_sigterm_finishes_or_fails_what_is_in_flight(home: Path, tmp_path:
     _announce(capsys, f"fault injection (SIGTERM, seed {seed}): acknowledged {dict(ledger.acked)}, "
                       f"{len(ledger.drops)} drops")
     assert ledger.acked["register"] > 0 and ledger.drops, f"the mix did not write (seed {seed})"
+
+
+async def test_start_up_removes_a_link_whose_stage_emptied_before_a_crash(home: Path, tmp_path: Path) -> None:
+    """The narrowest window of the rounds, made on purpose: the commit that took a model's last
+    production version out of production is durable, its link swap never ran (kill -9 between
+    them). Start-up must remove the link, though the model now has nothing in a served stage."""
+    weights = tmp_path / "model.safetensors"
+    write_safetensors(weights, 7)
+    d = await asyncio.to_thread(start_daemon, home)
+    try:
+        async with Client(url=d.url, token=d.token) as c:
+            await c.register("alpha", path=weights, wait=True)
+            await c.transition("alpha@1", "production")
+            link = home / "serving" / "alpha" / "production"
+            target = os.readlink(link)
+            await c.transition("alpha@1", "archived", reason="retired")
+            assert not link.is_symlink()
+    finally:
+        await asyncio.to_thread(d.stop)
+    os.symlink(target, link)  # what a kill -9 right after the archiving commit leaves on disk
+    d = await asyncio.to_thread(start_daemon, home)
+    try:
+        assert not link.is_symlink(), f"{link} still points at {os.readlink(link)}, an archived version"
+    finally:
+        await asyncio.to_thread(d.stop)

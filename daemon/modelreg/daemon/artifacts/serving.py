@@ -66,6 +66,12 @@ def point_serving(home: Path, model: str, stage: str, target: Path | None) -> No
     os.replace(tmp, link)
 
 
+def linked_models(home: Path) -> list[str]:
+    """The models HOME/serving/ has a folder for (blocking): a link there may be stale."""
+    serving = home / "serving"
+    return sorted(p.name for p in serving.iterdir() if p.is_dir()) if serving.is_dir() else []
+
+
 def remove_tree(path: Path) -> None:
     """Remove a read-only tree we built (its folders are 0555)."""
     if not path.exists():

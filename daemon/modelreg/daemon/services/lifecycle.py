@@ -166,9 +166,15 @@ class Lifecycle:
             await loop.run_in_executor(self.pool, serving.point_serving, self.home, t.model, t.stage, target)
 
     async def refresh_all_serving(self) -> None:
-        """Start-up repair: a crash between a commit and its symlink swap is put right here."""
-        models = await self.store.stages.served_models()
-        await asyncio.gather(*(self.serving.wait(m) for m in models))
+        """Start-up repair: a crash between a commit and its symlink swap is put right here.
+
+        Models with a folder under HOME/serving are refreshed too: the commit may have emptied
+        the model's served stages (its last production version archived), leaving a link that
+        nothing in the database names any more."""
+        models = {m.lower(): m for m in await asyncio.get_running_loop().run_in_executor(
+            self.pool, serving.linked_models, self.home)}
+        models.update((m.lower(), m) for m in await self.store.stages.served_models())
+        await asyncio.gather(*(self.serving.wait(m) for m in models.values()))
 
     async def close(self) -> None:
         if self.on_commit in self.store.on_commit:
