@@ -26,13 +26,32 @@ BIG = 2 * 1024 * MiB  # the acceptance test's file: 2 GiB
 BIG_NEEDS = 6 * 1024 * MiB  # the file, the stored blob, and room to spare
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One daemon for the tests that need no settings of their own: each works in its own sessions."""
+    d = start_daemon(tmp_path_factory.mktemp("uploads") / "home")
+    yield d
+    d.stop()
+
+
 @pytest.fixture
-def api(daemon) -> Api:
-    return Api(daemon.url, daemon.token)
+def api(shared) -> Api:
+    return Api(shared.url, shared.token)
 
 
-def parts_left(home: Path) -> list[str]:
-    return sorted(p.name for p in (home / "blobs" / "uploads").glob("*.part"))
+@pytest.fixture
+def home(shared) -> Path:
+    return shared.home
+
+
+def part_file(home: Path, upload_id: str) -> Path:
+    return home / "blobs" / "uploads" / f"{upload_id}.part"
+
+
+def sessions_of(home: Path, sha256: str) -> list[dict]:
+    """The session records on disk for the bytes ``sha256`` (other tests' sessions left aside)."""
+    records = [json.loads(p.read_text()) for p in (home / "blobs" / "uploads").glob("*.json")]
+    return [r for r in records if r["sha256"] == sha256]
 
 
 def test_a_dropped_part_resumes_from_the_durable_offset(api, home):
@@ -52,7 +71,7 @@ def test_a_dropped_part_resumes_from_the_durable_offset(api, home):
     assert status == 200 and done["state"] == "committed" and done["offset"] == len(data)
     assert done["blob"] == {"sha256": sha, "size": len(data), "deduplicated": False}
     assert BlobStore(home / "blobs").path(sha).read_bytes() == data
-    assert parts_left(home) == []
+    assert not part_file(home, session["id"]).exists()
 
 
 def test_a_wrong_offset_is_409_with_the_servers_offset_and_changes_nothing(api, home):
@@ -81,7 +100,7 @@ def test_a_digest_mismatch_is_422_and_the_upload_is_discarded(api, home):
     assert api.status(session["id"])[0] == 404
     store = BlobStore(home / "blobs")
     assert not store.has(hashlib.sha256(sent).hexdigest()) and not store.has(hashlib.sha256(announced).hexdigest())
-    assert parts_left(home) == []
+    assert not part_file(home, session["id"]).exists() and sessions_of(home, session["sha256"]) == []
 
 
 def test_an_interrupted_upload_leaves_no_visible_blob(api, home):
@@ -98,15 +117,38 @@ def test_an_interrupted_upload_leaves_no_visible_blob(api, home):
     assert status == 404 or listing["items"] == [], listing
 
 
+def test_a_new_part_takes_over_from_a_stalled_connection(api, home):
+    """A connection that stalls mid-part (the daemon cannot tell it from a slow one) does not
+    block the client's retry: the retry stops it, keeps its bytes, and the upload goes on."""
+    data = os.urandom(6 * MiB)
+    sha = hashlib.sha256(data).hexdigest()
+    session = api.create(len(data), sha)
+    stalled = api.open_part(session["id"], 0, len(data), data[:2 * MiB])  # sent, never finished, never closed
+    try:
+        offset, done = 0, None
+        while done is None or done["state"] != "committed":
+            status, _, done = api.patch(session["id"], offset, data[offset:])
+            assert status in (200, 409), done
+            if status == 409:  # the stalled request kept what it had received: go on from there
+                offset, done = done["error"]["details"]["offset"], None
+                assert 0 < offset <= 2 * MiB
+        assert done["blob"]["sha256"] == sha
+        stalled.settimeout(20)
+        assert stalled.recv(1024) == b""  # the daemon closed the stalled connection
+    finally:
+        stalled.close()
+    assert BlobStore(home / "blobs").path(sha).read_bytes() == data
+
+
 def test_an_idle_upload_is_reaped_after_the_timeout(tmp_path):
     home = tmp_path / "home"
-    d = start_daemon(home, env={"MODELREG_UPLOAD_TTL": "1"})
+    d = start_daemon(home, env={"MODELREG_UPLOAD_TTL": "3"})
     try:
         api = Api(d.url, d.token)
         data = os.urandom(MiB)
         session = api.create(len(data), hashlib.sha256(data).hexdigest())
         assert api.patch(session["id"], 0, data[:1000])[2]["offset"] == 1000
-        assert parts_left(home) == [f"{session['id']}.part"]
+        assert part_file(home, session["id"]).stat().st_size == 1000
         wait_for(lambda: api.status(session["id"])[0] == 404, 30, "the reaper to remove the idle upload")
         wait_for(lambda: not list((home / "blobs" / "uploads").iterdir()), 10, "its files to be gone")
         status, _, reply = api.patch(session["id"], 1000, data[1000:])
@@ -170,13 +212,13 @@ def test_abort_removes_the_session_and_its_bytes(api, home):
     api.patch(session["id"], 0, data[:1000])
     assert api.call("DELETE", f"/v1/blobs/uploads/{session['id']}")[0] == 204
     assert api.status(session["id"])[0] == 404
-    assert parts_left(home) == []
+    assert not part_file(home, session["id"]).exists() and sessions_of(home, session["sha256"]) == []
 
 
-def test_bytes_the_store_has_need_no_upload(api, daemon, tmp_path):
+def test_bytes_the_store_has_need_no_upload(api, shared, tmp_path):
     blob = tmp_path / "w.bin"
     blob.write_bytes(os.urandom(5000))
-    with SyncClient(url=daemon.url, token=daemon.token) as c:
+    with SyncClient(url=shared.url, token=shared.token) as c:
         first = c.upload_blob(blob)
     session = api.create(5000, first["sha256"])
     assert session["state"] == "committed" and session["offset"] == 5000
@@ -185,15 +227,15 @@ def test_bytes_the_store_has_need_no_upload(api, daemon, tmp_path):
     assert status == 400 and "5000 bytes" in reply["error"]["message"]
 
 
-async def test_the_async_client_resumes_through_a_cutting_proxy(daemon, tmp_path):
+async def test_the_async_client_resumes_through_a_cutting_proxy(shared, tmp_path):
     """Client.upload_and_register, a 70 MiB file (resumable, in two parts), cut at 60 %."""
     path = tmp_path / "model.bin"
     size = 70 * MiB
     sha = write_pseudo_random(path, size)
     told: list[str] = []
     shown = [0]
-    with CuttingProxy(daemon.url, cut_after=int(size * 0.6)) as proxy:
-        async with Client(url=proxy.url, token=daemon.token) as c:
+    with CuttingProxy(shared.url, cut_after=int(size * 0.6)) as proxy:
+        async with Client(url=proxy.url, token=shared.token) as c:
             result = await c.upload_and_register("cut", path, progress=lambda n: shown.__setitem__(0, shown[0] + n),
                                                  notify=told.append)
     assert proxy.cuts == 1
@@ -202,10 +244,10 @@ async def test_the_async_client_resumes_through_a_cutting_proxy(daemon, tmp_path
     assert shown[0] == size  # the bar ends at the file's size: bytes sent twice were taken back
     version = result["version"]
     assert version["status"] == "ready" and version["total_size"] == size
-    assert Api(daemon.url, daemon.token).download_sha256("cut@1", "model.bin") == sha
+    assert Api(shared.url, shared.token).download_sha256("cut@1", "model.bin") == sha
 
 
-def test_register_upload_of_2gb_survives_a_cut_at_60_percent(daemon, home, modelreg, tmp_path):
+def test_register_upload_of_2gb_survives_a_cut_at_60_percent(shared, modelreg, tmp_path):
     """Acceptance 4: `modelreg register --upload` of 2 GiB through a proxy that drops the
     connection once 60 % of the bytes passed; it resumes, completes, and the bytes are the same."""
     free = shutil.disk_usage(tmp_path).free
@@ -214,7 +256,7 @@ def test_register_upload_of_2gb_survives_a_cut_at_60_percent(daemon, home, model
     path = tmp_path / "big.bin"
     try:
         sha = write_pseudo_random(path, BIG)
-        with CuttingProxy(daemon.url, cut_after=int(BIG * 0.6)) as proxy:
+        with CuttingProxy(shared.url, cut_after=int(BIG * 0.6)) as proxy:
             run = modelreg("register", str(path), "--name", "big", "--upload", "--json", timeout=600,
                            env={"MODELREG_URL": proxy.url})
         assert run.returncode == 0, run.stdout + run.stderr
@@ -225,7 +267,8 @@ def test_register_upload_of_2gb_survives_a_cut_at_60_percent(daemon, home, model
         assert "interrupted at" in run.stderr and "resuming big.bin at" in run.stderr, run.stderr
         version = json.loads(run.stdout)
         assert (version["model"], version["status"], version["total_size"]) == ("big", "ready", BIG)
-        assert Api(daemon.url, daemon.token).download_sha256("big@1", "big.bin") == sha
-        assert parts_left(home) == []
+        assert Api(shared.url, shared.token).download_sha256("big@1", "big.bin") == sha
+        assert [(r["state"], part_file(shared.home, r["id"]).exists()) for r in sessions_of(shared.home, sha)] \
+            == [("committed", False)]
     finally:
         path.unlink(missing_ok=True)

@@ -82,13 +82,18 @@ class Api:
         status, _, session = self.call("GET", f"/v1/blobs/uploads/{upload_id}")
         return status, session
 
-    def send_and_drop(self, upload_id: str, offset: int, announced: int, data: bytes) -> None:
-        """A PATCH announcing ``announced`` bytes whose connection dies after ``data``: the dropped connection."""
+    def open_part(self, upload_id: str, offset: int, announced: int, data: bytes) -> socket.socket:
+        """A PATCH announcing ``announced`` bytes of which only ``data`` is sent; the socket is left open."""
         head = (f"PATCH /v1/blobs/uploads/{upload_id} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Authorization: Bearer {self.token}\r\nUpload-Offset: {offset}\r\n"
                 f"Content-Type: application/octet-stream\r\nContent-Length: {announced}\r\n\r\n").encode()
-        with socket.create_connection((self.host, self.port), timeout=30) as sock:
-            sock.sendall(head + data)
+        sock = socket.create_connection((self.host, self.port), timeout=30)
+        sock.sendall(head + data)
+        return sock
+
+    def send_and_drop(self, upload_id: str, offset: int, announced: int, data: bytes) -> None:
+        """A PATCH announcing ``announced`` bytes whose connection dies after ``data``: the dropped connection."""
+        self.open_part(upload_id, offset, announced, data).close()
 
     def download_sha256(self, ref: str, relpath: str) -> str:
         """Download a version's file through the API, hashing it as it streams (nothing written)."""
