@@ -8,14 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon_process import daemon_env, start_daemon
+from modelreg.daemon.store.sqlite import maintenance
 from modelreg.daemon.store.sqlite.migrations import LATEST
 from modelreg.shared.sync_client import SyncClient
 from rel_home_support import FIXTURE_SCHEMA, as_json, copy_fixture, schema_of
@@ -201,3 +204,35 @@ def test_a_corrupt_blob_fails_the_backup_and_leaves_no_backup(tmp_path: Path):
     assert result.returncode == 1
     assert "no longer matches its digest" in result.stderr and "modelreg verify" in result.stderr
     assert not dest.exists()  # created by the backup, removed with everything in it
+
+
+def test_the_database_copy_is_one_snapshot_however_many_steps(tmp_path: Path):
+    """Commits from another connection between the backup's steps neither restart the copy nor
+    get into it: the copy is the database as it was when the backup began."""
+    db = copy_fixture(tmp_path / "home") / "registry.db"
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE filler (x BLOB)")
+        conn.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(1000),) for _ in range(3000)])
+        blobs_before = conn.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    steps = []
+    writer = sqlite3.connect(db, isolation_level=None)
+
+    def between_steps(done: int, total: int) -> None:
+        steps.append(done)
+        # Without one pinned snapshot, each commit below restarts the copy, for ever.
+        assert len(steps) < 100, f"the copy restarted (steps so far: {steps[:10]}…)"
+        writer.execute("INSERT INTO filler VALUES (x'00')")
+        writer.execute("INSERT INTO blobs VALUES (?, 1, 0)", (f"{len(steps):064x}",))
+
+    try:
+        snap = maintenance.copy_database(db, tmp_path / "copy.db", progress=between_steps)
+    finally:
+        writer.close()
+    assert len(steps) >= 3  # several steps, a commit after each
+    assert steps == sorted(steps)  # never restarted from page one
+    assert len(snap.blobs) == blobs_before
+    with closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+        assert copy.execute("SELECT count(*) FROM filler").fetchone()[0] == 3000
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with closing(sqlite3.connect(db)) as source:
+        assert source.execute("SELECT count(*) FROM filler").fetchone()[0] == 3000 + len(steps)

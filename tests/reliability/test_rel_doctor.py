@@ -55,7 +55,7 @@ def test_each_problem_is_found_and_fix_repairs_only_what_is_safe(healthy_home: P
     home = healthy_home
     code, report = doctor(home)
     assert (code, report["ok"], report["findings"]) == (0, True, [])
-    assert report["checked"]["blobs"] == 7 and report["checked"]["serving_links"] == 2
+    assert report["checked"] == {"blobs": 7, "serving_links": 2, "temp_files": 0}
 
     with closing(sqlite3.connect(home / "registry.db")) as conn:
         files = dict(conn.execute("SELECT path, sha256 FROM manifest mf JOIN versions v ON v.id = mf.version_id "
@@ -83,8 +83,10 @@ def test_each_problem_is_found_and_fix_repairs_only_what_is_safe(healthy_home: P
     stray = blob_path(home, "ab" + "0" * 62)
     stray.parent.mkdir(exist_ok=True)
     stray.write_bytes(b"nobody's")
-    # The database: a dangling reference, and an index that no longer matches its table.
+    # The database: a file a version holds, no longer recorded as stored; a dangling reference;
+    # an index that no longer matches its table.
     with closing(sqlite3.connect(home / "registry.db")) as conn:
+        conn.execute("DELETE FROM blobs WHERE sha256 = ?", (files["config.json"],))
         conn.execute("INSERT INTO version_tags VALUES (999, 'k', 'v')")
         conn.execute("PRAGMA writable_schema=ON")
         conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'content_digest', 'source') "
@@ -104,7 +106,10 @@ def test_each_problem_is_found_and_fix_repairs_only_what_is_safe(healthy_home: P
     assert not missing["fixable"] and "modelreg restore" in missing["fix"]
     size = finding(report, "blobs", "is 137 bytes, the database says 136 (held by fraud@1:model.bin)")
     assert not size["fixable"] and "modelreg verify" in size["fix"]
-    assert "modelreg gc" in finding(report, "blobs", "1 blob file(s) (8 bytes) that no version")["fix"]
+    assert "modelreg restore" in finding(report, "blobs", f"blob {files['config.json'][:16]}… is named (held by "
+                                                        "fraud@1:config.json) but not recorded as stored")["fix"]
+    # The stray file, and the one whose record went (14 bytes).
+    assert "modelreg gc" in finding(report, "blobs", "2 blob file(s) (22 bytes) that no version")["fix"]
     assert not finding(report, "foreign_keys", "1 row(s) of version_tags name a row that does not exist")["fixable"]
     assert "modelreg restore" in finding(report, "integrity", "missing from index versions_by_digest")["fix"]
     db_before = (home / "registry.db").read_bytes()

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a full disk, a folder we may not write: said plainly, no traceback
         where = f" ({exc.filename})" if exc.filename else ""
         result, code = ModelregError(f"{args.command} failed: {exc.strerror or exc}{where}").envelope(), 1
+    except Exception as exc:  # noqa: BLE001 - the user gets a message, never a traceback
+        result, code = ModelregError(f"{args.command} failed: {type(exc).__name__}: {exc}").envelope(), 1
     sys.stdout.write(json.dumps(result, default=str) + "\n")
     return code
 

@@ -90,7 +90,7 @@ def examine(home: Path, db_path: Path, daemon_started: float | None) -> tuple[li
     health = maintenance.database_health(db_path)
     findings += _database(health, db_path)
     if health.opened is None and health.schema is not None and 0 < health.schema <= health.latest:
-        findings += _blobs(blobs, health, daemon_started, checked)
+        findings += _blobs(blobs, health, db_path, daemon_started, checked)
         findings += _serving(home, blobs, health.served, checked)
     return findings, checked
 
@@ -115,23 +115,25 @@ def _database(h: maintenance.DatabaseHealth, path: Path) -> list[Finding]:
 # -- blobs -----------------------------------------------------------------------------------------
 
 
-def _blobs(blobs: BlobStore, h: maintenance.DatabaseHealth, daemon_started: float | None,
+def _blobs(blobs: BlobStore, h: maintenance.DatabaseHealth, db_path: Path, daemon_started: float | None,
            checked: dict[str, int]) -> list[Finding]:
-    out = []
     checked["blobs"] = len(h.blobs)
+    missing, wrong_size = [], []
     for sha, size in h.blobs:
-        who = _who(h.users.get(sha, []))
         try:
             actual = blobs.path(sha).stat().st_size
         except FileNotFoundError:
-            out.append(Finding("blobs", f"blob {sha[:16]}… ({size} bytes) is missing{who}",
-                               f"{RESTORE}, or register those versions again"))
+            missing.append((sha, size))
             continue
         if actual != size:
-            out.append(Finding("blobs", f"blob {sha[:16]}… is {actual} bytes, the database says {size}{who}",
-                               f"`modelreg verify` names the versions; {RESTORE}"))
-    out += [Finding("blobs", f"blob {sha[:16]}… is named{_who(who)} but not recorded as stored", RESTORE)
-            for sha, who in sorted(h.unrecorded.items())]
+            wrong_size.append((sha, size, actual))
+    users = maintenance.blob_users(db_path, [b[0] for b in missing + wrong_size] + h.unrecorded)
+    out = [Finding("blobs", f"blob {sha[:16]}… ({size} bytes) is missing{_who(users[sha])}",
+                   f"{RESTORE}, or register those versions again") for sha, size in missing]
+    out += [Finding("blobs", f"blob {sha[:16]}… is {actual} bytes, the database says {size}{_who(users[sha])}",
+                    f"`modelreg verify` names the versions; {RESTORE}") for sha, size, actual in wrong_size]
+    out += [Finding("blobs", f"blob {sha[:16]}… is named{_who(users[sha])} but not recorded as stored", RESTORE)
+            for sha in h.unrecorded]
     recorded = {sha for sha, _ in h.blobs}
     strays = [sha for sha in (blobs.iter_digests() if blobs.objects.is_dir() else [])
               if sha not in recorded and _before(blobs.path(sha), daemon_started)]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelreg.shared.errors import IntegrityError
+
 from . import stages
 from .engine import ReadConn
 from .migrations import LATEST
@@ -49,7 +51,10 @@ def copy_database(src: Path, dest: Path, progress: Callable[[int, int], None] | 
     mix two states) and never blocks the daemon's writer. Everything committed before the call
     is in the copy. ``dest`` is fsynced before this returns.
     """
-    source = _connect(src)
+    try:
+        source = _connect(src)
+    except sqlite3.Error as exc:
+        raise IntegrityError(f"cannot read {src}: {exc}") from None
     target = sqlite3.connect(dest, isolation_level=None)
     try:
         source.execute("BEGIN")
@@ -59,6 +64,8 @@ def copy_database(src: Path, dest: Path, progress: Callable[[int, int], None] | 
         source.execute("COMMIT")
         # A backup copies the source's journal mode; the copy is one self-contained file.
         target.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error as exc:
+        raise IntegrityError(f"cannot copy {src}: {exc} (`modelreg doctor` checks the database)") from None
     finally:
         source.close()
         target.close()
@@ -75,8 +82,8 @@ def read_snapshot(path: Path) -> Snapshot:
         blobs = [(r["sha256"], r["size"]) for r in conn.execute("SELECT sha256, size FROM blobs ORDER BY sha256")]
         ready = conn.execute("SELECT count(*) FROM versions WHERE status = 'ready' AND deleted_at IS NULL").fetchone()[0]
         last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path} is not a modelreg registry database: {exc}") from None
+    except sqlite3.Error as exc:
+        raise IntegrityError(f"{path} is not a readable modelreg registry database: {exc}") from None
     finally:
         conn.close()
     return Snapshot(schema=schema, blobs=blobs, ready_versions=ready, last_event=last)
@@ -93,8 +100,7 @@ class DatabaseHealth:
     integrity: list[str]                  # integrity_check's messages; ["ok"] when sound
     foreign_keys: dict[str, int]          # table → rows whose reference is dangling
     blobs: list[tuple[str, int]]          # the blobs table: (sha256, size)
-    unrecorded: dict[str, list[str]]      # sha256 a version file or MLflow artifact names, absent from blobs → who
-    users: dict[str, list[str]]           # sha256 → the refs/paths that hold it (for the messages)
+    unrecorded: list[str]                 # sha256 a version file or MLflow artifact names, absent from blobs
     served: dict[str, dict[str, tuple[int, list[tuple[str, str]]] | None]]  # model → stage → (number, files)
 
 
@@ -104,32 +110,45 @@ def database_health(path: Path) -> DatabaseHealth:
         conn = _connect(path)
         schema = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        return DatabaseHealth(str(exc), None, LATEST, [], {}, [], {}, {}, {})
+        return DatabaseHealth(str(exc), None, LATEST, [], {}, [], [], {})
     try:
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
         fk: dict[str, int] = {}
         for r in conn.execute("PRAGMA foreign_key_check"):
             fk[r[0]] = fk.get(r[0], 0) + 1
         if schema > LATEST or schema == 0:
-            return DatabaseHealth(None, schema, LATEST, integrity, fk, [], {}, {}, {})
+            return DatabaseHealth(None, schema, LATEST, integrity, fk, [], [], {})
         blobs = [(r["sha256"], r["size"]) for r in conn.execute("SELECT sha256, size FROM blobs ORDER BY sha256")]
-        users: dict[str, list[str]] = {}
-        for r in conn.execute("SELECT mf.sha256, m.name, v.number, mf.path FROM manifest mf "
-                              "JOIN versions v ON v.id = mf.version_id JOIN models m ON m.id = v.model_id "
-                              "WHERE v.purged_at IS NULL ORDER BY m.name, v.number, mf.path"):
-            users.setdefault(r["sha256"], []).append(f"{r['name']}@{r['number']}:{r['path']}")
-        for r in conn.execute("SELECT sha256, path FROM mlflow_artifacts ORDER BY path"):
-            users.setdefault(r["sha256"], []).append(f"mlflow-artifacts:/{r['path']}")
-        recorded = {sha for sha, _ in blobs}
-        unrecorded = {sha: who for sha, who in users.items() if sha not in recorded}
+        unrecorded = [r[0] for r in conn.execute(
+            "SELECT DISTINCT mf.sha256 FROM manifest mf JOIN versions v ON v.id = mf.version_id "
+            "WHERE v.purged_at IS NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = mf.sha256) "
+            "UNION SELECT a.sha256 FROM mlflow_artifacts a WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = a.sha256) "
+            "ORDER BY 1")]
         q = ReadConn(conn)
         served: dict[str, dict[str, tuple[int, list[tuple[str, str]]] | None]] = {}
         for model in stages.served_models(q):
             served[model] = {t.stage: (t.version.number, [(f.path, f.sha256) for f in t.files]) if t.version else None
                              for t in stages.serving_targets(q, model)}
-        return DatabaseHealth(None, schema, LATEST, integrity, fk, blobs, unrecorded, users, served)
+        return DatabaseHealth(None, schema, LATEST, integrity, fk, blobs, unrecorded, served)
     except sqlite3.DatabaseError as exc:
-        return DatabaseHealth(str(exc), schema, LATEST, [], {}, [], {}, {}, {})
+        return DatabaseHealth(str(exc), schema, LATEST, [], {}, [], [], {})
+    finally:
+        conn.close()
+
+
+def blob_users(path: Path, digests: list[str]) -> dict[str, list[str]]:
+    """For each digest, the version files (``NAME@N:path``) and MLflow artifacts that hold it."""
+    conn = _connect(path)
+    try:
+        out: dict[str, list[str]] = {}
+        for sha in digests:
+            out[sha] = [f"{r['name']}@{r['number']}:{r['path']}" for r in conn.execute(
+                "SELECT m.name, v.number, mf.path FROM manifest mf JOIN versions v ON v.id = mf.version_id "
+                "JOIN models m ON m.id = v.model_id WHERE mf.sha256 = ? AND v.purged_at IS NULL "
+                "ORDER BY m.name, v.number, mf.path", (sha,))]
+            out[sha] += [f"mlflow-artifacts:/{r['path']}" for r in conn.execute(
+                "SELECT path FROM mlflow_artifacts WHERE sha256 = ? ORDER BY path", (sha,))]
+        return out
     finally:
         conn.close()
 
