@@ -96,8 +96,9 @@ def test_ctrl_c_during_register_cancels_the_daemons_job(daemon, client, modelreg
 def test_ctrl_c_during_an_upload_leaves_no_blob_and_no_traceback(daemon, client, home, tmp_path):
     big = sparse_safetensors(tmp_path / "big.safetensors", BIG)
     proc = cli(home, "register", str(big), "--name", "big", "--upload")
-    wait_for(lambda: any(p.stat().st_size > 0 for p in (home / "blobs" / "tmp").iterdir()), 60,
-             "the upload to reach the daemon's temp file")
+    # A file this big goes as a resumable upload: its bytes land in blobs/uploads/<id>.part.
+    wait_for(lambda: any(p.stat().st_size > 0 for p in (home / "blobs" / "uploads").glob("*.part")), 60,
+             "the upload to reach the daemon's part file")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
 
