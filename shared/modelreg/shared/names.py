@@ -17,6 +17,7 @@ ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DATASET_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,249}$")
 _VNUM_RE = re.compile(r"^[vV]?([0-9]+)$")
+MAX_PATH_PART = 255  # bytes in one part of an artifact path: NAME_MAX of ext4, xfs, btrfs, tmpfs
 # Version numbers are SQLite integers: 64-bit signed.
 MAX_VERSION_NUMBER = 2**63 - 1
 
@@ -135,6 +136,10 @@ def validate_relpath(path: object) -> str:
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidInput(f"invalid artifact path {path!r}: no empty, '.' or '..' components")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_PATH_PART for p in parts):
+        # The files of a version are laid out under these names (sniffing, serving): a longer
+        # part is ENAMETOOLONG on every common filesystem.
+        raise InvalidInput(f"invalid artifact path {path[:200]!r}: a part is longer than {MAX_PATH_PART} bytes")
     return path
 
 
