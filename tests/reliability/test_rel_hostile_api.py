@@ -366,6 +366,17 @@ def test_generated_requests_get_documented_answers(seed: Seed, method: str, cano
     run()
 
 
+def test_the_state_probe_sees_a_write_and_only_a_write(seed: Seed) -> None:
+    """The "a refusal changed nothing" check must be able to fail: a read leaves the digest
+    alone, a taken write (even one that only touches the database) moves it."""
+    before = seed.probe.digest()
+    assert seed.wire.send("GET", f"/v1/models/{seed.model}").status == 200
+    assert seed.probe.digest() == before
+    r = seed.wire.json("PATCH", f"/v1/models/{seed.model}", {"description": "probed"})
+    assert r.status == 200, r.body[:300]
+    assert seed.probe.digest()[0] != before[0]
+
+
 @budget(40)
 @given(method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "FOO"]),
        prefix=st.sampled_from(["/v1/", "/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/", "/api/3.0/", "//v1/"]),
