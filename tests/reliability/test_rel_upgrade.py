@@ -95,6 +95,69 @@ async def test_a_migration_failing_half_way_leaves_the_old_schema(tmp_path: Path
     assert schema_of(db2)[0] == LATEST
 
 
+async def test_migrating_keeps_every_row_and_every_reference(tmp_path: Path):
+    """No migration loses or orphans a row of the old release (a table rebuilt while foreign keys
+    are on could cascade-delete the rows that reference it)."""
+    db = copy_fixture(tmp_path / "home") / "registry.db"
+
+    def counts() -> dict[str, int]:
+        with closing(sqlite3.connect(db)) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT IN ('schema_migrations', 'sqlite_sequence')")]
+            return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+    before = counts()
+    assert before["versions"] == 5 and before["events"] == 29 and before["manifest"] > 0
+    engine = SqliteEngine(db)
+    await engine.open()
+    await engine.close()
+    after = counts()
+    assert {t: after[t] for t in before} == before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# SQLite's table rebuild (a CHECK or a constraint cannot change in place) of a table others
+# reference: with foreign keys on, DROP TABLE would cascade or refuse.
+REBUILD_DATASETS = """
+    CREATE TABLE datasets_next (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT, uri TEXT,
+        created_at REAL NOT NULL, license TEXT NOT NULL DEFAULT '', UNIQUE (name, version));
+    INSERT INTO datasets_next (id, name, version, digest, uri, created_at)
+        SELECT id, name, version, digest, uri, created_at FROM datasets;
+    DROP TABLE datasets;
+    ALTER TABLE datasets_next RENAME TO datasets;
+"""
+
+
+async def test_a_migration_may_rebuild_a_referenced_table_and_may_not_orphan_rows(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch):
+    db = copy_fixture(tmp_path / "home") / "registry.db"
+    query = "SELECT l.relation, d.name, d.version FROM lineage l JOIN datasets d ON d.id = l.dataset_id ORDER BY l.id"
+    with closing(sqlite3.connect(db)) as conn:
+        lineage = conn.execute(query).fetchall()
+    assert len(lineage) == 2  # fraud@1 and fraud@2 were trained on a dataset each
+    monkeypatch.setattr(engine_module, "MIGRATIONS", [*MIGRATIONS, (LATEST + 1, "rebuild datasets", REBUILD_DATASETS)])
+    monkeypatch.setattr(engine_module, "LATEST", LATEST + 1)
+    engine = SqliteEngine(db)
+    await engine.open()
+    await engine.close()
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST + 1
+        assert conn.execute(query).fetchall() == lineage
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+    # A migration that would leave lineage naming datasets that are gone is refused whole.
+    db2 = copy_fixture(tmp_path / "home2") / "registry.db"
+    monkeypatch.setattr(engine_module, "MIGRATIONS", [*MIGRATIONS, (LATEST + 1, "lose datasets", "DELETE FROM datasets")])
+    with pytest.raises(engine_module.MigrationFailed, match=r"would leave 2 row\(s\) of lineage naming a row"):
+        await SqliteEngine(db2).open()
+    with closing(sqlite3.connect(db2)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+        assert conn.execute(query).fetchall() == lineage
+
+
 def test_a_database_newer_than_the_code_is_refused_and_left_alone(home: Path, modelreg):
     copy_fixture(home)
     db = home / "registry.db"

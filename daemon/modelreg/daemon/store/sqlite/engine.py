@@ -57,6 +57,10 @@ class SchemaTooNew(ModelregError):
     code = "schema_too_new"
 
 
+class MigrationFailed(ModelregError):
+    code = "migration_failed"
+
+
 class WriteTx:
     """What a write function gets: the writer's connection inside its SAVEPOINT."""
 
@@ -288,21 +292,36 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
     )
-    for number, name, sql in MIGRATIONS:
-        if number <= current:
-            continue
-        # Each migration is its own transaction: split the script so it stays atomic
-        # (executescript would COMMIT first).
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _split_sql(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time()))
-            conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    pending = [m for m in MIGRATIONS if m[0] > current]
+    if not pending:
+        return
+    # Foreign keys are off while migrating (the pragma cannot change inside a transaction), as
+    # SQLite's table-rebuild procedure requires: DROP TABLE of a table others reference would
+    # otherwise cascade its implicit DELETE into their rows, or refuse. Each migration checks
+    # instead, before it commits, that it left no reference dangling that was not there before.
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        dangling = len(conn.execute("PRAGMA foreign_key_check").fetchall())
+        for number, name, sql in pending:
+            # Each migration is its own transaction: split the script so it stays atomic
+            # (executescript would COMMIT first).
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                left = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if len(left) > dangling:
+                    raise MigrationFailed(f"migration {number} ({name}) would leave {len(left) - dangling} "
+                                          f"row(s) of {left[-1][0]} naming a row that does not exist; "
+                                          f"{path} is left at schema {number - 1}")
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time()))
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 def _split_sql(script: str) -> list[str]:

@@ -3,6 +3,14 @@
 Each migration runs in its own transaction and is recorded in ``schema_migrations``;
 ``PRAGMA user_version`` mirrors the newest one so a database written by newer code is
 refused instead of being silently misread.
+
+Upgrade guarantees (issue 11; tests/reliability/test_rel_upgrade.py opens a registry the
+previous release wrote, tests/fixtures/registry_schema8/): a migration that fails rolls back
+whole, leaving the schema and rows it found; migrations run with foreign keys off, so one may
+rebuild a table others reference (create the new table, copy, drop, rename: SQLite cannot
+change a CHECK or a constraint in place), and one that would leave a reference dangling is
+refused before it commits. A migration must keep every row of the release before it: add a
+fixture of that release (build_registry_fixture.py) before changing the schema.
 """
 
 from __future__ import annotations
