@@ -141,10 +141,10 @@ def test_a_move_mode_drop_leaves_only_after_its_version_is_committed(daemon, reg
     freeze = FreezeOnDelete(pid, [inbox, inbox / "ranker.part"], lambda name: committed_version(home, "ranker"))
     os.rename(inbox / "ranker.part", inbox / "ranker")  # a rename within the folder: not a deletion
 
-    seen = freeze.result(timeout=30)
+    seen = freeze.result(timeout=60)
     assert seen[0] in files, f"the first deletion was {seen[0]!r}"
     assert_committed_before_deleted(seen, files, "ranker")
-    wait_until(lambda: not (inbox / "ranker").exists(), timeout=30, what="the drop to leave the folder")
+    wait_until(lambda: not (inbox / "ranker").exists(), timeout=60, what="the drop to leave the folder")
     assert reg.version("ranker@1")["status"] == "ready"
 
 
@@ -155,7 +155,7 @@ def test_register_move_deletes_its_source_only_after_the_version_is_committed(da
     freeze = FreezeOnDelete(reg.client.status()["pid"], [tmp_path], lambda name: committed_version(home, "moved"))
 
     reg.client.register("moved", path=source, move=True, wait=True)
-    seen = freeze.result(timeout=30)
+    seen = freeze.result(timeout=60)
     assert seen[0] == source.name
     assert_committed_before_deleted(seen, {source.name: digest}, "moved")
     assert not source.exists()
@@ -224,13 +224,13 @@ def test_a_moved_drops_blob_and_its_folder_are_fsynced_then_the_commit_then_the_
                            for t in Path(f"/proc/{pid}/task").iterdir())
             except FileNotFoundError:  # a thread ended meanwhile: look again
                 return False
-        wait_until(traced, timeout=30, what="strace to attach to the daemon's threads")
+        wait_until(traced, timeout=60, what="strace to attach to the daemon's threads")
         os.rename(tmp_path / "scorer.part", inbox / "scorer.safetensors")
-        wait_until(lambda: not (inbox / "scorer.safetensors").exists(), timeout=30, what="the drop to be taken")
+        wait_until(lambda: not (inbox / "scorer.safetensors").exists(), timeout=60, what="the drop to be taken")
         assert reg.version("scorer@1")["status"] == "ready"
     finally:
         tracer.send_signal(signal.SIGINT)
-        _, err = tracer.communicate(timeout=30)
+        _, err = tracer.communicate(timeout=60)
     calls = parse_trace(trace.read_text())
     assert calls, f"strace recorded nothing: {err.decode(errors='replace')}"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -41,14 +42,17 @@ def small_disk(tmp_path: Path):
     disk.mkdir()
     try:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(disk)],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
         pytest.skip("no mount command here: the full-disk tests mount a tmpfs (CI runs them as root)")
     if done.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip()}); "
                     "the full-disk tests need root, as CI has")
     yield disk
-    subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
+    log = disk / "home" / "test-daemon.log"
+    if log.exists():  # kept for a failure's post-mortem: the disk goes with the unmount
+        shutil.copyfile(log, tmp_path / log.name)
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=60)
 
 
 @pytest.fixture
@@ -184,7 +188,7 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     after = reg.last_event_id()
     for mode, inbox in inboxes.items():
         drop(inbox, f"big-{mode}.safetensors", (tmp_path / f"{mode}.src").read_bytes())
-    failed = reg.wait_event("drop.failed", timeout=30, after=after, count=2)
+    failed = reg.wait_event("drop.failed", timeout=60, after=after, count=2)
     assert sorted(e["data"]["entry"] for e in failed) == sorted(models)
     for event in failed:
         assert FULL in event["data"]["message"] and repr(event["data"]["entry"]) in event["data"]["message"]
@@ -195,7 +199,7 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     models["tiny.safetensors"] = (inboxes["move"], sha256_of(tmp_path / "tiny.src"))
     drop(inboxes["move"], "tiny.safetensors", (tmp_path / "tiny.src").read_bytes())
     reason = inboxes["move"] / ".failed" / "tiny.safetensors.error.txt"
-    wait_until(reason.exists, timeout=30, what="the undiskable drop's reason file")
+    wait_until(reason.exists, timeout=60, what="the undiskable drop's reason file")
 
     # Nothing lost: each drop is whole in .failed/ beside a reason saying the disk is full.
     for entry, (inbox, digest) in models.items():
@@ -210,18 +214,18 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     filler.unlink()
     rest.unlink()
     # A watcher that has not yet seen a drop leave would take it back for the one it handled.
-    wait_until(lambda: all(w["pending"] == 0 for w in reg.client.watches()), timeout=30,
+    wait_until(lambda: all(w["pending"] == 0 for w in reg.client.watches()), timeout=60,
                what="the watchers to see the drops leave")
     after = reg.last_event_id()
     for entry, (inbox, _) in models.items():
         os.rename(inbox / ".failed" / entry, inbox / entry)
-    registered = reg.wait_event("drop.registered", timeout=30, after=after, count=len(models))
+    registered = reg.wait_event("drop.registered", timeout=60, after=after, count=len(models))
     assert sorted(e["data"]["entry"] for e in registered) == sorted(models)
     for entry, (inbox, digest) in models.items():
         version = reg.version(f"{entry.removesuffix('.safetensors')}@1")
         assert version["status"] == "ready"
         assert [f["sha256"] for f in version["files"]] == [digest]
-    wait_until(lambda: sorted(os.listdir(inboxes["move"])) == [".failed"], timeout=30,
+    wait_until(lambda: sorted(os.listdir(inboxes["move"])) == [".failed"], timeout=60,
                what="move mode to remove its drops once registered")
     assert (inboxes["copy"] / "big-copy.safetensors").exists(), "copy mode keeps its drop"
     assert reg.client.status()["pid"] == pid, "no restart"

@@ -23,7 +23,7 @@ from modelreg.shared.names import validate_name
 
 from ..artifacts.blobs import BlobStore
 from ..payloads import Registration, parse_metadata
-from ..services.registry import Registrar
+from ..services.registry import Registrar, retry_on_full_disk
 from ..sniff import SniffResult
 from ..store import Store
 from ..store.records import VersionRecord
@@ -98,10 +98,10 @@ class DropProcessor:
         log.info("drop %s ignored: %s", scan.name, reason)
 
     async def _journal_taken(self, watch: Watch, scan: EntryScan) -> int:
-        return await self.store.watches.taken(
-            watch.id, scan.name, scan.fingerprint, watch.model,
-            {"watch": str(watch.path), "entry": scan.name, "files": len(scan.files),
-             "bytes": sum(s for _, s, _ in scan.files)})
+        data = {"watch": str(watch.path), "entry": scan.name, "files": len(scan.files),
+                "bytes": sum(s for _, s, _ in scan.files)}
+        return await retry_on_full_disk(
+            lambda: self.store.watches.taken(watch.id, scan.name, scan.fingerprint, watch.model, data))
 
     async def _register(self, watch: Watch, scan: EntryScan, sniffed: SniffResult | None, journal_id: int) -> str:
         root = watch.path / scan.name
@@ -177,10 +177,10 @@ class DropProcessor:
         log.warning("drop %s failed: %s", scan.name, message)
         if journal_id is None:
             return
+        data = {"watch": str(watch.path), "entry": scan.name, "message": message,
+                "moved_to": str(where) if where else None}
         try:
-            await self.store.watches.fail_drop(journal_id, message, watch.model,
-                                               {"watch": str(watch.path), "entry": scan.name, "message": message,
-                                                "moved_to": str(where) if where else None})
+            await retry_on_full_disk(lambda: self.store.watches.fail_drop(journal_id, message, watch.model, data))
         except InsufficientStorage as exc:
             # The drop and its .error.txt are in .failed/; the 'taken' row is forgotten at start-up.
             log.warning("drop %s: its failure could not be recorded: %s", scan.name, exc.message)

@@ -18,10 +18,11 @@ group-committed there.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from modelreg.shared.errors import Conflict, InsufficientStorage, ModelregError, as_disk_full
 from modelreg.shared.names import validate_name
@@ -32,6 +33,24 @@ from ..jobs import Job, Jobs
 from ..payloads import Registration
 from ..store import Store
 from ..store.records import VersionRecord
+
+
+# A bookkeeping write waits this long (s) between tries while the disk is full: the write that
+# filled it (another file being stored) gives its space back as soon as it fails itself.
+FULL_DISK_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
+T = TypeVar("T")
+
+
+async def retry_on_full_disk(write: Callable[[], Awaitable[T]]) -> T:
+    """A small write the registry must not lose to a passing full disk (a version's failure, a
+    drop's journal row), tried again for a few seconds: without it a version would stay
+    ``pending`` until the next start-up, a drop would fail without its event."""
+    for delay in FULL_DISK_RETRIES:
+        try:
+            return await write()
+        except InsufficientStorage:
+            await asyncio.sleep(delay)
+    return await write()
 
 
 @dataclass
@@ -129,7 +148,7 @@ class Registrar:
             elif isinstance(exc, OSError):
                 message = f"could not store {getattr(exc, 'filename', '') or 'a file'}: {exc.strerror}"
             try:
-                await self.store.versions.fail(rec, message, actor)
+                await retry_on_full_disk(lambda: self.store.versions.fail(rec, message, actor))
             finally:
                 job.fail(exc if isinstance(exc, ModelregError) else ModelregError(message))
             if isinstance(exc, asyncio.CancelledError):
