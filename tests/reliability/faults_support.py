@@ -444,7 +444,7 @@ class Invariants:
         async def settled() -> bool:
             in_folder = {id(d): (d.folder / d.entry).exists() for d in self.ledger.drops}
             registered = await self._drop_versions()
-            waiting[:] = [f"{d.mode}:{d.entry} ({'in its folder' if in_folder[id(d)] else 'gone'})"
+            waiting[:] = [f"{d.mode}:{d.entry} ({_whereabouts(d)})"
                           for d in self.ledger.drops
                           if not registered[DROP_MODELS[d.mode]].count(frozenset(d.files.items()))
                           or (d.mode == "move" and in_folder[id(d)])]
@@ -477,6 +477,16 @@ class Invariants:
         """Once nothing is in flight (the drops settled): no temp name at all."""
         left = await asyncio.to_thread(temp_names, self.home, self.inboxes)
         assert not left, f"temp files left behind: {sorted(left)}"
+
+
+def _whereabouts(d: Drop) -> str:
+    """Where a drop is, for a failure message: a file with several links shares its inode with a
+    blob (move mode hardlinks the drop into the store before registering it)."""
+    try:
+        st = (d.folder / d.entry).stat()
+    except FileNotFoundError:
+        return "gone from its folder"
+    return f"in its folder, {st.st_nlink} links, mtime_ns {st.st_mtime_ns}"
 
 
 def _hashes(where: Path, rels: list[str]) -> dict[str, str]:

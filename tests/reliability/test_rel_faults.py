@@ -25,7 +25,7 @@ from modelreg.shared.client import Client
 pytestmark = pytest.mark.timeout(900)
 
 ROUNDS = int(os.environ.get("MODELREG_FAULT_ROUNDS", 50))
-TRAFFIC_S = (0.2, 0.9)      # each round's traffic before the signal: the instant is random
+TRAFFIC_S = (0.15, 0.7)     # each round's traffic before the signal: the instant is random
 SETTLE_EVERY = 5            # every 5th round (and the last) waits for every drop to be taken, then verifies
 DROPS_SETTLE_S = 45.0       # a deadline for the drops in flight to be taken after a restart (loaded CI)
 
