@@ -14,6 +14,7 @@ import asyncio
 import os
 import random
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ async def _run_rounds(home: Path, work: Path, inboxes: dict[str, Path], rounds: 
                         await check.drops_settled(DROPS_SETTLE_S)
                         await check.no_temp_files()
                         await check.store_verifies()
-            except AssertionError as exc:
+            except (AssertionError, RuntimeError, subprocess.TimeoutExpired) as exc:  # a check, a start, an exit
                 raise AssertionError(f"round {r}/{rounds}, {signal.Signals(sig).name}, {replay}: {exc}") from exc
     finally:
         await asyncio.to_thread(d.stop)
