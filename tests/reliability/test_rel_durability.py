@@ -236,7 +236,8 @@ def test_a_moved_drops_blob_and_its_folder_are_fsynced_then_the_commit_then_the_
 
     final = str(blob_path(home, digest))
     placed = first(calls, "rename of the blob into place", lambda c: c.name.startswith("rename") and final in c.args)
-    blob_synced = [c for c in calls if c.name in ("fsync", "fdatasync") and "/blobs/" in c.args and c.end < placed.start]
+    blob_synced = [c for c in calls
+                   if c.name in ("fsync", "fdatasync") and "/blobs/" in c.args and c.end < placed.start]
     assert blob_synced, "the blob's bytes were fsynced before it was renamed into place"
     folder_synced = first(calls, "fsync of the blob's folder",
                           lambda c: c.name == "fsync" and f"<{blob_path(home, digest).parent}>" in c.args,

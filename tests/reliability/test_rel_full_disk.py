@@ -178,6 +178,10 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     inboxes = {mode: tmp_path / f"inbox-{mode}" for mode in ("move", "copy")}  # on the ordinary disk
     for mode, inbox in inboxes.items():
         reg.watch(inbox, mode=mode, settle=0.3)
+    beside = small_disk / "inbox-beside"  # on the full disk itself, as most homes are set up (hardlinks)
+    reg.watch(beside, mode="move", settle=0.3)
+    write_safetensors(small_disk / "beside.safetensors", 5)  # written while it still fits
+    beside_digest = sha256_of(small_disk / "beside.safetensors")
     models: dict[str, tuple[Path, str]] = {}  # entry → (its inbox, its digest)
     for seed, (mode, inbox) in enumerate(inboxes.items()):
         write_safetensors(tmp_path / f"{mode}.src", seed, BIG)
@@ -198,8 +202,13 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     write_safetensors(tmp_path / "tiny.src", 9)
     models["tiny.safetensors"] = (inboxes["move"], sha256_of(tmp_path / "tiny.src"))
     drop(inboxes["move"], "tiny.safetensors", (tmp_path / "tiny.src").read_bytes())
+    os.rename(small_disk / "beside.safetensors", beside / "beside.safetensors")
     reason = inboxes["move"] / ".failed" / "tiny.safetensors.error.txt"
     wait_until(reason.exists, timeout=60, what="the undiskable drop's reason file")
+    # Beside the home there is no room for a reason file either: the drop is safe all the same.
+    wait_until((beside / ".failed" / "beside.safetensors").exists, timeout=60,
+               what="the drop beside the home in .failed/")
+    assert sha256_of(beside / ".failed" / "beside.safetensors") == beside_digest
 
     # Nothing lost: each drop is whole in .failed/ beside a reason saying the disk is full.
     for entry, (inbox, digest) in models.items():
@@ -217,6 +226,7 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
     wait_until(lambda: all(w["pending"] == 0 for w in reg.client.watches()), timeout=60,
                what="the watchers to see the drops leave")
     after = reg.last_event_id()
+    models["beside.safetensors"] = (beside, beside_digest)
     for entry, (inbox, _) in models.items():
         os.rename(inbox / ".failed" / entry, inbox / entry)
     registered = reg.wait_event("drop.registered", timeout=60, after=after, count=len(models))
@@ -225,8 +235,9 @@ def test_drops_that_do_not_fit_go_to_failed_and_are_taken_once_space_is_freed(da
         version = reg.version(f"{entry.removesuffix('.safetensors')}@1")
         assert version["status"] == "ready"
         assert [f["sha256"] for f in version["files"]] == [digest]
-    wait_until(lambda: sorted(os.listdir(inboxes["move"])) == [".failed"], timeout=60,
-               what="move mode to remove its drops once registered")
+    for inbox in (inboxes["move"], beside):
+        wait_until(lambda: sorted(os.listdir(inbox)) == [".failed"], timeout=60,
+                   what=f"move mode to remove the drops in {inbox.name} once registered")
     assert (inboxes["copy"] / "big-copy.safetensors").exists(), "copy mode keeps its drop"
     assert reg.client.status()["pid"] == pid, "no restart"
     assert_nothing_half_written(home)

@@ -248,8 +248,12 @@ def _quarantine(folder: Path, entry: str, message: str) -> Path | None:
         os.rename(src, target)
         moved = target
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    (failed / f"{target.name}.error.txt").write_text(
-        f"modelreg could not register the drop {entry!r} ({stamp}):\n\n  {message}\n\n"
-        f"Fix it and move it back into {folder} to try again.\n")
+    reason = failed / f"{target.name}.error.txt"
+    try:
+        reason.write_text(f"modelreg could not register the drop {entry!r} ({stamp}):\n\n  {message}\n\n"
+                          f"Fix it and move it back into {folder} to try again.\n")
+    except OSError as exc:  # a watched folder on the full disk itself: the drop is safe, the reason is logged
+        reason.unlink(missing_ok=True)
+        log.warning("could not write %s (%s); the drop is in %s", reason, exc.strerror, failed)
     return moved
 
