@@ -170,7 +170,7 @@ def load_all(folder: Path) -> tuple[list[UploadSession], int]:
             sessions.append(session)
     known = {s.part for s in sessions if s.state == OPEN}
     for leftover in folder.iterdir():
-        if leftover.suffix != _STATE and leftover not in known:
+        if leftover.suffix != _STATE and leftover not in known and not leftover.is_dir():
             leftover.unlink(missing_ok=True)
             removed += 1
     return sessions, removed
