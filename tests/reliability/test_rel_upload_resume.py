@@ -248,7 +248,7 @@ async def test_the_async_client_resumes_through_a_cutting_proxy(shared, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # about 40 s on an idle 2-core machine; minutes beside a heavy load
+@pytest.mark.timeout(900)  # its processes use about 25 s of CPU; beside a heavy load it takes minutes
 def test_register_upload_of_2gb_survives_a_cut_at_60_percent(shared, modelreg, tmp_path):
     """Acceptance 4: `modelreg register --upload` of 2 GiB through a proxy that drops the
     connection once 60 % of the bytes passed; it resumes, completes, and the bytes are the same."""

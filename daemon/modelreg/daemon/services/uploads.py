@@ -219,7 +219,7 @@ class Uploads:
             await asyncio.sleep(min(600.0, max(self.ttl / 4, 0.05)))
             try:
                 await self.reap()
-            except OSError:
+            except Exception:  # noqa: BLE001 - the reaper must outlive one bad pass
                 log.exception("removing expired resumable uploads failed; retrying later")
 
     # -- helpers ----------------------------------------------------------------------------------
