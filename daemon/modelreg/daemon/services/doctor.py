@@ -32,7 +32,6 @@ from ..lock import HomeLock
 from ..store import maintenance
 from .mlflow.artifacts import UPLOADS_DIR
 
-SERVED = ("production", "staging")
 RESTORE = "restore the latest backup into a new home (`modelreg restore BACKUP --home NEW`)"
 Served = dict[str, dict[str, tuple[int, list[tuple[str, str]]] | None]]
 
@@ -214,7 +213,7 @@ def _expected_links(home: Path, served: Served):
     if (home / "serving").is_dir():
         models |= {p.name for p in (home / "serving").iterdir() if p.is_dir() and not p.name.startswith(".")}
     for model in sorted(models):
-        for stage in SERVED:
+        for stage in maintenance.SERVED_STAGES:
             yield model, stage, served.get(model, {}).get(stage)
 
 

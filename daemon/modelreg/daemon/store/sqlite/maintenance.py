@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelreg.shared.errors import IntegrityError
 
@@ -21,6 +20,7 @@ from .engine import ReadConn
 from .migrations import LATEST
 
 BACKUP_STEP_PAGES = 256  # pages copied per backup step (1 MiB at 4 KiB pages)
+SERVED_STAGES = stages.SERVED_STAGES  # the stages HOME/serving/<model>/ has a link for
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,3 @@ def blob_users(path: Path, digests: list[str]) -> dict[str, list[str]]:
         return out
     finally:
         conn.close()
-
-
-def describe(path: Path) -> dict[str, Any]:
-    """A one-line summary of a database file for a backup's manifest."""
-    snap = read_snapshot(path)
-    return {"schema": snap.schema, "ready_versions": snap.ready_versions, "blobs": len(snap.blobs),
-            "bytes": sum(size for _, size in snap.blobs), "last_event": snap.last_event}
