@@ -119,7 +119,7 @@ def test_backup_during_load_restores_every_acknowledged_version(tmp_path: Path):
 
     result = cli(restored, "restore", str(dest), "--home", str(restored), "--json")
     r = as_json(result)
-    assert r["audit"]["ok"] and r["serving_links"] == 1
+    assert r["audit"]["ok"] and r["serving_links"] == 1 and r["database_problems"] == []
     # The restore rebuilt the serving link before any daemon ran on the new home.
     assert (restored / "serving" / "served" / "production" / "served.bin").read_bytes() == b"served weights"
 

@@ -85,7 +85,8 @@ def restore(src: Path, home: Path) -> dict[str, Any]:
         if (src / TOKEN_FILE).is_file():
             _copy_private(src / TOKEN_FILE, home / TOKEN_FILE)
         chain, schema = asyncio.run(_open_and_check(home))
-        links = doctor.rebuild_serving(home, blobs, maintenance.database_health(home / DATABASE).served)
+        health = maintenance.database_health(home / DATABASE)
+        links = doctor.rebuild_serving(home, blobs, health.served)
     except BaseException:
         lock.release()
         _undo(home, created)
@@ -93,7 +94,9 @@ def restore(src: Path, home: Path) -> dict[str, Any]:
     lock.release()
     return {"home": str(home), "from": str(src), "backup_schema": manifest["schema"], "schema": schema,
             "ready_versions": snap.ready_versions, "last_event": snap.last_event, "blobs": len(snap.blobs),
-            "bytes": copied, "serving_links": links, "audit": chain, "token": (src / TOKEN_FILE).is_file()}
+            "bytes": copied, "serving_links": links, "audit": chain, "token": (src / TOKEN_FILE).is_file(),
+            # The copy's own integrity_check and foreign_key_check (doctor's words for what fails).
+            "database_problems": [f.problem for f in doctor.database_findings(health, home / DATABASE)]}
 
 
 def read_manifest(src: Path) -> dict[str, Any]:

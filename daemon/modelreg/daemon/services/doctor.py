@@ -87,7 +87,7 @@ def examine(home: Path, db_path: Path, daemon_started: float | None) -> tuple[li
     if not db_path.is_file():
         return findings, checked  # a home whose daemon never started: nothing recorded yet
     health = maintenance.database_health(db_path)
-    findings += _database(health, db_path)
+    findings += database_findings(health, db_path)
     if health.opened is None and health.schema is not None and 0 < health.schema <= health.latest:
         findings += _blobs(blobs, health, db_path, daemon_started, checked)
         findings += _serving(home, blobs, health.served, checked)
@@ -97,7 +97,8 @@ def examine(home: Path, db_path: Path, daemon_started: float | None) -> tuple[li
 # -- the database ----------------------------------------------------------------------------------
 
 
-def _database(h: maintenance.DatabaseHealth, path: Path) -> list[Finding]:
+def database_findings(h: maintenance.DatabaseHealth, path: Path) -> list[Finding]:
+    """What is wrong with the database file itself: unreadable, too new, integrity, foreign keys."""
     if h.opened is not None:
         return [Finding("database", f"{path} cannot be read: {h.opened}", RESTORE)]
     out = []

@@ -69,7 +69,7 @@ def restore(ctx: Context, src: Path) -> None:
     """Restore the backup SRC into --home DIR, which must be new or empty (nothing is overwritten).
 
     Every blob is re-hashed on the way, an older backup's schema is migrated, the serving links
-    are rebuilt and the audit chain is checked (exit 1 if it is broken).
+    are rebuilt, and the audit chain and the database's integrity are checked (exit 1 if not sound).
     """
     r = _maintenance(ctx, "restore", str(src.absolute()))
     chain = r["audit"]
@@ -80,13 +80,15 @@ def restore(ctx: Context, src: Path) -> None:
         out.line(Span("restored", "green"), f" {r['from']} into {r['home']}: {plural(r['ready_versions'], 'ready version')}, "
                  f"{plural(r['blobs'], 'blob')} ({size(r['bytes'])}) re-hashed, "
                  f"{plural(r['serving_links'], 'serving link')}{migrated}")
+        for problem in r["database_problems"]:
+            out.line(Span("database", "red"), f": {problem}")
         if chain["ok"]:
             out.line(Span("ok", "green"), f": audit chain intact ({plural(chain['checked'], 'event')})")
         else:
             out.line(Span("broken", "red"), f": audit chain: {chain['message']} (first bad event: {chain['first_bad_id']})")
         if not r["token"]:
             out.line(Span("no token in the backup: the daemon makes a new one at its first start", "dim"))
-    if not chain["ok"]:
+    if not chain["ok"] or r["database_problems"]:
         sys.exit(1)
 
 
