@@ -116,6 +116,7 @@ def test_backup_during_load_restores_every_acknowledged_version(tmp_path: Path):
           f"({finished - started:.2f} s), {report['ready_versions']} ready versions in it")
     assert report["ready_versions"] >= len(before) + 1  # + served@1
     assert json.loads((dest / "backup.json").read_text())["blobs"] == report["blobs"]
+    assert not (dest / "token").exists() and not report["token"]  # only with --include-token
 
     result = cli(restored, "restore", str(dest), "--home", str(restored), "--json")
     r = as_json(result)
@@ -186,6 +187,16 @@ def test_restore_never_overwrites_and_refuses_what_is_not_a_backup(tmp_path: Pat
     # A backup into a folder that holds anything: refused the same way.
     result = cli(home, "backup", str(busy))
     assert result.returncode == 1 and "is not empty" in result.stderr
+
+    # A blob of the backup that rotted is found on the way in: no half-restored home.
+    blob = next(p for p in (dest / "blobs" / "sha256").rglob("*") if p.is_file())
+    original = blob.read_bytes()
+    blob.chmod(0o644)
+    blob.write_bytes(b"rotted" + original[6:])
+    result = cli(tmp_path / "new", "restore", str(dest), "--home", str(tmp_path / "new"))
+    assert result.returncode == 1 and "no longer matches its digest" in result.stderr
+    assert not (tmp_path / "new").exists()
+    blob.write_bytes(original)
 
     # A folder without backup.json (an interrupted backup has none) is not a backup.
     (dest / "backup.json").unlink()
