@@ -76,12 +76,16 @@ def wire(daemon):
     w.close()
 
 
+def free_bytes(disk: Path) -> int:
+    st = os.statvfs(disk)
+    return st.f_bavail * st.f_frsize
+
+
 def fill(disk: Path, name: str, leave: int) -> Path:
     """A filler file taking all but ``leave`` bytes of ``disk``; with 0, up to the last byte."""
-    st = os.statvfs(disk)
     path = disk / name
     with open(path, "wb", buffering=0) as f:  # unbuffered: closing it must not write again
-        os.posix_fallocate(f.fileno(), 0, max(st.f_bavail * st.f_frsize - leave, 1))
+        os.posix_fallocate(f.fileno(), 0, max(free_bytes(disk) - leave, 1))
         if leave == 0:
             try:
                 while True:  # whatever fallocate's rounding left
@@ -138,6 +142,11 @@ def test_registering_more_than_fits_fails_clearly_and_is_accepted_once_space_is_
     assert_disk_full(wire.json("POST", "/v1/models/big/versions?wait=1", {"path": str(big)}), "the files of big@1")
     assert_disk_full(wire.send("POST", "/v1/blobs", big.read_bytes(), {"Content-Type": "application/octet-stream"}),
                      "the uploaded file")
+    # A resumable session (how the clients send files over 64 MiB) refuses the part and keeps its offset.
+    session = wire.json("POST", "/v1/blobs/uploads", {"size": big.stat().st_size, "sha256": sha256_of(big)})
+    part = f"/v1/blobs/uploads/{session.decoded()['id']}"
+    assert_disk_full(wire.send("PATCH", part, big.read_bytes(), {"Upload-Offset": "0"}), "the uploaded file")
+    assert wire.send("GET", part).decoded()["offset"] == 0
     # …and through the real command line: exit 1 and one line.
     for extra, storing in (([], "the files of big@2"), (["--upload"], "the uploaded file")):
         done = modelreg("register", str(big), "--name", "big", *extra)
@@ -145,6 +154,7 @@ def test_registering_more_than_fits_fails_clearly_and_is_accepted_once_space_is_
         assert done.returncode == 1 and len(lines) == 1, (done.returncode, done.stderr)
         assert lines[0].startswith("error: ") and FULL in lines[0] and storing in lines[0], lines[0]
     assert_nothing_half_written(home)
+    assert free_bytes(small_disk) > LEAVE - 1024 * 1024, "the refused bytes were given back"
     assert [v["status"] for v in reg.versions("big")] == ["failed", "failed"]  # numbers spent, no files claimed
 
     # Reads go on: the version, its file, the status.
@@ -167,6 +177,7 @@ def test_registering_more_than_fits_fails_clearly_and_is_accepted_once_space_is_
     assert wire.json("POST", "/v1/models/fits/versions/1/metrics", batch).status == 201
     assert reg.version("fits@1")["metrics"]["full_499"] == 499.0
     assert reg.client.register("big", path=big, wait=True)["version"]["status"] == "ready"
+    assert wire.send("PATCH", part, big.read_bytes(), {"Upload-Offset": "0"}).decoded()["state"] == "committed"
     done = modelreg("register", str(big), "--name", "big-uploaded", "--upload")
     assert done.returncode == 0, done.stderr
     assert reg.version("big-uploaded@1")["status"] == "ready"
