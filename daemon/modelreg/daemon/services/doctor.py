@@ -56,7 +56,8 @@ def run(home: Path, db_path: Path, *, fix: bool = False) -> dict[str, Any]:
     except Conflict as exc:
         lock = None
         if fix:
-            raise Conflict(f"doctor --fix needs the home to itself, and {exc.message.split(';')[0]}; stop it "
+            running = exc.message.split(";")[0].replace("another modelreg daemon", "a modelreg daemon", 1)
+            raise Conflict(f"doctor --fix needs the home to itself, and {running}; stop it "
                            "(`modelreg daemon --stop`), then run `modelreg doctor --fix` again") from None
     daemon_started = None if lock is not None or not (home / LOCK_FILE).exists() else (home / LOCK_FILE).stat().st_mtime
     try:
