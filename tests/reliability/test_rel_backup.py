@@ -247,3 +247,34 @@ def test_the_database_copy_is_one_snapshot_however_many_steps(tmp_path: Path):
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with closing(sqlite3.connect(db)) as source:
         assert source.execute("SELECT count(*) FROM filler").fetchone()[0] == 3000 + len(steps)
+
+
+def test_progress_is_lines_for_machines_and_a_bar_on_a_terminal(tmp_path: Path):
+    home = copy_fixture(tmp_path / "home")
+    r = subprocess.run([sys.executable, "-m", "modelreg.daemon.maintenance", "--progress", "backup", str(tmp_path / "b")],
+                       capture_output=True, text=True, env=daemon_env(home), timeout=120, stdin=subprocess.DEVNULL)
+    total = as_json(r)["bytes"]
+    steps = [json.loads(line) for line in r.stderr.splitlines()]
+    assert steps[0] == {"done": 0, "total": total} and steps[-1] == {"done": total, "total": total}
+    assert [s["done"] for s in steps] == sorted(s["done"] for s in steps)
+
+    import pty
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "modelreg.tui.cli", "backup", str(tmp_path / "b2")],
+                            stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=daemon_env(home))
+    os.close(child)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    assert proc.wait(120) == 0
+    text = seen.decode(errors="replace")
+    assert "backing up" in text and f"{total}/{total} bytes" in text and "backed up" in text
+    assert (tmp_path / "b2" / "backup.json").is_file()

@@ -25,6 +25,8 @@ from .store import open_store
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="modelreg-maintenance", description=__doc__.splitlines()[0])
     p.add_argument("--home", type=Path, default=None, help="registry home (default: $MODELREG_HOME)")
+    p.add_argument("--progress", action="store_true",
+                   help='report the bytes copied on stderr, one JSON line each: {"done": N, "total": M}')
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("backup", help="back the home up into DEST (a new or empty folder)")
     b.add_argument("dest", type=Path)
@@ -40,11 +42,17 @@ def run(args: argparse.Namespace) -> dict:
     home = (args.home or default_home()).expanduser().absolute()
     # The database the daemon would open (MODELREG_DATABASE may put it outside the home).
     db_path = open_store(os.environ.get("MODELREG_DATABASE") or None, home).engine.path
+    progress = _report_progress if args.progress else None
     if args.command == "backup":
-        return backup.backup(home, db_path, args.dest, include_token=args.include_token)
+        return backup.backup(home, db_path, args.dest, include_token=args.include_token, progress=progress)
     if args.command == "restore":
-        return backup.restore(args.src, home)
+        return backup.restore(args.src, home, progress=progress)
     return doctor.run(home, db_path, fix=args.fix)
+
+
+def _report_progress(done: int, total: int) -> None:
+    sys.stderr.write(json.dumps({"done": done, "total": total}) + "\n")
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

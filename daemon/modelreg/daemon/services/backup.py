@@ -20,7 +20,9 @@ import asyncio
 import json
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,13 @@ FORMAT = 1
 MANIFEST = "backup.json"
 DATABASE = "registry.db"
 COPY_THREADS = 4
+PROGRESS_EVERY = 0.1  # seconds between two progress reports
+
+Progress = Callable[[int, int], None]  # (bytes copied, bytes to copy)
 
 
-def backup(home: Path, db_path: Path, dest: Path, *, include_token: bool = False) -> dict[str, Any]:
+def backup(home: Path, db_path: Path, dest: Path, *, include_token: bool = False,
+           progress: Progress | None = None) -> dict[str, Any]:
     """Write a backup of ``home`` into ``dest`` (a new or empty folder); its manifest."""
     dest = dest.absolute()
     if not db_path.is_file():
@@ -53,7 +59,7 @@ def backup(home: Path, db_path: Path, dest: Path, *, include_token: bool = False
         dest.chmod(0o700)  # the database holds hook secrets
         snap = maintenance.copy_database(db_path, dest / DATABASE)
         os.chmod(dest / DATABASE, 0o600)
-        copied = copy_blobs(BlobStore(home / "blobs"), BlobStore(dest / "blobs"), snap.blobs, home)
+        copied = copy_blobs(BlobStore(home / "blobs"), BlobStore(dest / "blobs"), snap.blobs, home, progress)
         extras = []
         if include_token and (home / TOKEN_FILE).is_file():
             _copy_private(home / TOKEN_FILE, dest / TOKEN_FILE)
@@ -69,7 +75,7 @@ def backup(home: Path, db_path: Path, dest: Path, *, include_token: bool = False
     return {**manifest, "path": str(dest)}
 
 
-def restore(src: Path, home: Path) -> dict[str, Any]:
+def restore(src: Path, home: Path, *, progress: Progress | None = None) -> dict[str, Any]:
     """Restore the backup ``src`` into ``home`` (new or empty); what it holds and its checks."""
     src, home = src.absolute(), home.absolute()
     manifest = read_manifest(src)
@@ -81,7 +87,7 @@ def restore(src: Path, home: Path) -> dict[str, Any]:
         snap = maintenance.copy_database(src / DATABASE, home / DATABASE)
         os.chmod(home / DATABASE, 0o600)
         blobs = BlobStore(home / "blobs")
-        copied = copy_blobs(BlobStore(src / "blobs"), blobs, snap.blobs, src)
+        copied = copy_blobs(BlobStore(src / "blobs"), blobs, snap.blobs, src, progress)
         if (src / TOKEN_FILE).is_file():
             _copy_private(src / TOKEN_FILE, home / TOKEN_FILE)
         chain, schema = asyncio.run(_open_and_check(home))
@@ -114,9 +120,11 @@ def read_manifest(src: Path) -> dict[str, Any]:
     return manifest
 
 
-def copy_blobs(source: BlobStore, target: BlobStore, wanted: list[tuple[str, int]], origin: Path) -> int:
+def copy_blobs(source: BlobStore, target: BlobStore, wanted: list[tuple[str, int]], origin: Path,
+               progress: Progress | None = None) -> int:
     """Copy the blobs ``wanted`` (sha256, size), re-hashing each; raises on a missing or changed one."""
     target.prepare()
+    tally = _Tally(sum(size for _, size in wanted), progress)
 
     def one(item: tuple[str, int]) -> int:
         sha, size = item
@@ -125,7 +133,7 @@ def copy_blobs(source: BlobStore, target: BlobStore, wanted: list[tuple[str, int
             raise IntegrityError(f"blob {sha} ({size} bytes), recorded by the database, is missing from "
                                  f"{origin}/blobs (a gc that ran meanwhile, or lost: `modelreg doctor` checks)",
                                  {"sha256": sha})
-        stored = target.store_file(path)
+        stored = target.store_file(path, progress=tally.add)
         if stored.sha256 != sha or stored.size != size:
             target.remove(stored.sha256)
             raise IntegrityError(f"blob {sha} in {origin}/blobs no longer matches its digest "
@@ -135,7 +143,34 @@ def copy_blobs(source: BlobStore, target: BlobStore, wanted: list[tuple[str, int
     with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="modelreg-backup") as pool:
         total = sum(pool.map(one, wanted))
     shutil.rmtree(target.tmp, ignore_errors=True)
+    tally.finish()
     return total
+
+
+class _Tally:
+    """Bytes copied by every copying thread, reported at most every PROGRESS_EVERY seconds."""
+
+    def __init__(self, total: int, report: Progress | None) -> None:
+        self.total, self.report = total, report
+        self.done, self.last = 0, 0.0
+        self.lock = threading.Lock()
+        if report:
+            report(0, total)
+
+    def add(self, n: int) -> None:
+        if self.report is None:
+            return
+        with self.lock:
+            self.done += n
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_EVERY:
+                self.last = now
+                self.report(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        if self.report:
+            with self.lock:
+                self.report(self.total, self.total)
 
 
 async def _open_and_check(home: Path) -> tuple[dict[str, Any], int]:

@@ -16,26 +16,52 @@ import click
 from modelreg.shared.errors import ModelregError
 
 from .context import Context, json_option, pass_ctx
-from .render import Span, emit_json, out, plural, size, table
+from .render import Span, emit_json, err, out, plural, progress, size, table
 
 
-def _maintenance(ctx: Context, *args: str) -> dict[str, Any]:
-    """Run one maintenance command on the home; its JSON result, or its error raised here."""
+def _maintenance(ctx: Context, *args: str, label: str | None = None) -> dict[str, Any]:
+    """Run one maintenance command on the home; its JSON result, or its error raised here.
+
+    With ``label``, a terminal shows a progress bar of the bytes it copies (its stderr lines).
+    """
     import json
     import os
     import subprocess
+    import tempfile
+    from contextlib import ExitStack
 
     from modelreg.shared.errors import from_envelope
 
+    show = label is not None and not ctx.as_json and err.is_terminal
     env = {**os.environ, "MODELREG_HOME": str(ctx.home)}
-    proc = subprocess.run([sys.executable, "-m", "modelreg.daemon.maintenance", *args], env=env, text=True,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "modelreg.daemon.maintenance", *(["--progress"] if show else []), *args]
+    other: list[str] = []
+    # stdout to a file: the child may write a large report while this reads its stderr.
+    with tempfile.TemporaryFile("w+") as stdout:
+        proc = subprocess.Popen(command, env=env, text=True, stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        with ExitStack() as bar:
+            advance = None
+            for line in proc.stderr:
+                try:
+                    step = json.loads(line)
+                    done, total = int(step["done"]), int(step["total"])
+                except (ValueError, KeyError, TypeError):
+                    other.append(line)
+                    continue
+                if advance is None:  # the first report carries the total
+                    advance = bar.enter_context(progress(total, label or "", show))
+                advance(done, absolute=True)
+        code = proc.wait()
+        stdout.seek(0)
+        text = stdout.read()
     try:
-        doc = json.loads(proc.stdout)
+        doc = json.loads(text)
     except ValueError:
-        raise ModelregError(f"modelreg {args[0]} stopped (exit {proc.returncode}) without a report: "
-                            f"{proc.stderr.strip()[-500:] or 'no message'}") from None
-    if proc.returncode != 0:
+        raise ModelregError(f"modelreg {args[0]} stopped (exit {code}) without a report: "
+                            f"{''.join(other).strip()[-500:] or 'no message'}") from None
+    if code != 0:
         raise from_envelope(0, doc)
     return doc
 
@@ -51,7 +77,8 @@ def backup(ctx: Context, dest: Path, include_token: bool) -> None:
     DEST gets the database (one consistent snapshot), exactly the blobs it records (re-hashed
     as they are copied) and backup.json, written last. The token only with --include-token.
     """
-    r = _maintenance(ctx, "backup", str(dest.absolute()), *(["--include-token"] if include_token else []))
+    r = _maintenance(ctx, "backup", str(dest.absolute()), *(["--include-token"] if include_token else []),
+                     label="backing up")
     if ctx.as_json:
         return emit_json(r)
     out.line(Span("backed up", "green"), f" {ctx.home} to {r['path']}: {plural(r['ready_versions'], 'ready version')}, "
@@ -71,7 +98,7 @@ def restore(ctx: Context, src: Path) -> None:
     Every blob is re-hashed on the way, an older backup's schema is migrated, the serving links
     are rebuilt, and the audit chain and the database's integrity are checked (exit 1 if not sound).
     """
-    r = _maintenance(ctx, "restore", str(src.absolute()))
+    r = _maintenance(ctx, "restore", str(src.absolute()), label="restoring")
     chain = r["audit"]
     if ctx.as_json:
         emit_json(r)
