@@ -141,8 +141,8 @@ async def test_file_name_that_is_not_utf8_is_refused_before_anything_is_stored(r
     assert (await registry.call("GET", "/v1/models/fraud")).status == 404
 
 
-async def test_a_store_that_fails_is_a_422_and_a_failed_version(registry: Registry, model_file: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_store_that_fails_on_a_full_disk_is_a_507_and_a_failed_version(
+        registry: Registry, model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def disk_full(self, src, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(src))
 
@@ -150,7 +150,7 @@ async def test_a_store_that_fails_is_a_422_and_a_failed_version(registry: Regist
         m.setattr(BlobStore, "store_file", disk_full)
         r = await registry.call("POST", "/v1/models/fraud/versions?wait=1", body={"path": str(model_file)},
                                 accept_json=True)
-    assert r.status == 422, r.raw
+    assert r.status == 507 and r.error["code"] == "insufficient_storage", r.raw  # issue 11: a full disk is its own error
     assert "No space left on device" in r.error["message"]
     failed = await registry.client().version("fraud@1")
     assert failed["status"] == "failed" and "No space left" in failed["status_message"] and failed["files"] == []
