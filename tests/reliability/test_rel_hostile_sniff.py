@@ -297,6 +297,8 @@ def test_generated_sidecars_are_read_or_refused_clearly(tmp_path: Path, suffix: 
     @example(text="1: a\nb: c\n" if suffix == ".yaml" else "{}", raw=None)  # was a TypeError (sorting keys)
     @example(text="", raw=b"name: \xff\xfe\n")  # was a UnicodeDecodeError
     @example(text=DATES[suffix], raw=None)
+    @example(text='{"description": "\\ud800"}', raw=None)  # was a UnicodeEncodeError in parse_metadata
+    @example(text="params: &x {a: *x}\ndescription: &y [*y]\n", raw=None)  # a value that holds itself
     @example(text="[" * 1200 if suffix != ".toml" else "a = " + "[" * 1200, raw=None)  # past the recursion limit
     def run(text: str, raw: bytes | None) -> None:
         path.write_bytes(raw if raw is not None else text.encode("utf-8", "surrogatepass"))

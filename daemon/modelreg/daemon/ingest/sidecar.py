@@ -47,6 +47,12 @@ def read(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"{path.name} is not valid {path.suffix.lstrip('.').upper()}: {str(exc)[:200]}") from None
     if data is None:
         return {}
+    try:  # "\ud800" is a lone surrogate no UTF-8 text holds; a YAML anchor may hold itself (&a [*a])
+        json.dumps(data, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{path.name} holds a lone surrogate escape (\\ud800-\\udfff), which is not text") from None
+    except ValueError:
+        raise InvalidInput(f"{path.name} holds a value that contains itself (a YAML anchor used inside itself)") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path.name} must hold a table of settings (name, params, metrics, …)")
     unknown = sorted(str(key) for key in set(data) - KNOWN)  # YAML keys may be numbers, dates…
