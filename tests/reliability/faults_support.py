@@ -505,3 +505,14 @@ def unfinished_after_exit(home: Path) -> list[str]:
     finally:
         db.close()
     return [ref for ref, in rows]
+
+
+def interrupted_registrations(home: Path) -> int:
+    """Versions start-up recovery marked failed: registrations a kill cut short (reported, to show
+    the kills landed mid-write)."""
+    db = connect_db(home)
+    try:
+        return db.execute("SELECT count(*) FROM versions WHERE status = 'failed' AND status_message LIKE 'interrupted%'"
+                          ).fetchone()[0]
+    finally:
+        db.close()

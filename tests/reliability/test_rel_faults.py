@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from daemon_process import start_daemon
-from faults_support import DROP_MODELS, Invariants, Ledger, drive, temp_names, unfinished_after_exit, write_safetensors
+from faults_support import (DROP_MODELS, Invariants, Ledger, drive, interrupted_registrations, temp_names,
+                            unfinished_after_exit, write_safetensors)
 from modelreg.shared.client import Client
 
 pytestmark = pytest.mark.timeout(900)
@@ -94,7 +95,8 @@ async def test_kill9_at_random_instants_keeps_every_invariant(home: Path, tmp_pa
     _announce(capsys, f"fault injection: {rounds} rounds of kill -9, seed {seed}")
     ledger, messy = await _run_rounds(home, tmp_path / "work", inboxes, rounds, seed, signal.SIGKILL)
     _announce(capsys, f"fault injection (kill -9, seed {seed}): acknowledged {dict(ledger.acked)}, "
-                      f"{len(ledger.drops)} drops; {messy} kills left temp files for start-up to remove")
+                      f"{len(ledger.drops)} drops; {messy} kills left temp files for start-up to remove, "
+                      f"{interrupted_registrations(home)} cut a registration short")
     # The mix must have reached every kind of write, or the rounds proved less than they claim.
     for kind in ("register", "metrics", "transition", "rollback", "delete", "gc"):
         assert ledger.acked[kind] > 0, f"no {kind} was acknowledged in {rounds} rounds (seed {seed})"
