@@ -37,7 +37,7 @@ from ..store.records import VersionRecord
 
 # A bookkeeping write waits this long (s) between tries while the disk is full: the write that
 # filled it (another file being stored) gives its space back as soon as it fails itself.
-FULL_DISK_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
+FULL_DISK_RETRIES = (0.1, 0.3, 0.6, 1.0, 2.0)
 T = TypeVar("T")
 
 
