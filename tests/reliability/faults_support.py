@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.daemon.ingest.processor import FAILED_DIR
+from modelreg.daemon.store.sqlite.versions import INTERRUPTED
 from modelreg.shared.client import Client
 from modelreg.shared.errors import ModelregError, Unavailable
 
@@ -30,7 +32,6 @@ from lifecycle_support import connect_db, wait_until  # noqa: E402
 
 MODELS = ("alpha", "beta", "gamma")           # registered by path and by upload, promoted, rolled back
 DROP_MODELS = {"move": "dropped-moved", "copy": "dropped-copied"}  # one watched folder each
-FAILED_DIR = ".failed"
 ACTOR = "tester@faults"
 # Refusals a random mix provokes on purpose (a stage a version is already in, a rollback with no
 # target, deleting a production version): 4xx the API documents. Anything else is a finding.
@@ -512,7 +513,7 @@ def interrupted_registrations(home: Path) -> int:
     the kills landed mid-write)."""
     db = connect_db(home)
     try:
-        return db.execute("SELECT count(*) FROM versions WHERE status = 'failed' AND status_message LIKE 'interrupted%'"
-                          ).fetchone()[0]
+        return db.execute("SELECT count(*) FROM versions WHERE status = 'failed' AND status_message = ?",
+                          (INTERRUPTED,)).fetchone()[0]
     finally:
         db.close()
