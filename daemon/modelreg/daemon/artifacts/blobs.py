@@ -161,8 +161,12 @@ class BlobStore:
     def _commit(self, tmp: Path, digest: str, size: int, method: str) -> StoredBlob:
         final = self.path(digest)
         if final.exists():
+            # A drop hard-linked in before a crash IS the blob: touching it would change the
+            # drop's mtime, which the ingest reads as "still being written" (and retries for ever).
+            same = tmp.exists() and os.path.samefile(tmp, final)
             tmp.unlink(missing_ok=True)
-            os.utime(final)  # freshly referenced: gc's grace period for unknown blobs starts now
+            if not same:
+                os.utime(final)  # freshly referenced: gc's grace period for unknown blobs starts now
             return StoredBlob(digest, size, "dedup")
         final.parent.mkdir(parents=True, exist_ok=True)
         if method == "hardlink":
