@@ -168,7 +168,9 @@ class BlobStore:
             if not same:
                 os.utime(final)  # freshly referenced: gc's grace period for unknown blobs starts now
             return StoredBlob(digest, size, "dedup")
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if not final.parent.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(final.parent.parent)  # the new shard folder's own entry survives a power cut too
         if method == "hardlink":
             # The inode is shared with a drop that is about to be removed; make it durable.
             fd = os.open(tmp, os.O_RDONLY)
