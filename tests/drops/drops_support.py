@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from safetensors.numpy import save_file
 
 from modelreg.shared.errors import NotFound
 from modelreg.shared.sync_client import SyncClient
+from waiting import wait_until  # noqa: F401 (re-exported: the drops tests import it from here)
 
 
 def sha256_of(path: Path) -> str:
@@ -29,18 +29,6 @@ def sha256_of(path: Path) -> str:
 
 def blob_path(home: Path, sha256: str) -> Path:
     return home / "blobs" / "sha256" / sha256[:2] / sha256[2:]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(step)
 
 
 def write_safetensors(path: Path, seed: int, shapes: dict[str, tuple[int, ...]] | None = None) -> int:

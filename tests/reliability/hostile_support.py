@@ -15,8 +15,6 @@ import json
 import os
 import re
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from waiting import wait_until as wait_for  # noqa: F401 (the tests here import it from this module)
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SCALE = float(os.environ.get("MODELREG_HOSTILE_SCALE", "1"))
@@ -206,18 +205,6 @@ class StateProbe:
 
     def close(self) -> None:
         self.db.close()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def no_traceback(reply: Reply) -> None:
