@@ -39,6 +39,14 @@ class Unauthorized(ModelregError):
     status = 401
 
 
+class Forbidden(ModelregError):
+    """The token is valid but its scope or model glob does not cover the request (issue 12)."""
+
+    code = "forbidden"
+    status = 403
+    exit_code = 6
+
+
 class NotFound(ModelregError):
     code = "not_found"
     status = 404
@@ -120,6 +128,7 @@ _BY_CODE = {
         ModelregError,
         InvalidInput,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         PayloadTooLarge,

@@ -10,6 +10,10 @@ from aiohttp import web
 from modelreg.shared.codec import JSON, MSGPACK, decode, encode, wants_json
 from modelreg.shared.errors import InvalidInput
 
+from ..services.identity import Identity, home_admin
+
+IDENTITY_KEY = "modelreg.identity"  # request[IDENTITY_KEY]: the Identity the middleware resolved
+
 
 def reply(request: web.Request, data: Any, status: int = 200) -> web.Response:
     as_json = wants_json(request.headers.get("Accept"))
@@ -48,7 +52,17 @@ def query_bool(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
 
 
-def actor(request: web.Request) -> str:
-    """Who asked: the client says (user@host); the token proves only that it may."""
+def claimed_actor(request: web.Request) -> str:
+    """Who the client says it is (user@host); only the home's token may name itself this way."""
     value = request.headers.get("X-Modelreg-Actor", "api")
     return value[:200] if value.isprintable() else "api"
+
+
+def identity(request: web.Request) -> Identity:
+    """Who the request's token proves it is (set by the middleware; the open routes: nobody)."""
+    return request.get(IDENTITY_KEY) or home_admin(claimed_actor(request))
+
+
+def actor(request: web.Request) -> str:
+    """What events record for this request (``Identity.actor``)."""
+    return identity(request).actor

@@ -10,7 +10,8 @@ from aiohttp import web
 from modelreg.shared.errors import InsufficientStorage, ModelregError, Unauthorized, as_disk_full
 
 from ..keys import TOKEN
-from .http import reply
+from ..services.identity import home_admin
+from .http import IDENTITY_KEY, claimed_actor, reply
 from .mlflow import errors as mlflow_errors
 from .mlflow.http import reply as mlflow_reply
 
@@ -114,3 +115,4 @@ def _check_token(request: web.Request) -> None:
     expected = request.app[TOKEN]
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("missing or wrong bearer token; local clients read it from HOME/token")
+    request[IDENTITY_KEY] = home_admin(claimed_actor(request))

@@ -9,6 +9,14 @@ Rule grammar, one rule per gate:
     requires dataset, run, metric:auc, param:lr, source:online, tag:owner
     staged_for >= 24h                soak time in staging
     command: ./integration-tests.sh  external program; exit 0 passes
+    by ci, release-bot               only these identities (token names) may make the move
+    approvals >= 2                   distinct identities other than the requester approved it
+    requires signature               a trusted key's signature matches the version's files
+    signed_by release-key            ... and it is that trusted key's
+
+``by`` and ``approvals`` are about who acts, not about the version: ``--force`` overrides
+every other failed rule (audited) but never these (``WHO_RULES``). A metric cannot be named
+``approvals`` or ``by``: those words start the rules above.
 
 A versus-production rule passes when nothing is in production yet. A gate guards a stage or
 an alias (``@champion``); for an alias gate, ``production`` in a rule means the version the
@@ -42,7 +50,12 @@ _NO_WORSE = re.compile(rf"^({_KEY})\s*~\s*production(?:\s*(?:±|\+-|\+/-)\s*({_N
 _SOAK = re.compile(r"^staged_for\s*>=\s*(\S+)$")
 _REQUIRES = re.compile(r"^(?:requires?|has)\s+(.+)$")
 _COMMAND = re.compile(r"^(?:command|cmd)\s*:\s*(.+)$", re.S)
-_FACTS = ("dataset", "run", "parent", "description")
+_BY = re.compile(r"^by\s+(.+)$")
+_APPROVALS = re.compile(r"^approvals\s*>=\s*(\d{1,2})$")
+_SIGNED_BY = re.compile(r"^signed_by\s+(\S+)$")
+_IDENTITY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # a token name (services/tokens.py)
+_FACTS = ("dataset", "run", "parent", "description", "signature")
+WHO_RULES = frozenset({"by", "approvals"})  # never overridden by --force
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     "<": lambda a, b: a < b, "==": lambda a, b: a == b,
@@ -52,14 +65,14 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 @dataclass(frozen=True)
 class Rule:
     text: str
-    kind: str  # threshold | versus | requires | soak | command
+    kind: str  # threshold | versus | requires | soak | command | by | approvals | signed_by
     key: str = ""
     op: str = ""
     value: float = 0.0
     tolerance_op: str = ""   # - + * ± (for versus)
     tolerance: float = 0.0
     relative: bool = False
-    facts: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()   # requires: the facts; by: the identities; signed_by: the key name
     command: str = ""
 
 
@@ -70,6 +83,26 @@ def parse_rule(text: str) -> Rule:
     t = " ".join(text.split()) if not text.lstrip().startswith(("command", "cmd")) else text.strip()
     if m := _COMMAND.match(t):
         return Rule(t, "command", command=m.group(1).strip())
+    if m := _APPROVALS.match(t):
+        if int(m.group(1)) < 1:
+            raise InvalidInput(f"gate rule {text!r}: approvals >= N needs N of at least 1")
+        return Rule(t, "approvals", value=float(m.group(1)))
+    if re.match(r"approvals\b", t):
+        raise InvalidInput(f"cannot read gate rule {text!r}: write 'approvals >= 2' (a whole number of "
+                           "distinct identities other than the requester)")
+    if m := _BY.match(t):
+        names = tuple(n.strip() for n in m.group(1).split(",") if n.strip())
+        bad = [n for n in names if not _IDENTITY.match(n)]
+        if not names or bad:
+            raise InvalidInput(f"gate rule {text!r}: 'by' names identities, comma-separated token names "
+                               f"(lowercase letters, digits, '.', '_', '-'), e.g. 'by ci, release-bot'"
+                               + (f"; not {bad[0]!r}" if bad else ""))
+        return Rule(t, "by", facts=names)
+    if m := _SIGNED_BY.match(t):
+        name = m.group(1)
+        if not _IDENTITY.match(name):
+            raise InvalidInput(f"gate rule {text!r}: signed_by names a trusted key (modelreg trust list)")
+        return Rule(t, "signed_by", facts=(name,))
     if m := _SOAK.match(t):
         return Rule(t, "soak", value=parse_duration(m.group(1)))
     if m := _REQUIRES.match(t):
@@ -83,7 +116,7 @@ def parse_rule(text: str) -> Rule:
             elif kind == "source" and arg in METRIC_SOURCES:
                 pass
             else:
-                raise InvalidInput(f"unknown required fact {f!r}: use dataset, run, parent, description, "
+                raise InvalidInput(f"unknown required fact {f!r}: use dataset, run, parent, description, signature, "
                                    f"metric:KEY, param:KEY, tag:KEY or source:{'|'.join(METRIC_SOURCES)}")
         return Rule(t, "requires", facts=facts)
     if m := _NO_WORSE.match(t):
@@ -101,7 +134,8 @@ def parse_rule(text: str) -> Rule:
     raise InvalidInput(
         f"cannot read gate rule {text!r}. Examples: 'auc >= 0.92', 'auc >= production - 0.002', "
         "'latency_p99_ms <= production * 1.05', 'auc ~ production ± 1%', 'requires dataset, metric:auc', "
-        "'staged_for >= 24h', 'command: ./check.sh'")
+        "'staged_for >= 24h', 'command: ./check.sh', 'by ci', 'approvals >= 2', 'requires signature', "
+        "'signed_by release-key'")
 
 
 def metric_keys_named(rule: Rule) -> list[str]:
@@ -142,6 +176,14 @@ class Candidate:
     artifacts: Callable[[], Awaitable[str]] | None = None
     env: dict[str, str] = field(default_factory=dict)
     baseline: str = "production"
+    # Who asks (issue 12): the acting identity's name (None: the daemon itself, which no
+    # ``by`` rule names), the distinct identities that approved the move, and the outcome of
+    # the version's signature check (status signed | mismatch | untrusted | invalid, or None
+    # when no bundle came with it; signer: the trusted key's name).
+    identity: str | None = None
+    approvals: tuple[str, ...] = ()
+    signature: str | None = None
+    signer: str | None = None
 
 
 def _result(rule: Rule, status: str, observed: Any, message: str, **extra: Any) -> dict[str, Any]:
@@ -199,13 +241,45 @@ def check_requires(rule: Rule, c: Candidate) -> dict[str, Any]:
         present = {
             "dataset": c.has_dataset, "run": c.has_run, "parent": c.has_parent, "description": bool(c.description),
             "metric": arg in c.metrics, "param": arg in c.params, "tag": arg in c.tags,
-            "source": arg in c.metric_sources,
+            "source": arg in c.metric_sources, "signature": c.signature == "signed",
         }[kind if ":" in f else f]
         if not present:
             missing.append(f)
     if missing:
-        return _result(rule, "fail", sorted(set(rule.facts) - set(missing)), f"missing: {', '.join(missing)}")
+        message = f"missing: {', '.join(missing)}"
+        if "signature" in missing:
+            message += f" ({signature_words(c)})"
+        return _result(rule, "fail", sorted(set(rule.facts) - set(missing)), message)
     return _result(rule, "pass", list(rule.facts), "all present")
+
+
+def signature_words(c: Candidate) -> str:
+    """The signature state in a person's words, as the version shows it."""
+    return {"signed": f"signed by {c.signer}", "mismatch": "signature does not match",
+            "untrusted": "signed by a key the registry does not trust", "invalid": "the signature bundle is unreadable",
+            None: "no signature was given"}.get(c.signature, c.signature or "")
+
+
+def check_by(rule: Rule, c: Candidate) -> dict[str, Any]:
+    allowed = ", ".join(rule.facts)
+    if c.identity is not None and c.identity in rule.facts:
+        return _result(rule, "pass", c.identity, f"made by {c.identity}")
+    who = c.identity if c.identity is not None else "the daemon itself"
+    return _result(rule, "fail", c.identity, f"only {allowed} may make this move, not {who}")
+
+
+def check_approvals(rule: Rule, c: Candidate) -> dict[str, Any]:
+    need, have = int(rule.value), len(c.approvals)
+    by = f" ({', '.join(c.approvals)})" if c.approvals else ""
+    return _result(rule, "pass" if have >= need else "fail", have,
+                   f"{have} of {need} approvals{by}" + ("" if have >= need else "; waiting for approval"))
+
+
+def check_signed_by(rule: Rule, c: Candidate) -> dict[str, Any]:
+    key = rule.facts[0]
+    ok = c.signature == "signed" and c.signer == key
+    return _result(rule, "pass" if ok else "fail", c.signer if c.signature == "signed" else c.signature,
+                   signature_words(c) + ("" if ok else f"; needs a signature by {key}"))
 
 
 def check_soak(rule: Rule, c: Candidate, now: float) -> dict[str, Any]:
@@ -291,6 +365,12 @@ def check_rule(rule: Rule, c: Candidate, now: float) -> dict[str, Any]:
             return check_requires(rule, c)
         if rule.kind == "soak":
             return check_soak(rule, c, now)
+        if rule.kind == "by":
+            return check_by(rule, c)
+        if rule.kind == "approvals":
+            return check_approvals(rule, c)
+        if rule.kind == "signed_by":
+            return check_signed_by(rule, c)
         raise ValueError(f"a {rule.kind} rule is not evaluated synchronously")
     except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
         return _result(rule, "error", None, f"{type(exc).__name__}: {exc}")
@@ -329,7 +409,8 @@ async def evaluate(rules: list[tuple[Rule, float | None]], c: Candidate, target:
 
 
 def candidate(facts: GateFacts, artifacts: Callable[[], Awaitable[str]] | None = None,
-              env: dict[str, str] | None = None, baseline: str = "production") -> Candidate:
+              env: dict[str, str] | None = None, baseline: str = "production", identity: str | None = None,
+              approvals: tuple[str, ...] = ()) -> Candidate:
     """The gates' view of a version, from the facts the store read in one hop (``baseline``: what
     the facts' production version is, ``@ALIAS`` when they describe an alias's current version)."""
     v = facts.version
@@ -342,7 +423,8 @@ def candidate(facts: GateFacts, artifacts: Callable[[], Awaitable[str]] | None =
         staged_since=v.stage_changed_at if v.stage == "staging" else None, directions=dict(facts.directions),
         production=({"number": facts.production_number, "metrics": dict(facts.production_metrics)}
                     if facts.production_number is not None else None),
-        artifacts=artifacts, env=dict(env or {}), baseline=baseline)
+        artifacts=artifacts, env=dict(env or {}), baseline=baseline, identity=identity, approvals=tuple(approvals),
+        signature=facts.signature_status, signer=facts.signer)
 
 
 def rules_of(gates: list[GateRecord]) -> list[tuple[Rule, float | None]]:

@@ -169,6 +169,8 @@ class GateFacts(msgspec.Struct, frozen=True):
     directions: dict[str, str]
     production_number: int | None
     production_metrics: dict[str, float]
+    signature_status: str | None = None  # version_signatures.status (issue 12); None: no bundle
+    signer: str | None = None
 
 
 class GateDecision(msgspec.Struct, frozen=True):

@@ -27,6 +27,7 @@ _FROM_OURS: dict[str, tuple[str, int]] = {
     "conflict": ("RESOURCE_CONFLICT", 409),
     "gate_failed": (PERMISSION_DENIED, 403),  # the registry's rules do not permit the move
     "unauthorized": (UNAUTHENTICATED, 401),
+    "forbidden": (PERMISSION_DENIED, 403),  # the token's scope or model glob does not cover it
     "payload_too_large": (INVALID_PARAMETER_VALUE, 413),
     "unavailable": ("TEMPORARILY_UNAVAILABLE", 503),  # shutting down: a retry elsewhere helps
     "integrity": ("DATA_LOSS", 409),

@@ -479,4 +479,119 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    9,
+    "named, scoped tokens",
+    """
+    -- Named tokens (issue 12, PRODUCT.md §10). The token itself is shown once, at creation;
+    -- only its sha256 is kept (a 256-bit random secret: a fast hash is enough, and a lookup by
+    -- hash compares no secret byte by byte). Names are never reused: the audit log names them.
+    CREATE TABLE tokens (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        name         TEXT NOT NULL UNIQUE,
+        secret_hash  TEXT NOT NULL UNIQUE,
+        scope        TEXT NOT NULL CHECK (scope IN ('read', 'write', 'promote', 'admin')),
+        models       TEXT,            -- a glob of model names; NULL: every model
+        created_at   REAL NOT NULL,
+        created_by   TEXT NOT NULL,
+        expires_at   REAL,            -- NULL: never
+        revoked_at   REAL,
+        revoked_by   TEXT,
+        last_used_at REAL
+    );
+    """,
+))
+MIGRATIONS.append((
+    10,
+    "two-person approval, protected aliases",
+    """
+    -- A transition a gate's `approvals >= N` holds back becomes a request (issue 12).
+    CREATE TABLE approval_requests (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,   -- named in the audit log: never reused
+        model_id        INTEGER NOT NULL REFERENCES models(id),
+        version_id      INTEGER NOT NULL REFERENCES versions(id),
+        target          TEXT NOT NULL,        -- staging | production | @alias
+        requested_by    TEXT NOT NULL,        -- the requester's identity (a token name, admin)
+        requested_actor TEXT NOT NULL,        -- what events record for the requester
+        reason          TEXT NOT NULL DEFAULT '',
+        required        INTEGER NOT NULL,     -- approvals needed when the request was opened
+        status          TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'failed', 'cancelled')),
+        verdict         TEXT,                 -- JSON: the latest verdict of the transition's gates
+        outcome         TEXT NOT NULL DEFAULT '',   -- why it closed, in words
+        created_at      REAL NOT NULL,
+        expires_at      REAL NOT NULL,
+        closed_at       REAL
+    );
+    CREATE INDEX approval_requests_by_model ON approval_requests(model_id, status, id);
+    -- One open request per version and target: a second `promote` joins the first.
+    CREATE UNIQUE INDEX approval_requests_one_open ON approval_requests(version_id, target) WHERE status = 'pending';
+    CREATE TABLE approval_votes (
+        request_id INTEGER NOT NULL REFERENCES approval_requests(id),
+        identity   TEXT NOT NULL,   -- one vote per identity
+        actor      TEXT NOT NULL,
+        vote       TEXT NOT NULL CHECK (vote IN ('approve', 'reject')),
+        reason     TEXT NOT NULL,
+        at         REAL NOT NULL,
+        PRIMARY KEY (request_id, identity)
+    ) WITHOUT ROWID;
+
+    -- A protected alias moves only by identities with `promote` on the model (W&B's rule).
+    ALTER TABLE aliases ADD COLUMN protected INTEGER NOT NULL DEFAULT 0;
+    """,
+))
+MIGRATIONS.append((
+    11,
+    "signed models: trusted keys and each version's signature check",
+    """
+    -- Public keys and certificates a signature may be verified with (`modelreg trust add`).
+    CREATE TABLE trusted_keys (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL CHECK (kind IN ('key', 'certificate')),
+        pem         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,   -- sha256 of the DER public key
+        created_at  REAL NOT NULL,
+        created_by  TEXT NOT NULL
+    );
+    -- The outcome of verifying a version's OpenSSF Model Signing bundle against its files.
+    CREATE TABLE version_signatures (
+        version_id    INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
+        status        TEXT NOT NULL CHECK (status IN ('signed', 'mismatch', 'untrusted', 'invalid')),
+        signer        TEXT,          -- the trusted key's name when status = 'signed'
+        message       TEXT NOT NULL DEFAULT '',
+        bundle_sha256 TEXT,          -- the bundle is kept as a blob
+        checked_at    REAL NOT NULL
+    );
+    """,
+))
+MIGRATIONS.append((
+    12,
+    "watchdogs on the production version's monitoring metrics",
+    """
+    CREATE TABLE watchdogs (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,   -- named in the audit log: never reused
+        model_id         INTEGER NOT NULL REFERENCES models(id),
+        rule             TEXT NOT NULL,       -- monitoring:auc < 0.85 for 3 records
+        rollback         INTEGER NOT NULL DEFAULT 0,
+        cooldown         REAL NOT NULL,       -- seconds between two automatic rollbacks
+        created_at       REAL NOT NULL,
+        created_by       TEXT NOT NULL,
+        last_fired_at    REAL,
+        last_rollback_at REAL
+    );
+    CREATE INDEX watchdogs_by_model ON watchdogs(model_id);
+    -- Each firing: the version that tripped it (never a rollback target of this watchdog).
+    CREATE TABLE watchdog_trips (
+        id             INTEGER PRIMARY KEY,
+        watchdog_id    INTEGER NOT NULL REFERENCES watchdogs(id) ON DELETE CASCADE,
+        version_id     INTEGER NOT NULL REFERENCES versions(id),
+        observed       TEXT NOT NULL,         -- JSON list of the values that tripped it
+        rolled_back_to INTEGER,               -- the version number production went back to, if it did
+        fired_at       REAL NOT NULL
+    );
+    CREATE INDEX watchdog_trips_by_watchdog ON watchdog_trips(watchdog_id, version_id);
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]

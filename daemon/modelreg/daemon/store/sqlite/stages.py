@@ -55,6 +55,7 @@ def gate_facts(q: Sql, rec: VersionRecord) -> GateFacts:
     latest = "SELECT key, value FROM metric_latest WHERE version_id = ?"
     prod = production_of(q, rec.model_id)
     model = q.one("SELECT directions FROM models WHERE id = ?", (rec.model_id,))
+    signature = q.one("SELECT status, signer FROM version_signatures WHERE version_id = ?", (vid,))
     return GateFacts(
         version=rec,
         metrics=_pairs(q, latest, vid),
@@ -65,6 +66,8 @@ def gate_facts(q: Sql, rec: VersionRecord) -> GateFacts:
         directions=json.loads(model["directions"]),
         production_number=prod["number"] if prod is not None else None,
         production_metrics=_pairs(q, latest, prod["id"]) if prod is not None else {},
+        signature_status=signature["status"] if signature is not None else None,
+        signer=signature["signer"] if signature is not None else None,
     )
 
 
