@@ -19,7 +19,7 @@ from .artifacts import serving
 from .api import admin, audit, blobs as blobs_api, cards, events as events_api, gates as gates_api, health
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
-from .api import catalog_changes, compare, registration as registration_api, search
+from .api import catalog_changes, compare, registration as registration_api, search, tokens as tokens_api
 from .api.mlflow import artifacts as mlflow_artifacts, registry as mlflow_registry, tracking as mlflow_tracking
 from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
@@ -30,7 +30,7 @@ from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
 from .keys import MLFLOW_ARTIFACTS, MLFLOW_REGISTRY, MLFLOW_TRACKING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
-from .keys import UPLOADS
+from .keys import TOKENS, UPLOADS
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
@@ -38,6 +38,7 @@ from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .lock import HomeLock
 from .services.registry import Registrar
+from .services.tokens import TokenService
 from .services.uploads import Uploads
 from .store import open_store
 
@@ -72,7 +73,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
-                   mlflow_registry, mlflow_tracking, mlflow_artifacts):
+                   mlflow_registry, mlflow_tracking, mlflow_artifacts, tokens_api):
         app.router.add_routes(module.routes)
     return app
 
@@ -108,6 +109,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await store.open()  # migrates
     store.on_commit.append(app[BUS].publish)
     app[STORE] = store
+    app[TOKENS] = TokenService(store)
     failed = await store.versions.recover_interrupted()
     if failed:
         log.warning("marked %d interrupted registrations failed", failed)

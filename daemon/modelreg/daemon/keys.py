@@ -18,6 +18,7 @@ from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
 from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .services.registry import Registrar
+from .services.tokens import TokenService
 from .services.uploads import Uploads
 from .store import Store
 
@@ -40,3 +41,4 @@ MLFLOW_TRACKING = web.AppKey("mlflow_tracking", Tracking)  # MLflow's tracking s
 MLFLOW_ARTIFACTS = web.AppKey("mlflow_artifacts", MlflowArtifacts)  # mlflow-artifacts over our blobs
 MLFLOW_REGISTRY = web.AppKey("mlflow_registry", MlflowRegistry)  # MLflow's model registry over ours
 UPLOADS = web.AppKey("uploads", Uploads)  # resumable blob uploads (/v1/blobs/uploads)
+TOKENS = web.AppKey("tokens", TokenService)  # named, scoped tokens (issue 12)

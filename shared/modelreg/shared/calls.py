@@ -387,3 +387,35 @@ def events(*, after: int | None = None, limit: int = 100, model: str | None = No
 @call
 def verify(ref: str | None = None, wait: bool = False) -> Call:
     return Call("POST", f"{V1}/verify", _params(wait=True) if wait else None, {"ref": ref} if ref else {})
+
+
+# -- tokens and identity (issue 12) ----------------------------------------------------------------
+
+
+@call
+def whoami() -> Call:
+    return Call("GET", f"{V1}/whoami")
+
+
+@call
+def tokens() -> Call:
+    return Call("GET", f"{V1}/tokens", pick="items")
+
+
+@call
+def create_token(name: str, scope: str, models: str | None = None, expires: str | None = None) -> Call:
+    return Call("POST", f"{V1}/tokens", body={"name": name, "scope": scope, "models": models, "expires": expires})
+
+
+@call
+def revoke_token(name: str) -> Call:
+    return Call("DELETE", f"{V1}/tokens/{q(name)}")
+
+
+# -- approval requests (issue 12) ------------------------------------------------------------------
+
+
+# -- signatures and trusted keys (issue 12) --------------------------------------------------------
+
+
+# -- watchdogs (issue 12) --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from modelreg.shared.errors import InsufficientStorage, ModelregError, Unauthorized, as_disk_full
 
-from ..keys import TOKEN
+from ..keys import TOKEN, TOKENS
+from ..services.tokens import PREFIX
 from ..services.identity import home_admin
 from .http import IDENTITY_KEY, claimed_actor, reply
 from .mlflow import errors as mlflow_errors
@@ -48,7 +49,7 @@ async def guard(request: web.Request, handler):
     """
     try:
         if (request.method, request.path) not in OPEN_ROUTES and not _open_prefix(request):
-            _check_token(request)
+            await _identify(request)
         return await handler(request)
     except ModelregError as exc:
         return _error(request, exc)
@@ -109,10 +110,18 @@ def _open_prefix(request: web.Request) -> bool:
     return any(request.method == method and request.path.startswith(prefix) for method, prefix in OPEN_PREFIXES)
 
 
-def _check_token(request: web.Request) -> None:
+async def _identify(request: web.Request) -> None:
+    """The bearer token → the request's Identity: the home's token is the local admin, a named
+    token (``mr_…``) is its name and scope; anything else, or a revoked or expired token, is 401."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    expected = request.app[TOKEN]
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("missing or wrong bearer token; local clients read it from HOME/token")
-    request[IDENTITY_KEY] = home_admin(claimed_actor(request))
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token; local clients read it from HOME/token, others set MODELREG_TOKEN")
+    if hmac.compare_digest(token.encode(), request.app[TOKEN].encode()):
+        request[IDENTITY_KEY] = home_admin(claimed_actor(request))
+        return
+    identity, why = await request.app[TOKENS].identify(token) if token.startswith(PREFIX) else (None, "")
+    if identity is None:
+        raise Unauthorized(why or "wrong bearer token; local clients read the home's from HOME/token")
+    request[IDENTITY_KEY] = identity

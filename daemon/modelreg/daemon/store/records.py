@@ -346,3 +346,18 @@ class MlflowPage(msgspec.Struct, frozen=True):
 
     items: list[Any]
     next_offset: int | None
+
+
+class TokenRecord(msgspec.Struct, frozen=True):
+    """A named token (issue 12); the secret itself is never stored, only its sha256."""
+
+    id: int
+    name: str
+    scope: str
+    models: str | None
+    created_at: float
+    created_by: str
+    expires_at: float | None
+    revoked_at: float | None
+    revoked_by: str | None
+    last_used_at: float | None

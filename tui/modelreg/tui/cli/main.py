@@ -1,7 +1,7 @@
 """The command group, global options, and the one place errors become exit codes.
 
 Exit codes (PRODUCT.md §8): 0 ok, 1 error, 2 usage, 3 gate failed, 4 not found,
-5 daemon unreachable; 130 after Ctrl-C.
+5 daemon unreachable, 6 not permitted (the token's scope), 7 waiting for approval; 130 after Ctrl-C.
 
 Start-up time is part of the interface (a pipeline runs `modelreg resolve` per step): a
 command module is imported only when one of its commands runs, and the modules import
@@ -23,7 +23,8 @@ from .context import Context, add_global_options, json_param, make_context
 
 # Every command module; each has a COMMANDS list. Loaded all at once only to list them (--help).
 MODULES = ("daemon_cmds", "register_cmds", "registry_cmds", "lifecycle_cmds", "lineage_cmds", "watch_cmds",
-           "card_cmds", "catalog_cmds", "tui_cmds", "import_cmds", "backup_cmds")
+           "card_cmds", "catalog_cmds", "tui_cmds", "import_cmds", "backup_cmds",
+           "token_cmds", "approval_cmds", "signing_cmds", "watchdog_cmds")
 
 # Where a command lives, so running it imports only its module. A command missing here still
 # works (every module is loaded to find it), only slower; the fast-path test checks the entries.
@@ -40,6 +41,10 @@ COMMAND_MODULE = {
     "delete": "catalog_cmds",
     "import": "import_cmds",
     "backup": "backup_cmds", "restore": "backup_cmds", "doctor": "backup_cmds",
+    "token": "token_cmds",  # governance (issue 12)
+    "requests": "approval_cmds", "approve": "approval_cmds", "reject": "approval_cmds",
+    "trust": "signing_cmds", "sign": "signing_cmds",
+    "watchdog": "watchdog_cmds",
 }
 
 

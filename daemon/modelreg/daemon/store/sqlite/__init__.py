@@ -17,6 +17,7 @@ from .metrics import MetricStore
 from .mlflow_search import MlflowSearchStore
 from .stages import StageStore
 from .stats import StatsStore
+from .tokens import TokenStore
 from .tracking import TrackingStore
 from .versions import VersionStore
 from .watches import WatchStore
@@ -41,6 +42,7 @@ class SqliteStore:
         self.bulk = BulkStore(self.engine)
         self.tracking = TrackingStore(self.engine)  # MLflow's tracking subset and artifact tree
         self.mlflow_search = MlflowSearchStore(self.engine)  # MLflow's registry views and searches
+        self.tokens = TokenStore(self.engine)  # named, scoped tokens (issue 12)
 
     @property
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events

@@ -1,0 +1,3 @@
+"""(issue 12: being written)."""
+
+COMMANDS: list = []
