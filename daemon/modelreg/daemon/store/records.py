@@ -179,6 +179,7 @@ class GateDecision(msgspec.Struct, frozen=True):
     allowed: bool
     forced: bool
     verdict: dict[str, Any] | None  # stored with the change; None when the target has no gates
+    approvals_needed: int = 0  # > 0: refused only for want of approvals; open a request needing this many
 
 
 class TransitionOutcome(msgspec.Struct, frozen=True):
@@ -186,12 +187,14 @@ class TransitionOutcome(msgspec.Struct, frozen=True):
     decision: GateDecision
     view: dict[str, Any] | None = None  # the version's detail after the change; None when refused
     archived: list[int] = []
+    request: dict[str, Any] | None = None  # the approval request opened (or joined) instead of the move
 
 
 class AliasOutcome(msgspec.Struct, frozen=True):
     before: VersionRecord  # the version the alias was to point at, as the write found it
     decision: GateDecision | None  # None when no gate guards the alias
     aliases: dict[str, int] | None = None  # the model's aliases after the move; None when refused
+    request: dict[str, Any] | None = None  # the approval request opened (or joined) instead of the move
 
 
 class StageChangeRecord(msgspec.Struct, frozen=True):
@@ -206,6 +209,7 @@ class StageChangeRecord(msgspec.Struct, frozen=True):
     forced: bool
     verdict: dict[str, Any] | None
     event_id: int | None
+    approvals: list[str] = []  # the identities whose approvals let the change through (issue 12)
 
 
 class RollbackPlan(msgspec.Struct, frozen=True):
