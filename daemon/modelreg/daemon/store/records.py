@@ -365,3 +365,25 @@ class TokenRecord(msgspec.Struct, frozen=True):
     revoked_at: float | None
     revoked_by: str | None
     last_used_at: float | None
+
+
+class TrustedKeyRecord(msgspec.Struct, frozen=True):
+    """A public key or certificate signatures are verified with (issue 12); never a private key."""
+
+    id: int
+    name: str
+    kind: str  # key | certificate
+    pem: str
+    fingerprint: str  # sha256 of the DER public key
+    created_at: float
+    created_by: str
+
+
+class SignatureCheck(msgspec.Struct, frozen=True):
+    """What verifying a version's signature bundle found (issue 12): status signed | mismatch |
+    untrusted | invalid; signer the trusted key's name (signed, mismatch); the bundle's blob."""
+
+    status: str
+    signer: str | None
+    message: str
+    bundle_sha256: str | None
