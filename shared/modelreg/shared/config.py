@@ -13,6 +13,12 @@ TOKEN_FILE = "token"
 DAEMON_FILE = "daemon.json"  # written by a running daemon: its URL and pid
 LOCK_FILE = "daemon.lock"
 API_PREFIX = "/v1"  # every path of the daemon's HTTP API starts with it
+TOKEN_ENV = "MODELREG_TOKEN"
+NAMED_TOKEN_PREFIX = "mr_"  # a named token's secret starts with it; the home's token never does
+
+# The token this process acts as, from --token-file (``use_token_file``): it outranks
+# MODELREG_TOKEN and the home's token for every client the process makes (CLI, TUI, launcher).
+_token_from_file: str | None = None
 
 
 def default_home() -> Path:
@@ -43,15 +49,32 @@ def read_token(home: Path) -> str | None:
         return None
 
 
+def use_token_file(path: str | Path) -> str:
+    """Act as the token in ``path`` from now on (``--token-file``); a missing, unreadable or
+    empty file is a clear InvalidInput (exit 2), never a silent fall-back to the home's token."""
+    from .errors import InvalidInput
+
+    global _token_from_file
+    try:
+        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not token or any(c.isspace() for c in token):
+        raise InvalidInput(f"the token file {path} must hold one token (as `modelreg token create` printed it)")
+    _token_from_file = token
+    return token
+
+
 def resolve_endpoint(home: Path | None = None, url: str | None = None) -> Endpoint:
-    """MODELREG_URL / --url win; else the URL the home's daemon wrote; else the default."""
+    """MODELREG_URL / --url win; else the URL the home's daemon wrote; else the default. The
+    token: --token-file's, else MODELREG_TOKEN, else the home's (the local admin)."""
     home = Path(home).expanduser() if home else default_home()
     explicit = url or os.environ.get("MODELREG_URL")
     if explicit:
         resolved = explicit.rstrip("/")
     else:
         resolved = running_daemon_url(home) or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-    token = os.environ.get("MODELREG_TOKEN") or read_token(home)
+    token = _token_from_file or os.environ.get(TOKEN_ENV) or read_token(home)
     return Endpoint(url=resolved, token=token, home=home, explicit_url=bool(explicit))
 
 

@@ -1,4 +1,5 @@
-"""GET /v1/events: the event log, paged by id."""
+"""GET /v1/events: the event log, paged by id; a model-limited token sees its models' events
+(``policy.sees_event``; a page may then hold fewer than ``limit``, and ``last_id`` pages on)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from aiohttp import web
 
 from ..keys import STORE
 from ..services import audit
-from .http import query_int, reply
+from .http import identity, query_int, reply
+from .policy import sees_event
 
 routes = web.RouteTableDef()
 
@@ -16,5 +18,9 @@ async def list_events(request: web.Request) -> web.Response:
     """Events after ``after`` (oldest first), or the newest ``limit`` when no ``after`` is given."""
     after = query_int(request, "after")
     limit = query_int(request, "limit", 100)
-    return reply(request, await audit.list_events(request.app[STORE], model=request.query.get("model"),
-                                                  kind=request.query.get("kind"), after=after, limit=limit))
+    page = await audit.list_events(request.app[STORE], model=request.query.get("model"),
+                                   kind=request.query.get("kind"), after=after, limit=limit)
+    who = identity(request)
+    if who.models is not None:
+        page["items"] = [e for e in page["items"] if sees_event(who, e)]
+    return reply(request, page)

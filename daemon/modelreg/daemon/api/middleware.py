@@ -11,8 +11,9 @@ from modelreg.shared.errors import InsufficientStorage, ModelregError, Unauthori
 
 from ..keys import TOKEN, TOKENS
 from ..services.tokens import PREFIX
-from ..services.identity import home_admin
+from ..services.identity import Identity, home_admin
 from .http import IDENTITY_KEY, claimed_actor, reply
+from .policy import authorize
 from .mlflow import errors as mlflow_errors
 from .mlflow.http import reply as mlflow_reply
 
@@ -41,7 +42,8 @@ def _mlflow_http_error(request: web.Request, exc: web.HTTPException) -> web.Resp
 
 @web.middleware
 async def guard(request: web.Request, handler):
-    """Bearer auth, then the handler; every error leaves as the same envelope with a 4xx.
+    """Bearer auth and the route policy (policy.py), then the handler; every error leaves as the
+    same envelope with a 4xx.
 
     One middleware, not two: each layer is a coroutine per request, and this one runs on every
     request the daemon answers. A 5xx means a bug, logged here, or a full disk (507
@@ -49,7 +51,7 @@ async def guard(request: web.Request, handler):
     """
     try:
         if (request.method, request.path) not in OPEN_ROUTES and not _open_prefix(request):
-            await _identify(request)
+            await authorize(request, await _identify(request))
         return await handler(request)
     except ModelregError as exc:
         return _error(request, exc)
@@ -110,7 +112,7 @@ def _open_prefix(request: web.Request) -> bool:
     return any(request.method == method and request.path.startswith(prefix) for method, prefix in OPEN_PREFIXES)
 
 
-async def _identify(request: web.Request) -> None:
+async def _identify(request: web.Request) -> Identity:
     """The bearer token → the request's Identity: the home's token is the local admin, a named
     token (``mr_…``) is its name and scope; anything else, or a revoked or expired token, is 401."""
     header = request.headers.get("Authorization", "")
@@ -119,9 +121,10 @@ async def _identify(request: web.Request) -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token; local clients read it from HOME/token, others set MODELREG_TOKEN")
     if hmac.compare_digest(token.encode(), request.app[TOKEN].encode()):
-        request[IDENTITY_KEY] = home_admin(claimed_actor(request))
-        return
+        identity = request[IDENTITY_KEY] = home_admin(claimed_actor(request))
+        return identity
     identity, why = await request.app[TOKENS].identify(token) if token.startswith(PREFIX) else (None, "")
     if identity is None:
         raise Unauthorized(why or "wrong bearer token; local clients read the home's from HOME/token")
     request[IDENTITY_KEY] = identity
+    return identity

@@ -1,4 +1,5 @@
-"""GET /v1/events/stream: every event as a msgpack WebSocket frame, resumable by id."""
+"""GET /v1/events/stream: every event as a msgpack WebSocket frame, resumable by id; a
+model-limited token gets only the events it may see (``policy.sees_event``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from aiohttp import WSMsgType, web
 
 from ..keys import BUS, SOCKETS, STORE
 from ..store import Store
-from .http import query_int
+from ..services.identity import Identity
+from .http import identity, query_int
+from .policy import sees_event
 
 routes = web.RouteTableDef()
 log = logging.getLogger("modelreg.daemon.stream")
@@ -29,13 +32,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    bus, store = request.app[BUS], request.app[STORE]
+    bus, store, who = request.app[BUS], request.app[STORE], identity(request)
     queue = bus.subscribe()
     last = after
     try:
         if last is None:
             last = await _retrying(store.audit.last_id)
-        last = await _backlog(ws, store, last)
+        last = await _backlog(ws, store, last, who)
         reader = asyncio.create_task(_drain_client(ws))
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
@@ -49,11 +52,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                     break
                 bus.unsubscribe(queue)
                 queue = bus.subscribe()
-                last = await _backlog(ws, store, last)
+                last = await _backlog(ws, store, last, who)
                 continue
             if event["id"] <= last:
                 continue
-            await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
+            if sees_event(who, event):
+                await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
             last = event["id"]
         reader.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
@@ -74,11 +78,12 @@ async def _retrying(read):  # noqa: ANN001, ANN202 - a store read; a failure is 
             await asyncio.sleep(_RETRY_S)
 
 
-async def _backlog(ws: web.WebSocketResponse, store: Store, last: int) -> int:
+async def _backlog(ws: web.WebSocketResponse, store: Store, last: int, who: Identity) -> int:
     while True:
         events = await _retrying(lambda: store.audit.after(last, _BATCH))
         for event in events:
-            await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
+            if sees_event(who, event):
+                await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
             last = event["id"]
         if len(events) < _BATCH:
             return last

@@ -16,6 +16,7 @@ import secrets
 import time
 from typing import Any
 
+from modelreg.shared.config import NAMED_TOKEN_PREFIX
 from modelreg.shared.errors import InvalidInput
 from modelreg.shared.timefmt import iso, parse_duration
 
@@ -23,7 +24,7 @@ from ..store import Store
 from ..store.records import TokenRecord
 from .identity import HOME_ADMIN, SCOPES, Identity
 
-PREFIX = "mr_"
+PREFIX = NAMED_TOKEN_PREFIX
 CACHE_TTL = 5.0
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # the same names gate rules accept (`by ci`)
 RESERVED = frozenset({HOME_ADMIN, "daemon", "api"})

@@ -1,6 +1,6 @@
 """What every command shares: where the registry is, and a connected client.
 
-The global options (``--home``, ``--url``, ``--json``, ``--no-autostart``) are accepted before
+The global options (``--home``, ``--url``, ``--token-file``, ``--json``, ``--no-autostart``) are accepted before
 the command and after it (``modelreg show x@1 --home DIR``, PRODUCT.md §8): main.py adds
 ``global_options()`` to every command, and each option's callback updates this one Context.
 """
@@ -106,19 +106,34 @@ def _set_no_autostart(ctx: click.Context, _param: click.Parameter, value: bool) 
     return value
 
 
+def _set_token_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        from modelreg.shared.config import use_token_file
+
+        use_token_file(value)  # the CLI, the TUI and every client of this process act as that token
+    return value
+
+
+def token_file_param() -> click.Option:
+    return click.Option(["--token-file"], metavar="PATH", expose_value=False, callback=_set_token_file,
+                        help="Act as the token in this file (a named token; env MODELREG_TOKEN); "
+                             "default: the home's token.")
+
+
 def json_param() -> click.Option:
     return click.Option(["--json", "as_json_flag"], is_flag=True, expose_value=False, callback=_set_json,
                         help="Print machine-readable JSON (one document).")
 
 
 def global_params() -> list[click.Option]:
-    """--home, --url, --no-autostart as accepted after a command (no env fallback here: the
+    """--home, --url, --token-file, --no-autostart as accepted after a command (no env fallback here: the
     group already read MODELREG_HOME / MODELREG_URL, and an explicit option must win)."""
     return [
         click.Option(["--home"], type=click.Path(file_okay=False), expose_value=False, callback=_set_home,
                      help="Registry home (env MODELREG_HOME)."),
         click.Option(["--url"], expose_value=False, callback=_set_url,
                      help="Daemon URL (env MODELREG_URL); default: the home's daemon."),
+        token_file_param(),
         click.Option(["--no-autostart"], is_flag=True, expose_value=False, callback=_set_no_autostart,
                      help="Fail (exit 5) instead of starting a daemon (env MODELREG_NO_AUTOSTART=1)."),
     ]

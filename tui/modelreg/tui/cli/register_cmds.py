@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from modelreg.shared.config import is_loopback
+from modelreg.shared.config import NAMED_TOKEN_PREFIX, is_loopback
 from modelreg.shared.errors import InvalidInput, ModelregError, from_envelope
 from modelreg.shared.names import parse_dataset_ref, parse_ref, validate_name
 
@@ -62,7 +62,8 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     path = path.absolute()
     total = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
     show_bar = not ctx.as_json
-    if upload or not _daemon_is_local(ctx):
+    # A named token uploads: reading a path on the daemon's machine needs admin (docs/security.md).
+    if upload or not _daemon_is_local(ctx) or (c.token or "").startswith(NAMED_TOKEN_PREFIX):
         if move:
             raise InvalidInput("--move works only with a daemon on this machine")
         try:

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..http import identity
 from .errors import INVALID_PARAMETER_VALUE, MlflowError
 
 _decoder = msgspec.json.Decoder()
@@ -61,7 +62,8 @@ def ms(seconds: float | None) -> int | None:
 
 
 def actor(request: web.Request) -> str:
-    """Who acted, for the audit log: the MLflow client names no user, so the identity is the
-    token's (today every token is the home's admin token; named tokens come with issue 12)."""
-    named = request.headers.get("X-Modelreg-Actor", "")
-    return f"mlflow:{named[:200]}" if named and named.isprintable() else "mlflow:home-token"
+    """Who acted, for the audit log: ``mlflow:`` and the token's identity (``mlflow:ci``). The stock
+    client names no user, so the home's token is ``mlflow:home-token`` unless its client says who."""
+    who = identity(request)
+    named = who.token_id is not None or "X-Modelreg-Actor" in request.headers
+    return f"mlflow:{who.actor if named else 'home-token'}"
