@@ -20,6 +20,8 @@ from .api import admin, audit, blobs as blobs_api, cards, events as events_api, 
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
 from .api import catalog_changes, compare, registration as registration_api, search, tokens as tokens_api
+from .api import signatures as signatures_api
+from .api import watchdogs as watchdogs_api
 from .api.mlflow import artifacts as mlflow_artifacts, registry as mlflow_registry, tracking as mlflow_tracking
 from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
@@ -29,8 +31,9 @@ from .services.hooks import HookDispatcher
 from .ingest.manager import WatchManager
 from .ingest.processor import DropProcessor
 from .keys import MLFLOW_ARTIFACTS, MLFLOW_REGISTRY, MLFLOW_TRACKING
+from .keys import SIGNING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
-from .keys import TOKENS, UPLOADS
+from .keys import TOKENS, UPLOADS, WATCHDOGS
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
@@ -40,6 +43,7 @@ from .lock import HomeLock
 from .services.registry import Registrar
 from .services.tokens import TokenService
 from .services.uploads import Uploads
+from .services.watchdogs import Watchdogs
 from .store import open_store
 
 log = logging.getLogger("modelreg.daemon")
@@ -69,11 +73,11 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _uploads, _database, _registrar, _mlflow, _lifecycle, _mlflow_registry, _hooks, _watches])
+    app.cleanup_ctx.extend([_home_lock, _pool, _uploads, _database, _registrar, _mlflow, _lifecycle, _watchdogs, _mlflow_registry, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
-                   mlflow_registry, mlflow_tracking, mlflow_artifacts, tokens_api):
+                   mlflow_registry, mlflow_tracking, mlflow_artifacts, tokens_api, watchdogs_api, signatures_api):
         app.router.add_routes(module.routes)
     return app
 
@@ -120,6 +124,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _registrar(app: web.Application) -> AsyncIterator[None]:
     app[REGISTRAR] = Registrar(app[STORE], app[BLOBS], app[POOL], app[JOBS], app[CONFIG].home)
+    app[SIGNING] = app[REGISTRAR].signing  # trusted keys and signature bundles (issue 12)
     yield
     await app[REGISTRAR].close()
 
@@ -147,6 +152,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await asyncio.gather(*app[TASKS], return_exceptions=True)
     await lifecycle.close()
+
+
+async def _watchdogs(app: web.Application) -> AsyncIterator[None]:
+    """Watchdogs on production monitoring metrics (issue 12): evaluated after commit, they roll back
+    through the lifecycle."""
+    app[WATCHDOGS] = Watchdogs(app[STORE], app[LIFECYCLE])
+    await app[WATCHDOGS].start()
+    yield
+    await app[WATCHDOGS].close()
 
 
 async def _mlflow_registry(app: web.Application) -> AsyncIterator[None]:

@@ -18,8 +18,10 @@ from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
 from .services.mlflow.registry import MlflowRegistry
 from .services.mlflow.tracking import Tracking
 from .services.registry import Registrar
+from .services.signing import Signing
 from .services.tokens import TokenService
 from .services.uploads import Uploads
+from .services.watchdogs import Watchdogs
 from .store import Store
 
 CONFIG = web.AppKey("config", DaemonConfig)
@@ -42,3 +44,5 @@ MLFLOW_ARTIFACTS = web.AppKey("mlflow_artifacts", MlflowArtifacts)  # mlflow-art
 MLFLOW_REGISTRY = web.AppKey("mlflow_registry", MlflowRegistry)  # MLflow's model registry over ours
 UPLOADS = web.AppKey("uploads", Uploads)  # resumable blob uploads (/v1/blobs/uploads)
 TOKENS = web.AppKey("tokens", TokenService)  # named, scoped tokens (issue 12)
+SIGNING = web.AppKey("signing", Signing)  # trusted keys and signature bundles (issue 12)
+WATCHDOGS = web.AppKey("watchdogs", Watchdogs)  # rules on production monitoring metrics (issue 12)

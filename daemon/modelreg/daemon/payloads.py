@@ -348,6 +348,8 @@ class Registration:
     renumber: bool = False  # a spent ``number`` takes the next one instead of a Conflict
     reference: str | None = None  # an external URI: a version without files (RegistrationBody.reference)
 
+    signature: str | None = None  # a signature bundle's blob (RegistrationBody.signature; issue 12)
+    signature_path: str | None = None  # or its file on the daemon's machine
 
 _METADATA_MESSAGES = {**_METRIC_MESSAGES, "datasets[#].relation": "{field} must be trained_on or evaluated_on"}
 _REGISTRATION_MESSAGES = {
@@ -359,6 +361,7 @@ _REGISTRATION_MESSAGES = {
     "files[#].sha256": "{field} must be 64 lower-case hex digits",
     "files[#].size": "{field} must be a non-negative integer",
 }
+    "signature": "signature must be the sha256 (64 lower-case hex digits) of a bundle uploaded to /v1/blobs",
 
 
 def parse_registration(body: Any) -> Registration:
@@ -379,9 +382,23 @@ def parse_registration(body: Any) -> Registration:
         reg.source = b.source_uri.strip()
     reg.external_parents = list(dict.fromkeys(p for p in b.external_parents or () if p.strip()))
     return reg
+    reg.signature, reg.signature_path = _signature(b)
 
 
 def _file_refs(files: list[bodies.FileEntry]) -> list[FileRef]:
+def _signature(b: RegistrationBody) -> tuple[str | None, str | None]:
+    """A signature bundle given with the version: at most one, never for a version without files."""
+    if b.signature is not None and b.signature_path is not None:
+        raise InvalidInput("give one signature bundle: 'signature' (an uploaded blob) or 'signature_path'")
+    if (b.signature or b.signature_path) and b.reference is not None:
+        raise InvalidInput("a reference version has no files a signature could be verified against",
+                           {"field": "signature"})
+    if b.signature_path is not None and not os.path.isabs(b.signature_path):
+        raise InvalidInput(f"signature_path {b.signature_path!r} must be absolute (the daemon has its own working "
+                           "directory)", {"field": "signature_path"})
+    return b.signature, b.signature_path
+
+
     refs, seen = [], set()
     for f in files:
         rel = validate_relpath(f.path)

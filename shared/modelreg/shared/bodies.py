@@ -130,6 +130,10 @@ class RegistrationBody(Metadata):
     source_uri: Union[PathText, None] = None
     # Parents outside this registry (``derived_from``), e.g. ``mlflow:<URL>/<name>/<version>``.
     external_parents: Union[Annotated[list[DatasetText], Meta(max_length=100)], None] = None
+    # An OpenSSF Model Signing bundle given with the version (issue 12): the sha256 of a blob
+    # uploaded to /v1/blobs, or a file on the daemon's machine (absolute); verified, never ignored.
+    signature: Union[Sha256, None] = None
+    signature_path: Union[PathText, None] = None
 
 
 class MetricsBody(Struct):

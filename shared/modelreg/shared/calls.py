@@ -418,4 +418,48 @@ def revoke_token(name: str) -> Call:
 # -- signatures and trusted keys (issue 12) --------------------------------------------------------
 
 
+@call
+def trusted_keys() -> Call:
+    """The public keys and certificates signature bundles are verified with."""
+    return Call("GET", f"{V1}/trust", pick="items")
+
+
+@call
+def trust_key(name: str, pem: str) -> Call:
+    """Trust a PEM public key or X.509 certificate as ``name`` (never a private key)."""
+    return Call("POST", f"{V1}/trust", body={"name": name, "pem": pem})
+
+
+@call
+def untrust_key(name: str) -> Call:
+    return Call("DELETE", f"{V1}/trust/{q(name)}")
+
+
+@call
+def attach_signature(ref: str, sha256: str) -> Call:
+    """Give a version a signature bundle uploaded to /v1/blobs; returns the version with its check."""
+    return Call("PUT", version_path(ref) + "/signature", body={"sha256": sha256})
+
+
 # -- watchdogs (issue 12) --------------------------------------------------------------------------
+
+
+@call
+def watchdogs(model: str | None = None) -> Call:
+    """Watchdogs with their state on the production version; every model's when ``model`` is None."""
+    return Call("GET", f"{V1}/models/{q(model)}/watchdogs" if model else f"{V1}/watchdogs", pick="items")
+
+
+@call
+def add_watchdog(model: str, rule: str, *, rollback: bool = False, cooldown: str | float | None = None) -> Call:
+    """Watch ``model``'s production monitoring metrics: ``rule`` like 'monitoring:auc < 0.85 for 3 records';
+    ``rollback``: roll production back when it fires, at most once per ``cooldown`` (default 1h)."""
+    body: dict[str, Any] = {"rule": rule, "rollback": rollback}
+    if cooldown is not None:
+        body["cooldown"] = cooldown
+    return Call("POST", f"{V1}/models/{q(model)}/watchdogs", body=body)
+
+
+@call
+def remove_watchdog(watchdog_id: int) -> Call:
+    return Call("DELETE", f"{V1}/watchdogs/{int(watchdog_id)}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.shared.errors import GateFailed, InsufficientStorage, InvalidInput, ModelregError, as_disk_full
+from modelreg.shared.errors import GateFailed, InsufficientStorage, InvalidInput, ModelregError, PayloadTooLarge
+from modelreg.shared.errors import as_disk_full
 from modelreg.shared.names import validate_name
 
 from ..artifacts.blobs import BlobStore
@@ -30,7 +31,7 @@ from ..store.records import VersionRecord
 from . import sidecar
 from .filters import DropFilter
 from .pipeline import merge
-from .scan import EntryScan, scan_entry
+from .scan import SIGNATURE_BUNDLE, EntryScan, scan_entry
 
 log = logging.getLogger("modelreg.daemon.ingest")
 FAILED_DIR = ".failed"
@@ -115,6 +116,12 @@ class DropProcessor:
         if not payload:
             raise DropFailed(f"{scan.name} holds no model files")
         reg = _registration(meta, sniffed, f"drop:{root}")
+        bundle = None
+        if scan.is_dir and any(rel == SIGNATURE_BUNDLE for rel, _, _ in scan.files):
+            try:
+                bundle = await self.registrar.signing.given(path=root / SIGNATURE_BUNDLE)
+            except PayloadTooLarge as exc:
+                raise DropFailed(f"{SIGNATURE_BUNDLE} is not a signature bundle: {exc.message}") from None
         if reg.parents:
             for parent in reg.parents:
                 try:
@@ -143,7 +150,12 @@ class DropProcessor:
             return {"watch": str(watch.path), "entry": scan.name, "files": len(files),
                     "total_size": sum(f[2] for f in files), "unsafe": bool(sniffed and sniffed.unsafe)}
 
-        done = await self.store.watches.register_drop(journal_id, name, reg, files, f"drop:{watch.path}", event_data)
+        if bundle is None:
+            done = await self.store.watches.register_drop(journal_id, name, reg, files, f"drop:{watch.path}", event_data)
+        else:  # its check commits with the version
+            done = await self.store.signatures.register_drop(journal_id, name, reg, files, f"drop:{watch.path}",
+                                                             event_data, await self.registrar.signing.check(bundle, files),
+                                                             bundle.size)
         outcome, ref = done.outcome, done.version.ref
         await self.finish(watch, scan.name, journal_id)
         log.info("drop %s → %s (%s)", scan.name, ref, outcome)

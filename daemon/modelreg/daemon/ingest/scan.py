@@ -13,6 +13,7 @@ from pathlib import Path
 
 SUCCESS_MARKER = "_SUCCESS"
 SIDECARS = ("modelreg.toml", "modelreg.json", "modelreg.yaml", "modelreg.yml")
+SIGNATURE_BUNDLE = "model.sig"  # at a folder drop's root: its OpenSSF Model Signing bundle (issue 12)
 # Names writers use while a file is incomplete: the one table the scan (never take one) and the
 # watcher (a temp name renamed to a final one) both read. Longer prefixes first: ".syncthing."
 # before "." (dotfiles, rsync's ".x.safetensors.Ab12Cd", vim's ".x.swp").
@@ -59,8 +60,9 @@ class EntryScan:
 
     @property
     def payload(self) -> list[str]:
-        """Files that make up the version (the marker and sidecar are not artifacts)."""
-        return [rel for rel, _, _ in self.files if rel != SUCCESS_MARKER and rel not in SIDECARS]
+        """Files that make up the version (the marker, the sidecar and the signature bundle are not artifacts)."""
+        return [rel for rel, _, _ in self.files if rel != SUCCESS_MARKER and rel not in SIDECARS
+                and not (self.is_dir and rel == SIGNATURE_BUNDLE)]
 
 
 def list_entries(folder: Path) -> list[str] | None:

@@ -33,6 +33,7 @@ from ..jobs import Job, Jobs
 from ..payloads import Registration
 from ..store import Store
 from ..store.records import VersionRecord
+from .signing import Bundle, Signing
 
 
 # A bookkeeping write waits this long (s) between tries while the disk is full: the write that
@@ -66,6 +67,7 @@ class Registrar:
     def __init__(self, store: Store, blobs: BlobStore, pool: Executor, jobs: Jobs, home: Path) -> None:
         self.store, self.blobs, self.pool, self.jobs, self.home = store, blobs, pool, jobs, home.resolve()
         self.ingest = Ingest(blobs, pool)
+        self.signing = Signing(store, blobs, pool)
         self._tasks: dict[asyncio.Task[Any], Job] = {}
 
     async def register(self, model: str, reg: Registration, actor: str) -> Registered:
@@ -78,20 +80,27 @@ class Registrar:
         if reg.reference is not None:  # nothing to read or sniff: the version only names its URI
             rec, view = await self.store.versions.create_ready(model, reg, [], actor)
             return Registered(rec, view)
+        bundle = await self._bundle(reg)
         if reg.files is not None:
             sniffed = await self.ingest.read_upload(reg.files)
             check(sniffed)
             merge(reg, sniffed)
-            rec, view = await self.store.versions.create_ready(
-                model, reg, [(f.path, f.sha256, f.size) for f in reg.files], actor)
+            files = [(f.path, f.sha256, f.size) for f in reg.files]
+            if bundle is None:
+                rec, view = await self.store.versions.create_ready(model, reg, files, actor)
+            else:
+                rec, view = await self.store.signatures.create_ready(
+                    model, reg, files, actor, await self.signing.check(bundle, files), bundle.size)
             return Registered(rec, view)
         assert reg.path is not None
         sources, folder, sniffed = await self.ingest.read_source(Path(reg.path), self.home)
+        if reg.signature_path is not None:  # a bundle inside the folder signs the folder; it is not one of its files
+            sources = [s for s in sources if s.abspath.resolve() != Path(reg.signature_path).resolve()] or sources
         check(sniffed)
         merge(reg, sniffed)
         rec, view = await self.store.versions.create_pending(model, reg, actor)
         job = self.jobs.create("register", total=sum(s.size for s in sources), cancellable=True, subject=rec.ref)
-        task = asyncio.create_task(self._store(rec, sources, folder, reg.move, job, actor))
+        task = asyncio.create_task(self._store(rec, sources, folder, reg.move, job, actor, bundle))
         self._tasks[task] = job
         task.add_done_callback(self._forget)
         return Registered(rec, view, job)
@@ -118,11 +127,18 @@ class Registrar:
             raise exc.with_traceback(None)
         return await self.store.versions.detail(registered.version.id)
 
+    async def _bundle(self, reg: Registration) -> Bundle | None:
+        """The signature bundle the registration gives, stored as a blob (None: none given)."""
+        if reg.signature is None and reg.signature_path is None:
+            return None
+        return await self.signing.given(sha256=reg.signature,
+                                        path=Path(reg.signature_path) if reg.signature_path else None)
+
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._tasks.pop(task, None)
 
     async def _store(self, rec: VersionRecord, sources: list[SourceFile], folder: Path | None, move: bool, job: Job,
-                     actor: str) -> None:
+                     actor: str, bundle: Bundle | None = None) -> None:
         loop = asyncio.get_running_loop()
         try:
             stored = await self.ingest.store([(s.relpath, s.abspath) for s in sources], move=move,
@@ -130,7 +146,11 @@ class Registrar:
             if job.cancel_requested.is_set():
                 raise StoreCancelled()  # asked after the last chunk, before anything was committed
             files = [(s.relpath, b.sha256, b.size) for s, b in zip(sources, stored)]
-            await self.store.versions.mark_ready(rec, files, actor)
+            if bundle is None:
+                await self.store.versions.mark_ready(rec, files, actor)
+            else:
+                await self.store.signatures.mark_ready(rec, files, actor, await self.signing.check(bundle, files),
+                                                       bundle.size)
             if move:
                 await loop.run_in_executor(self.pool, remove_sources, sources, folder)
             job.succeed({"model": rec.model_name, "version": rec.number,

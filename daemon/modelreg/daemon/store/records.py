@@ -387,3 +387,71 @@ class SignatureCheck(msgspec.Struct, frozen=True):
     signer: str | None
     message: str
     bundle_sha256: str | None
+
+
+# -- watchdogs (store/sqlite/watchdogs.py; issue 12) -----------------------------------------------
+
+
+class WatchdogRecord(msgspec.Struct, frozen=True):
+    """A rule on a model's production monitoring metrics (``rule`` as services/watchdogs.py wrote it)."""
+
+    id: int
+    model: str
+    rule: str
+    rollback: bool
+    cooldown: float  # seconds between two automatic rollbacks
+    created_at: float
+    created_by: str
+    last_fired_at: float | None
+    last_rollback_at: float | None
+
+
+class WatchdogTrip(msgspec.Struct, frozen=True):
+    """One firing: the version that tripped, the values it saw, what became of the rollback."""
+
+    id: int
+    watchdog_id: int
+    version: int  # the number of the version that tripped it
+    observed: list[float]
+    rollback_to: int | None  # the version a rollback was started towards
+    rolled_back_to: int | None
+    note: str  # why it did not roll back ('' when it did, or while it runs)
+    fired_at: float
+    finished: bool  # its watchdog.fired event is written
+
+
+class WatchdogFacts(msgspec.Struct, frozen=True):
+    """What a watchdog looks at, read in one hop: the production version's latest monitoring
+    records of the key (newest first, at most the rule's window), the newest record a trip of
+    it already counted, and where a rollback could go."""
+
+    watchdog: WatchdogRecord
+    production_id: int | None
+    production: int | None  # its number
+    records: list[tuple[int, float]]  # (metric id, value), newest first
+    counted_through: int  # records up to this metric id belong to an earlier trip on this version
+    candidates: list[int]  # former production versions (numbers), the most recent first, deployable
+    tripped: list[int]  # version numbers that tripped this watchdog
+    trips: list[WatchdogTrip] = []  # the latest trips, newest first
+
+
+class WatchdogFiring(msgspec.Struct, frozen=True):
+    """A service's decision that a watchdog fires: what the trip records, where to roll back."""
+
+    watchdog_id: int
+    version_id: int
+    version: int
+    observed: list[float]
+    last_metric_id: int
+    rollback_to: int | None  # None: no rollback (``note`` says why)
+    note: str
+
+
+class StartedTrip(msgspec.Struct, frozen=True):
+    """A trip whose rollback the service runs next (its event follows the rollback)."""
+
+    trip_id: int
+    firing: WatchdogFiring
+    model: str
+    rule: str
+    previous_rollback_at: float | None  # put back when the rollback fails: the cooldown is not spent

@@ -18,9 +18,11 @@ from .mlflow_search import MlflowSearchStore
 from .stages import StageStore
 from .stats import StatsStore
 from .tokens import TokenStore
+from .signatures import SignatureStore
 from .tracking import TrackingStore
 from .versions import VersionStore
 from .watches import WatchStore
+from .watchdogs import WatchdogStore
 
 
 class SqliteStore:
@@ -43,8 +45,10 @@ class SqliteStore:
         self.tracking = TrackingStore(self.engine)  # MLflow's tracking subset and artifact tree
         self.mlflow_search = MlflowSearchStore(self.engine)  # MLflow's registry views and searches
         self.tokens = TokenStore(self.engine)  # named, scoped tokens (issue 12)
+        self.watchdogs = WatchdogStore(self.engine)  # rules on production monitoring metrics (issue 12)
 
     @property
+        self.signatures = SignatureStore(self.engine)  # trusted keys, versions' signature checks (issue 12)
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events
         return self.engine.on_commit
 

@@ -70,7 +70,9 @@ _DETAIL_COLUMNS = """
                 pv.stage AS parent_stage, l.external
          FROM lineage l LEFT JOIN datasets d ON d.id = l.dataset_id LEFT JOIN runs r ON r.id = l.run_id
          LEFT JOIN versions pv ON pv.id = l.parent_version_id LEFT JOIN models pm ON pm.id = pv.model_id
-         WHERE l.version_id = v.id ORDER BY l.id)) AS j_lineage
+         WHERE l.version_id = v.id ORDER BY l.id)) AS j_lineage,
+    (SELECT json_array(status, signer, message, quote(checked_at)) FROM version_signatures
+        WHERE version_id = v.id) AS j_signature
 """
 _FILES_COLUMN = ("(SELECT json_group_array(json_array(path, sha256, size)) FROM "
                  "(SELECT path, sha256, size FROM manifest WHERE version_id = v.id ORDER BY path)) AS j_files")
@@ -179,7 +181,16 @@ def _detail_view(row: Any) -> dict[str, Any]:
         for k, value, step, dataset, source, recorded_at in reversed(json.loads(row["j_records"]))]
     view["files"] = _files(row["j_files"])
     view["lineage"] = _lineage(row["j_lineage"])
+    view["signature"] = _signature(row["j_signature"])
     return view
+
+
+def _signature(text: str | None) -> dict[str, Any] | None:
+    """The outcome of checking the version's signature bundle (issue 12); None: none was given."""
+    if text is None:
+        return None
+    status, signer, message, checked_at = json.loads(text)
+    return {"status": status, "signer": signer, "message": message, "checked_at": iso(_real(checked_at))}
 
 
 # -- lookups ------------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ def _plan(q: Sql, cutoff: float, keep: int) -> GcPlan:
         "AND v.id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(expired_ids)),))}
     # A blob an MLflow artifact names is live whatever the versions say (issue 10).
     live |= {r["sha256"] for r in q.all("SELECT DISTINCT sha256 FROM mlflow_artifacts")}
+    # A kept version's signature bundle is live too (issue 12).
+    live |= {r["bundle_sha256"] for r in q.all(
+        "SELECT DISTINCT s.bundle_sha256 FROM version_signatures s JOIN versions v ON v.id = s.version_id "
+        "WHERE s.bundle_sha256 IS NOT NULL AND v.purged_at IS NULL "
+        "AND v.id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(expired_ids)),))}
     blobs = [(r["sha256"], r["size"]) for r in q.all("SELECT sha256, size FROM blobs ORDER BY sha256")]
     return GcPlan(versions=[f"{r['name']}@{r['number']}" for r in expired], version_ids=sorted(expired_ids),
                   blobs=[b for b in blobs if b[0] not in live], protected_former_production=len(protected),
@@ -57,7 +62,9 @@ def _purge(tx: WriteTx, version_ids: list[int], actor: str, event_data: dict[str
     gone = [r["sha256"] for r in tx.all(
         "SELECT b.sha256 FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest mf JOIN versions v "
         "ON v.id = mf.version_id WHERE mf.sha256 = b.sha256 AND v.purged_at IS NULL) "
-        "AND NOT EXISTS (SELECT 1 FROM mlflow_artifacts a WHERE a.sha256 = b.sha256)")]
+        "AND NOT EXISTS (SELECT 1 FROM mlflow_artifacts a WHERE a.sha256 = b.sha256) "
+        "AND NOT EXISTS (SELECT 1 FROM version_signatures s JOIN versions v ON v.id = s.version_id "
+        "WHERE s.bundle_sha256 = b.sha256 AND v.purged_at IS NULL)")]
     tx.executemany("DELETE FROM blobs WHERE sha256 = ?", [(s,) for s in gone])
     events.append(tx, "gc.completed", actor, data={**event_data, "blobs": len(gone)})
     # A deleted model's folders went when it was deleted (its name may be someone else's now).

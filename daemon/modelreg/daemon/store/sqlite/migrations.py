@@ -573,12 +573,15 @@ MIGRATIONS.append((
         id               INTEGER PRIMARY KEY AUTOINCREMENT,   -- named in the audit log: never reused
         model_id         INTEGER NOT NULL REFERENCES models(id),
         rule             TEXT NOT NULL,       -- monitoring:auc < 0.85 for 3 records
+        source           TEXT NOT NULL,       -- the parts of the rule the store selects records by
+        metric_key       TEXT NOT NULL,
+        window_size      INTEGER NOT NULL,
         rollback         INTEGER NOT NULL DEFAULT 0,
         cooldown         REAL NOT NULL,       -- seconds between two automatic rollbacks
         created_at       REAL NOT NULL,
         created_by       TEXT NOT NULL,
         last_fired_at    REAL,
-        last_rollback_at REAL
+        last_rollback_at REAL                 -- set when a rollback starts; put back if it fails
     );
     CREATE INDEX watchdogs_by_model ON watchdogs(model_id);
     -- Each firing: the version that tripped it (never a rollback target of this watchdog).
@@ -586,11 +589,16 @@ MIGRATIONS.append((
         id             INTEGER PRIMARY KEY,
         watchdog_id    INTEGER NOT NULL REFERENCES watchdogs(id) ON DELETE CASCADE,
         version_id     INTEGER NOT NULL REFERENCES versions(id),
-        observed       TEXT NOT NULL,         -- JSON list of the values that tripped it
+        observed       TEXT NOT NULL,         -- JSON list of the values that tripped it, oldest first
+        last_metric_id INTEGER NOT NULL,      -- the newest record it counted: a later trip needs newer ones
+        rollback_to    INTEGER,               -- the version number a rollback was started towards
         rolled_back_to INTEGER,               -- the version number production went back to, if it did
+        note           TEXT NOT NULL DEFAULT '',  -- why it did not roll back
+        event_id       INTEGER,               -- its watchdog.fired event; NULL while its rollback runs
         fired_at       REAL NOT NULL
     );
     CREATE INDEX watchdog_trips_by_watchdog ON watchdog_trips(watchdog_id, version_id);
+    CREATE INDEX watchdog_trips_unfinished ON watchdog_trips(id) WHERE event_id IS NULL;
     """,
 ))
 

@@ -124,6 +124,7 @@ def fresh_detail(tx: WriteTx, rec: VersionRecord, reg: NewVersion, files: Sequen
                                "source": r.source, "recorded_at": recorded} for r in reg.metrics[-MAX_RECORDS:]]
     view["files"] = [{"path": p, "sha256": sha, "size": size} for p, sha, size in sorted(files)]
     view["lineage"] = {"datasets": [], "run": None, "parents": []}
+    view["signature"] = None  # a bundle's check is added by signatures.py, in the same write
     return view
 
 
