@@ -82,6 +82,8 @@ class Registrar:
             return Registered(rec, view)
         bundle = await self._bundle(reg)
         if reg.files is not None:
+            if reg.signature is not None:  # the bundle uploaded with the folder it signs is not one of its files
+                reg.files = [f for f in reg.files if f.sha256 != reg.signature] or reg.files
             sniffed = await self.ingest.read_upload(reg.files)
             check(sniffed)
             merge(reg, sniffed)

@@ -41,11 +41,14 @@ def _daemon_is_local(ctx: Context) -> bool:
 @click.option("--move", is_flag=True, help="Move the files into the store instead of copying (same filesystem: no copy at all).")
 @click.option("--upload", is_flag=True, help="Stream the bytes over HTTP even when the daemon is local.")
 @click.option("--no-wait", is_flag=True, help="Return as soon as the version exists (still pending).")
+@click.option("--signature", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="An OpenSSF Model Signing bundle of PATH (model.sig): verified with the trusted keys.")
 @json_option
 @pass_ctx
 def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], params: tuple[str, ...],
              tags: tuple[str, ...], datasets: tuple[str, ...], eval_datasets: tuple[str, ...], run_id: str | None,
-             parent: str | None, description: str, move: bool, upload: bool, no_wait: bool) -> None:
+             parent: str | None, description: str, move: bool, upload: bool, no_wait: bool,
+             signature: Path | None) -> None:
     """Register the file or folder PATH as a new version of model NAME."""
     validate_name(name)
     for ds in datasets + eval_datasets:
@@ -65,7 +68,10 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     # A named token uploads: reading a path on the daemon's machine needs admin (docs/security.md).
     if upload or not _daemon_is_local(ctx) or (c.token or "").startswith(NAMED_TOKEN_PREFIX):
         if move:
-            raise InvalidInput("--move works only with a daemon on this machine")
+            raise InvalidInput("--move works only with a daemon on this machine"
+                               + (" and the home's token (a named token uploads the files)" if named else ""))
+        if signature is not None:  # uploaded first; the daemon leaves it out of the files if it is one of them
+            metadata["signature"] = c.upload_blob(signature)["sha256"]
         try:
             with progress(total, f"uploading {path.name}", show_bar) as advance:
                 # Large files go resumably: a dropped connection is retried, and said so on stderr.
@@ -76,6 +82,8 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
             raise click.exceptions.Exit(INTERRUPTED) from None
     else:
         try:
+        if signature is not None:  # the daemon reads it (and leaves it out of the files if it is one of them)
+            metadata["signature_path"] = str(signature.absolute())
             result = c.register(name, path=path, move=move, **metadata)
         except KeyboardInterrupt:
             # Still reading the files: the daemon cancels a job whose client has gone.
@@ -110,6 +118,9 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     out.line("registered ", Span(f"{v['model']}@{v['version']}", "bold"),
              f" · {v['status']} · {v['file_count']} file(s), {size(v['total_size'])}{how}")
 
+    if v.get("signature"):
+        sig = v["signature"]
+        out.line("  ", Span(sig["message"], "green" if sig["status"] == "signed" else "bold red"))
 
 def _tell(text: str) -> None:
     """An upload's interruptions and resumes, on stderr (the bar, when shown, stays below)."""

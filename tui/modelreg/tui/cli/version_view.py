@@ -34,6 +34,9 @@ def print_version(o: Output, v: dict[str, Any]) -> None:
         rows.append(("aliases", ", ".join(v["aliases"]) if isinstance(v["aliases"], list) else value_text(v["aliases"])))
     if facts.get("unsafe"):
         rows.append(("unsafe", Span("loading these files can run code (see problems)", "bold red")))
+    if v.get("signature"):  # issue 12: the check of the bundle given with the version
+        sig = v["signature"]
+        rows.append(("signature", Span(sig["message"], "green" if sig["status"] == "signed" else "bold red")))
     o.fields(rows)
 
     problems = facts.get("problems") or []
