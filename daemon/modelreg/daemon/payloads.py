@@ -347,9 +347,9 @@ class Registration:
     number: int | None = None  # the number asked for (RegistrationBody.number); None: the next
     renumber: bool = False  # a spent ``number`` takes the next one instead of a Conflict
     reference: str | None = None  # an external URI: a version without files (RegistrationBody.reference)
-
     signature: str | None = None  # a signature bundle's blob (RegistrationBody.signature; issue 12)
     signature_path: str | None = None  # or its file on the daemon's machine
+
 
 _METADATA_MESSAGES = {**_METRIC_MESSAGES, "datasets[#].relation": "{field} must be trained_on or evaluated_on"}
 _REGISTRATION_MESSAGES = {
@@ -360,8 +360,8 @@ _REGISTRATION_MESSAGES = {
     "external_parents[#]": "{field} must be text of at most 400 characters",
     "files[#].sha256": "{field} must be 64 lower-case hex digits",
     "files[#].size": "{field} must be a non-negative integer",
-}
     "signature": "signature must be the sha256 (64 lower-case hex digits) of a bundle uploaded to /v1/blobs",
+}
 
 
 def parse_registration(body: Any) -> Registration:
@@ -381,11 +381,10 @@ def parse_registration(body: Any) -> Registration:
     elif b.source_uri is not None and b.source_uri.strip():
         reg.source = b.source_uri.strip()
     reg.external_parents = list(dict.fromkeys(p for p in b.external_parents or () if p.strip()))
-    return reg
     reg.signature, reg.signature_path = _signature(b)
+    return reg
 
 
-def _file_refs(files: list[bodies.FileEntry]) -> list[FileRef]:
 def _signature(b: RegistrationBody) -> tuple[str | None, str | None]:
     """A signature bundle given with the version: at most one, never for a version without files."""
     if b.signature is not None and b.signature_path is not None:
@@ -399,6 +398,7 @@ def _signature(b: RegistrationBody) -> tuple[str | None, str | None]:
     return b.signature, b.signature_path
 
 
+def _file_refs(files: list[bodies.FileEntry]) -> list[FileRef]:
     refs, seen = [], set()
     for f in files:
         rel = validate_relpath(f.path)

@@ -46,9 +46,9 @@ class SqliteStore:
         self.mlflow_search = MlflowSearchStore(self.engine)  # MLflow's registry views and searches
         self.tokens = TokenStore(self.engine)  # named, scoped tokens (issue 12)
         self.watchdogs = WatchdogStore(self.engine)  # rules on production monitoring metrics (issue 12)
+        self.signatures = SignatureStore(self.engine)  # trusted keys, versions' signature checks (issue 12)
 
     @property
-        self.signatures = SignatureStore(self.engine)  # trusted keys, versions' signature checks (issue 12)
     def on_commit(self):  # noqa: ANN201 - list of callbacks given each committed group's events
         return self.engine.on_commit
 
