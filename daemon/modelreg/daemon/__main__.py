@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from modelreg.shared.config import DAEMON_FILE, default_home, is_loopback, parse_listen
 from modelreg.shared.errors import InvalidInput, ModelregError
+from modelreg.shared.timefmt import parse_duration
 
 from .app import create_app
 from .keys import LIFECYCLE
@@ -48,6 +49,20 @@ def seconds(variable: str, default: float) -> float:
         value = -1.0
     if not 0 < value < float("inf"):
         raise InvalidInput(f"{variable} must be a positive number of seconds, not {raw[:40]!r}")
+    return value
+
+
+def duration(variable: str, default: float) -> float:
+    """A duration from the environment (``7d``, ``12h``, ``90s`` or seconds), else ``default``."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse_duration(raw)
+    except InvalidInput:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise InvalidInput(f"{variable} must be a positive duration such as 7d, 12h or 90s, not {raw[:40]!r}")
     return value
 
 
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(DaemonConfig(home=home, host=host, port=port,
                                        database=os.environ.get("MODELREG_DATABASE") or None,
                                        upload_ttl=seconds("MODELREG_UPLOAD_TTL", DaemonConfig.upload_ttl),
+                                       approval_ttl=duration("MODELREG_APPROVAL_TTL", DaemonConfig.approval_ttl),
                                        mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", "")))))
     except ModelregError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

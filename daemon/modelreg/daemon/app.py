@@ -22,6 +22,7 @@ from .api import middleware, models, stream, versions, watches as watches_api
 from .api import catalog_changes, compare, registration as registration_api, search, tokens as tokens_api
 from .api import signatures as signatures_api
 from .api import watchdogs as watchdogs_api
+from .api import approvals as approvals_api
 from .api.mlflow import artifacts as mlflow_artifacts, registry as mlflow_registry, tracking as mlflow_tracking
 from .artifacts.blobs import BlobStore
 from .config import DaemonConfig
@@ -34,6 +35,8 @@ from .keys import MLFLOW_ARTIFACTS, MLFLOW_REGISTRY, MLFLOW_TRACKING
 from .keys import SIGNING
 from .keys import BLOBS, BUS, CONFIG, GATES, STORE, HOOKS, JOBS, LIFECYCLE, POOL, REGISTRAR, SOCKETS, STARTED, TASKS, TOKEN, WATCHES
 from .keys import TOKENS, UPLOADS, WATCHDOGS
+from .keys import APPROVALS
+from .services.approvals import ApprovalService
 from .services.gates import GateService
 from .services.lifecycle import Lifecycle
 from .services.mlflow.artifacts import Artifacts as MlflowArtifacts
@@ -77,7 +80,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
-                   mlflow_registry, mlflow_tracking, mlflow_artifacts, tokens_api, watchdogs_api, signatures_api):
+                   mlflow_registry, mlflow_tracking, mlflow_artifacts, tokens_api, watchdogs_api, approvals_api, signatures_api):
         app.router.add_routes(module.routes)
     return app
 
@@ -141,8 +144,10 @@ async def _mlflow(app: web.Application) -> AsyncIterator[None]:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
-    lifecycle = Lifecycle(app[STORE], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}")
+    lifecycle = Lifecycle(app[STORE], app[BLOBS], app[POOL], cfg.home, f"http://{cfg.host}:{cfg.port}",
+                          cfg.approval_ttl)
     app[LIFECYCLE] = lifecycle
+    app[APPROVALS] = ApprovalService(app[STORE], lifecycle)
     app[GATES] = GateService(app[STORE])
     await asyncio.get_running_loop().run_in_executor(app[POOL], serving.cleanup_temp, cfg.home)
     # A crash between a commit and its symlink swap is repaired here.

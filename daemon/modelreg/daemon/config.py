@@ -20,6 +20,7 @@ class DaemonConfig:
     hook_backoff: float = 1.0                  # first retry delay of a failed hook delivery, doubling
     database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db
     mlflow_roots: tuple[Path, ...] = ()        # MODELREG_MLFLOW_ROOTS: folders an MLflow source path may lie in
+    approval_ttl: float = 7 * 86400            # MODELREG_APPROVAL_TTL: an undecided approval request then expires
 
     @property
     def db_path(self) -> Path:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from .artifacts.blobs import BlobStore
+from .services.approvals import ApprovalService
 from .config import DaemonConfig
 from .services.bus import EventBus
 from .services.hooks import HookDispatcher
@@ -44,5 +45,6 @@ MLFLOW_ARTIFACTS = web.AppKey("mlflow_artifacts", MlflowArtifacts)  # mlflow-art
 MLFLOW_REGISTRY = web.AppKey("mlflow_registry", MlflowRegistry)  # MLflow's model registry over ours
 UPLOADS = web.AppKey("uploads", Uploads)  # resumable blob uploads (/v1/blobs/uploads)
 TOKENS = web.AppKey("tokens", TokenService)  # named, scoped tokens (issue 12)
+APPROVALS = web.AppKey("approvals", ApprovalService)  # approval requests and their votes (issue 12)
 SIGNING = web.AppKey("signing", Signing)  # trusted keys and signature bundles (issue 12)
 WATCHDOGS = web.AppKey("watchdogs", Watchdogs)  # rules on production monitoring metrics (issue 12)

@@ -41,6 +41,7 @@ from modelreg.shared.bodies import (
     RenameBody,
     RollbackBody,
     TransitionBody,
+    VoteBody,
     VerifyBody,
     WatchBody,
 )
@@ -575,6 +576,16 @@ def parse_alias(body: Any) -> AliasBody:
     override of the alias's gates (force, with its reason)."""
     return _convert(body, AliasBody, {"version": "version must be a version number",
                                       "force": "force must be true or false"})
+
+
+def parse_vote(body: Any) -> str:
+    """POST /v1/requests/{id}/approve|reject: the reason, which a vote must give."""
+    b: VoteBody = _convert(body or None, VoteBody, {"reason": _REASON})
+    reason = (b.reason or "").strip()
+    if not reason:
+        raise InvalidInput("an approval or rejection needs a reason (--reason): votes are audited",
+                           {"field": "reason"})
+    return reason
 
 
 # -- gates, hooks, watches, maintenance -----------------------------------------------------------

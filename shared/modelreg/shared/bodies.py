@@ -209,6 +209,12 @@ class AliasBody(Struct):
     force: bool = False  # past the alias's failed gates (needs a reason; audited)
 
 
+class VoteBody(Struct):
+    """POST /v1/requests/{id}/approve and .../reject (issue 12): a vote needs its reason."""
+
+    reason: Union[Reason, None] = None
+
+
 class GateBody(Struct):
     """POST /v1/gates: exactly one of ``stage`` and ``alias`` is the target."""
 

@@ -306,6 +306,12 @@ def remove_alias(name: str, alias: str) -> Call:
 
 
 @call
+def protect_alias(name: str, alias: str, protected: bool = True) -> Call:
+    """Mark NAME@ALIAS protected (or not): it then moves only by identities with ``promote``."""
+    return Call("PUT" if protected else "DELETE", f"{V1}/models/{q(name)}/aliases/{q(alias)}/protection")
+
+
+@call
 def gates(model: str | None = None, stage: str | None = None, alias: str | None = None) -> Call:
     return Call("GET", f"{V1}/gates", _params(model=model or None, stage=stage or None, alias=alias or None))
 
@@ -413,6 +419,32 @@ def revoke_token(name: str) -> Call:
 
 
 # -- approval requests (issue 12) ------------------------------------------------------------------
+# A transition or alias move that an ``approvals >= N`` gate holds back returns
+# ``{"request": RequestView, "verdict": …}`` (HTTP 202) instead of the move's result.
+
+
+@call
+def requests(model: str | None = None, status: str | None = None, mine: bool = False) -> Call:
+    """Approval requests, newest first (``mine``: the ones the caller's identity asked for)."""
+    return Call("GET", f"{V1}/requests", _params(model=model or None, status=status or None, mine=mine or None),
+                pick="items")
+
+
+@call
+def approval_request(request_id: int) -> Call:
+    """One approval request (not ``request``: that name is the clients' generic call)."""
+    return Call("GET", f"{V1}/requests/{int(request_id)}")
+
+
+@call
+def approve(request_id: int, reason: str) -> Call:
+    """Approve; returns ``{"request", "change"}`` (``change``: the move's result once it ran)."""
+    return Call("POST", f"{V1}/requests/{int(request_id)}/approve", body={"reason": reason})
+
+
+@call
+def reject(request_id: int, reason: str) -> Call:
+    return Call("POST", f"{V1}/requests/{int(request_id)}/reject", body={"reason": reason})
 
 
 # -- signatures and trusted keys (issue 12) --------------------------------------------------------

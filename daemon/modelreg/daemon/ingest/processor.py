@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from modelreg.shared.names import validate_name
 
 from ..artifacts.blobs import BlobStore
 from ..payloads import Registration, parse_metadata
+from ..services.identity import DAEMON
 from ..services.registry import Registrar, retry_on_full_disk
 from ..sniff import SniffResult
 from ..store import Store
@@ -161,7 +162,8 @@ class DropProcessor:
         log.info("drop %s → %s (%s)", scan.name, ref, outcome)
         if outcome == "registered" and meta.get("stage"):
             try:
-                await self.lifecycle.transition(ref, meta["stage"], f"drop:{watch.path}",
+                # The daemon acting on the drop's request (an approvals gate makes it a request).
+                await self.lifecycle.transition(ref, meta["stage"], replace(DAEMON, claimed=f"drop:{watch.path}"),
                                                 f"requested by the drop's {side.name if side else 'sidecar'}")
             except GateFailed as exc:
                 log.info("stage %s requested by %s refused: %s", meta["stage"], scan.name, exc.message)

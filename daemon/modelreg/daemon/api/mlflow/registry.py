@@ -6,6 +6,7 @@ registry service (services/mlflow/registry.py) once and replies in MLflow's JSON
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,9 @@ from aiohttp import web
 from modelreg.shared.errors import Conflict, NotFound
 
 from ...keys import MLFLOW_REGISTRY
+from ...services.identity import Identity
 from ...services.mlflow.registry import MlflowRegistry
+from ..http import identity
 from . import views
 from .errors import INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, MlflowError
 from .http import actor, params, reply
@@ -24,6 +27,12 @@ PREFIX = "/api/2.0/mlflow"
 
 def _registry(request: web.Request) -> MlflowRegistry:
     return request.app[MLFLOW_REGISTRY]
+
+
+def _acting(request: web.Request) -> Identity:
+    """Who moves stages and aliases (the lifecycle checks the scope): the request's identity; the
+    home's token records the MLflow actor, a named token its own name."""
+    return replace(identity(request), claimed=actor(request))
 
 
 async def _exists_as_mlflow(call: Awaitable[Any]) -> Any:
@@ -98,13 +107,13 @@ async def delete_model_tag(request: web.Request) -> web.Response:
 
 @routes.post(f"{PREFIX}/registered-models/alias")
 async def set_alias(request: web.Request) -> web.Response:
-    await _registry(request).set_alias(await params(request), actor(request))
+    await _registry(request).set_alias(await params(request), _acting(request))
     return reply({})
 
 
 @routes.delete(f"{PREFIX}/registered-models/alias")
 async def delete_alias(request: web.Request) -> web.Response:
-    await _registry(request).delete_alias(await params(request), actor(request))
+    await _registry(request).delete_alias(await params(request), _acting(request))
     return reply({})
 
 
@@ -122,16 +131,17 @@ async def version_by_alias(request: web.Request) -> web.Response:
 # -- model versions -----------------------------------------------------------------------------
 
 
-def _version_route(call: Callable[[MlflowRegistry, dict[str, Any], str], Awaitable[Any]]):  # noqa: ANN202
+def _version_route(call: Callable[[MlflowRegistry, dict[str, Any], Any], Awaitable[Any]],
+                   who: Callable[[web.Request], Any] = actor):  # noqa: ANN202
     async def handler(request: web.Request) -> web.Response:
-        found = await call(_registry(request), await params(request), actor(request))
+        found = await call(_registry(request), await params(request), who(request))
         return reply({"model_version": views.version(found)} if found is not None else {})
     return handler
 
 
 routes.post(f"{PREFIX}/model-versions/create")(_version_route(MlflowRegistry.create_version))
 routes.patch(f"{PREFIX}/model-versions/update")(_version_route(MlflowRegistry.update_version))
-routes.post(f"{PREFIX}/model-versions/transition-stage")(_version_route(MlflowRegistry.transition))
+routes.post(f"{PREFIX}/model-versions/transition-stage")(_version_route(MlflowRegistry.transition, _acting))
 routes.delete(f"{PREFIX}/model-versions/delete")(_version_route(MlflowRegistry.delete_version))
 routes.post(f"{PREFIX}/model-versions/set-tag")(_version_route(MlflowRegistry.set_version_tag))
 routes.delete(f"{PREFIX}/model-versions/delete-tag")(_version_route(MlflowRegistry.delete_version_tag))

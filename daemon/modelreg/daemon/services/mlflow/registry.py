@@ -40,12 +40,13 @@ from concurrent.futures import Executor
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from modelreg.shared.errors import Conflict, InvalidInput, NotFound
+from modelreg.shared.errors import Conflict, GateFailed, InvalidInput, NotFound
 from modelreg.shared.names import validate_key, validate_name
 
 from ...payloads import FileRef, MetricRecord, Registration
 from ...store import Store
 from ...store.records import MlflowModel, MlflowPage, MlflowVersion, RunFacts
+from ..identity import Identity
 from ..lifecycle import Lifecycle
 from ..registry import Registrar
 from .. import catalog, changes
@@ -235,20 +236,20 @@ class MlflowRegistry:
 
     # -- aliases ----------------------------------------------------------------------------------
 
-    async def set_alias(self, params: dict[str, Any], actor: str) -> None:
+    async def set_alias(self, params: dict[str, Any], who: Identity) -> None:
         name = model_name(required(params, "name"))
         alias = _alias(params)
         number = version_number(required(params, "version"))
         await self.store.mlflow_search.get_version(name, number)  # MLflow's not-found words
-        await self.lifecycle.set_alias(name, alias, number, actor)
+        _not_held(await self.lifecycle.set_alias(name, alias, number, who))
 
-    async def delete_alias(self, params: dict[str, Any], actor: str) -> None:
+    async def delete_alias(self, params: dict[str, Any], who: Identity) -> None:
         """Removing an alias the model does not have is no error (as MLflow)."""
         name = model_name(required(params, "name"))
         alias = _alias(params)
         await self.store.mlflow_search.get_model(name)
         try:
-            await self.lifecycle.remove_alias(name, alias, actor)
+            await self.lifecycle.remove_alias(name, alias, who)
         except NotFound:
             pass
 
@@ -393,7 +394,7 @@ class MlflowRegistry:
     async def _version_change(self, name: str, number: int, body: dict[str, Any], actor: str) -> None:
         await changes.update_version(self.store, f"{name}@{number}", body, actor)
 
-    async def transition(self, params: dict[str, Any], actor: str) -> MlflowVersion:
+    async def transition(self, params: dict[str, Any], who: Identity) -> MlflowVersion:
         name, number = await self._version_ref(params)
         to = stage_of(required(params, "stage"))
         archive = params.get("archive_existing_versions", False)
@@ -413,11 +414,11 @@ class MlflowRegistry:
             raise InvalidInput(f"{name}@{number} cannot go back to stage None in modelreg (a version starts there); "
                                "archive it instead")
         if current.version.stage != to:
-            await self.lifecycle.transition(f"{name}@{number}", to, actor, REASON)
+            _not_held(await self.lifecycle.transition(f"{name}@{number}", to, who, REASON))
         if archive and to == "staging":
             for other in await self.store.mlflow_search.in_stage(name, "staging"):
                 if other != number:
-                    await self.lifecycle.transition(f"{name}@{other}", "archived", actor,
+                    await self.lifecycle.transition(f"{name}@{other}", "archived", who,
                                                     f"archive_existing_versions: v{number} went to staging ({REASON})")
         return await self.store.mlflow_search.get_version(name, number)
 
@@ -436,6 +437,16 @@ class MlflowRegistry:
         orders = filters.parse_version_order(_list(params.get("order_by")))
         offset = filters.page_offset(params.get("page_token"))
         return await self.store.mlflow_search.search_versions(found.clauses, orders, offset, limit, found.prompts)
+
+
+def _not_held(result: dict[str, Any]) -> None:
+    """MLflow has no approval requests: a move an ``approvals`` gate held back is refused there,
+    saying which request now waits for approvals (issue 12)."""
+    request = result.get("request")
+    if request is not None:
+        raise GateFailed(f"{request['ref']} → {request['target']} needs {request['required']} approvals: approval "
+                         f"request #{request['id']} is open (modelreg approve {request['id']} --reason …)",
+                         {"request": request, "verdict": result.get("verdict")})
 
 
 def _alias(params: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .approvals import ApprovalStore
 from .audit import AuditStore
 from .bulk import BulkStore
 from .catalog import CatalogStore
@@ -45,6 +46,7 @@ class SqliteStore:
         self.tracking = TrackingStore(self.engine)  # MLflow's tracking subset and artifact tree
         self.mlflow_search = MlflowSearchStore(self.engine)  # MLflow's registry views and searches
         self.tokens = TokenStore(self.engine)  # named, scoped tokens (issue 12)
+        self.approvals = ApprovalStore(self.engine)  # approval requests and votes (issue 12)
         self.watchdogs = WatchdogStore(self.engine)  # rules on production monitoring metrics (issue 12)
         self.signatures = SignatureStore(self.engine)  # trusted keys, versions' signature checks (issue 12)
 

@@ -21,13 +21,14 @@ from modelreg.shared.names import Ref
 
 from ..records import (AliasOutcome, FileRecord, GateDecision, GateFacts, GateRecord, RollbackPlan, ServingTarget,
                        StageChangeRecord, TransitionOutcome, VersionRecord)
-from . import catalog, events
+from . import approvals, catalog, events
 from .engine import Sql, SqliteEngine, WriteTx
 from .gates import alias_rules_for, rules_for
 
 SERVED_STAGES = ("production", "staging")
 
 Decide = Callable[[GateFacts], GateDecision]
+Authorize = Callable[[bool], None]  # given whether the alias is protected; raises to refuse the move
 CheckRollback = Callable[[VersionRecord | None, VersionRecord], None]
 
 
@@ -116,14 +117,30 @@ def stage_change_record(row: Any) -> StageChangeRecord:
 
 
 def history(q: Sql, name: str) -> list[StageChangeRecord]:
+    """A model's stage changes, with the approvers each change's event names (issue 12)."""
     mid = catalog.model_id(q, name)
-    return [stage_change_record(r) for r in q.all("SELECT * FROM stage_changes WHERE model_id = ? ORDER BY id", (mid,))]
+    rows = q.all("SELECT sc.*, json_extract(e.data, '$.approvals') AS approvals FROM stage_changes sc "
+                 "LEFT JOIN events e ON e.id = sc.event_id WHERE sc.model_id = ? ORDER BY sc.id", (mid,))
+    return [msgspec.structs.replace(stage_change_record(r), approvals=json.loads(r["approvals"]))
+            if r["approvals"] else stage_change_record(r) for r in rows]
 
 
 def aliases_of(q: Sql, model_id: int) -> dict[str, int]:
     rows = q.all("SELECT a.alias, v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
                  "WHERE a.model_id = ? ORDER BY a.alias", (model_id,))
     return {r["alias"]: r["number"] for r in rows}
+
+
+def alias_items(q: Sql, model_id: int) -> list[dict[str, Any]]:
+    """Each alias with its version and whether it is protected."""
+    rows = q.all("SELECT a.alias, v.number, a.protected FROM aliases a JOIN versions v ON v.id = a.version_id "
+                 "WHERE a.model_id = ? ORDER BY a.alias", (model_id,))
+    return [{"alias": r["alias"], "version": r["number"], "protected": bool(r["protected"])} for r in rows]
+
+
+def alias_protected(q: Sql, model_id: int, alias: str) -> bool:
+    row = q.one("SELECT protected FROM aliases WHERE model_id = ? AND alias = ?", (model_id, alias))
+    return bool(row["protected"]) if row is not None else False
 
 
 def serving_targets(q: Sql, model: str) -> list[ServingTarget]:
@@ -149,12 +166,16 @@ def served_models(q: Sql) -> list[str]:
 
 
 def change_stage(tx: WriteTx, rec: VersionRecord, from_stage: str, to_stage: str, kind: str, actor: str,
-                 reason: str, forced: bool, verdict: dict[str, Any] | None) -> None:
-    """One stage change: the versions row, its stage.changed event and its stage_changes row."""
+                 reason: str, forced: bool, verdict: dict[str, Any] | None, approvals: tuple[str, ...] = ()) -> None:
+    """One stage change: the versions row, its stage.changed event (naming the identities that
+    approved it, if any) and its stage_changes row."""
     tx.execute("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? WHERE id = ?",
                (to_stage, tx.now, tx.now, rec.id))
-    event = events.append(tx, "stage.changed", actor, model=rec.model_name, version=rec.number, data={
-        "from": from_stage, "to": to_stage, "kind": kind, "reason": reason, "forced": forced, "verdict": verdict})
+    data: dict[str, Any] = {"from": from_stage, "to": to_stage, "kind": kind, "reason": reason, "forced": forced,
+                            "verdict": verdict}
+    if approvals:
+        data["approvals"] = list(approvals)
+    event = events.append(tx, "stage.changed", actor, model=rec.model_name, version=rec.number, data=data)
     tx.execute(
         "INSERT INTO stage_changes (model_id, version_id, number, from_stage, to_stage, kind, actor, reason, forced, "
         "verdict, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -169,12 +190,25 @@ def record_refusal(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reason:
                   data={"from": rec.stage, "to": to, "reason": reason, "verdict": verdict})
 
 
-def transition(tx: WriteTx, version_id: int, to: str, actor: str, reason: str, decide: Decide) -> TransitionOutcome:
+def transition(tx: WriteTx, version_id: int, to: str, actor: str, reason: str, decide: Decide,
+               requested_by: str = "", ttl: float = 0.0) -> TransitionOutcome:
+    """Decide on fresh state, then commit the move, the refusal, or (held back only by an
+    ``approvals`` gate) the approval request ``requested_by`` opens or joins."""
     rec = live_version(tx, version_id)
     decision = decide(gate_facts(tx, rec))  # may raise (e.g. Conflict): nothing is written
+    if decision.approvals_needed:
+        request = approvals.open_request(tx, rec, to, requested_by, actor, reason, decision.approvals_needed,
+                                         decision.verdict, ttl)
+        return TransitionOutcome(before=rec, decision=decision, request=request)
     if not decision.allowed:
         record_refusal(tx, rec, to, actor, reason, decision.verdict)
         return TransitionOutcome(before=rec, decision=decision)
+    return apply_transition(tx, rec, to, actor, reason, decision)
+
+
+def apply_transition(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reason: str, decision: GateDecision,
+                     approved_by: tuple[str, ...] = ()) -> TransitionOutcome:
+    """Commit an allowed move: the previous production version archived first, then the change."""
     archived = []
     if to == "production":
         prev = production_of(tx, rec.model_id)
@@ -183,7 +217,7 @@ def transition(tx: WriteTx, version_id: int, to: str, actor: str, reason: str, d
             change_stage(tx, prev_rec, "production", "archived", "replaced", actor, f"replaced by v{rec.number}",
                          False, None)
             archived.append(prev_rec.number)
-    change_stage(tx, rec, rec.stage, to, "transition", actor, reason, decision.forced, decision.verdict)
+    change_stage(tx, rec, rec.stage, to, "transition", actor, reason, decision.forced, decision.verdict, approved_by)
     # Read under the write lock: the answer describes this move, not a later one.
     view = catalog.version_detail(tx, catalog.version_by_id(tx, rec.id))
     return TransitionOutcome(before=rec, decision=decision, view=view, archived=archived)
@@ -200,34 +234,69 @@ def rollback(tx: WriteTx, current_id: int, target_id: int, actor: str, reason: s
 
 
 def set_alias(tx: WriteTx, ref: Ref, alias: str, actor: str, decide: Decide | None = None,
-              reason: str = "") -> AliasOutcome:
-    """Point ``alias`` at ``ref``; with ``decide`` (the alias has gates), only if it allows the move
-    on the state this write sees, else the refusal (an ``alias.refused`` event) is all it commits."""
+              reason: str = "", authorize: Authorize | None = None, requested_by: str = "",
+              ttl: float = 0.0) -> AliasOutcome:
+    """Point ``alias`` at ``ref``; ``authorize`` first sees whether the alias is protected (and may
+    refuse); with ``decide`` (the alias has gates), only if it allows the move on the state this
+    write sees, else the refusal (an ``alias.refused`` event) or, when only approvals are
+    missing, the approval request ``requested_by`` opens is all it commits."""
     rec = catalog.resolve(tx, ref)
+    if authorize is not None:
+        authorize(alias_protected(tx, rec.model_id, alias))
     decision = decide(alias_gate_facts(tx, rec, alias)) if decide is not None else None
-    held = tx.one("SELECT v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
-                  "WHERE a.model_id = ? AND a.alias = ?", (rec.model_id, alias))
+    if decision is not None and decision.approvals_needed:
+        request = approvals.open_request(tx, rec, f"@{alias}", requested_by, actor, reason,
+                                         decision.approvals_needed, decision.verdict, ttl)
+        return AliasOutcome(before=rec, decision=decision, request=request)
     if decision is not None and not decision.allowed:
+        held = tx.one("SELECT v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                      "WHERE a.model_id = ? AND a.alias = ?", (rec.model_id, alias))
         events.append(tx, "alias.refused", actor, model=rec.model_name, version=rec.number, data={
             "alias": alias, "from": held["number"] if held is not None else None, "to": rec.number,
             "reason": reason, "verdict": decision.verdict})
         return AliasOutcome(before=rec, decision=decision)
+    return point_alias(tx, rec, alias, actor, decision, reason)
+
+
+def point_alias(tx: WriteTx, rec: VersionRecord, alias: str, actor: str, decision: GateDecision | None,
+                reason: str = "", approved_by: tuple[str, ...] = ()) -> AliasOutcome:
+    """Commit an allowed alias move (its ``alias.set`` event keeps the verdict and the approvers)."""
     tx.execute("INSERT INTO aliases (model_id, alias, version_id, created_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (model_id, alias) DO UPDATE SET version_id = excluded.version_id, "
                "created_at = excluded.created_at", (rec.model_id, alias, rec.id, tx.now))
     data: dict[str, Any] = {"alias": alias}
     if decision is not None:  # a gated move keeps its verdict, and an override its reason
         data.update(verdict=decision.verdict, forced=decision.forced, reason=reason)
+    if approved_by:
+        data["approvals"] = list(approved_by)
     events.append(tx, "alias.set", actor, model=rec.model_name, version=rec.number, data=data)
     return AliasOutcome(before=rec, decision=decision, aliases=aliases_of(tx, rec.model_id))
 
 
-def remove_alias(tx: WriteTx, name: str, alias: str, actor: str) -> dict[str, int]:
+def remove_alias(tx: WriteTx, name: str, alias: str, actor: str, authorize: Authorize | None = None) -> dict[str, int]:
     mid = catalog.model_id(tx, name)
+    if authorize is not None:
+        authorize(alias_protected(tx, mid, alias))
     if tx.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?", (mid, alias)).rowcount == 0:
         raise NotFound(f"{name} has no alias {alias!r}")
     events.append(tx, "alias.removed", actor, model=name, data={"alias": alias})
     return aliases_of(tx, mid)
+
+
+def protect_alias(tx: WriteTx, name: str, alias: str, protected: bool, actor: str) -> list[dict[str, Any]]:
+    """Mark an existing alias protected (or not): ``alias.protected`` / ``alias.unprotected``."""
+    mid = catalog.model_id(tx, name)
+    row = tx.one("SELECT a.protected, v.number FROM aliases a JOIN versions v ON v.id = a.version_id "
+                 "WHERE a.model_id = ? AND a.alias = ?", (mid, alias))
+    if row is None:
+        raise NotFound(f"{name} has no alias {alias!r}; set it first (modelreg alias set {name} {alias} VERSION)",
+                       {"alias": alias})
+    if bool(row["protected"]) != protected:
+        tx.execute("UPDATE aliases SET protected = ? WHERE model_id = ? AND alias = ?", (int(protected), mid, alias))
+        stored = tx.one("SELECT name FROM models WHERE id = ?", (mid,))["name"]
+        events.append(tx, "alias.protected" if protected else "alias.unprotected", actor, model=stored,
+                      version=row["number"], data={"alias": alias})
+    return alias_items(tx, mid)
 
 
 class StageStore:
@@ -245,9 +314,12 @@ class StageStore:
         """A version's gate facts, read again (for command gates, outside any transaction)."""
         return await self.engine.read(lambda q: gate_facts(q, live_version(q, version_id)))
 
-    async def transition(self, version_id: int, to: str, actor: str, reason: str, decide: Decide) -> TransitionOutcome:
-        """Move a version to ``to`` if ``decide`` allows it on fresh state, else record the refusal (one write)."""
-        return await self.engine.write(lambda tx: transition(tx, version_id, to, actor, reason, decide))
+    async def transition(self, version_id: int, to: str, actor: str, reason: str, decide: Decide,
+                         requested_by: str = "", ttl: float = 0.0) -> TransitionOutcome:
+        """Move a version to ``to`` if ``decide`` allows it on fresh state, else record the refusal
+        or open the approval request (one write; see ``transition``)."""
+        return await self.engine.write(lambda tx: transition(tx, version_id, to, actor, reason, decide,
+                                                             requested_by, ttl))
 
     async def rollback_plan(self, name: str, to: Ref | None = None) -> RollbackPlan:
         """The production version now and the one a rollback would restore (``to``, or the last other one)."""
@@ -263,21 +335,31 @@ class StageStore:
     async def aliases(self, name: str) -> dict[str, int]:
         return await self.engine.read(lambda q: aliases_of(q, catalog.model_id(q, name)))
 
-    async def alias_candidate(self, ref: Ref, alias: str) -> tuple[GateFacts, list[GateRecord]]:
-        """A version's gate facts for moving ``alias`` onto it and the rules guarding the alias (one read)."""
-        def read(q: Sql) -> tuple[GateFacts, list[GateRecord]]:
+    async def alias_items(self, name: str) -> list[dict[str, Any]]:
+        return await self.engine.read(lambda q: alias_items(q, catalog.model_id(q, name)))
+
+    async def alias_candidate(self, ref: Ref, alias: str) -> tuple[GateFacts, list[GateRecord], bool]:
+        """A version's gate facts for moving ``alias`` onto it, the rules guarding the alias and
+        whether it is protected (one read)."""
+        def read(q: Sql) -> tuple[GateFacts, list[GateRecord], bool]:
             rec = catalog.resolve(q, ref)
-            return alias_gate_facts(q, rec, alias), alias_rules_for(q, rec.model_id, alias)
+            return (alias_gate_facts(q, rec, alias), alias_rules_for(q, rec.model_id, alias),
+                    alias_protected(q, rec.model_id, alias))
         return await self.engine.read(read)
 
-    async def set_alias(self, ref: Ref, alias: str, actor: str, decide: Decide | None = None,
-                        reason: str = "") -> AliasOutcome:
-        """Point ``alias`` at the version ``ref`` names if ``decide`` (when given) allows it on fresh
-        state, else record the refusal (one write); the outcome holds the model's aliases after it."""
-        return await self.engine.write(lambda tx: set_alias(tx, ref, alias, actor, decide, reason))
+    async def set_alias(self, ref: Ref, alias: str, actor: str, decide: Decide | None = None, reason: str = "",
+                        authorize: Authorize | None = None, requested_by: str = "", ttl: float = 0.0) -> AliasOutcome:
+        """Point ``alias`` at the version ``ref`` names if ``authorize`` and ``decide`` (when given)
+        allow it on fresh state, else record the refusal or open the approval request (one
+        write); the outcome holds the model's aliases after it."""
+        return await self.engine.write(lambda tx: set_alias(tx, ref, alias, actor, decide, reason, authorize,
+                                                            requested_by, ttl))
 
-    async def remove_alias(self, name: str, alias: str, actor: str) -> dict[str, int]:
-        return await self.engine.write(lambda tx: remove_alias(tx, name, alias, actor))
+    async def remove_alias(self, name: str, alias: str, actor: str, authorize: Authorize | None = None) -> dict[str, int]:
+        return await self.engine.write(lambda tx: remove_alias(tx, name, alias, actor, authorize))
+
+    async def protect_alias(self, name: str, alias: str, protected: bool, actor: str) -> list[dict[str, Any]]:
+        return await self.engine.write(lambda tx: protect_alias(tx, name, alias, protected, actor))
 
     async def files(self, version_id: int) -> list[FileRecord]:
         return await self.engine.read(lambda q: version_files(q, version_id))
