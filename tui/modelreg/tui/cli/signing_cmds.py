@@ -78,7 +78,7 @@ def trust_rm(ctx: Context, name: str) -> None:
 @click.option("--certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Sign as this certificate (of --key's public key) instead of a bare key.")
 @click.option("--chain", "chain", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Certificates between --certificate and the trusted one (repeatable).")
+              help="The certificates that issued --certificate, up to the trusted one (repeatable).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.sig"),
               show_default=True, help="Where to write the bundle.")
 @click.option("--attach", is_flag=True, help="Also give the bundle to the version (verified at once).")
@@ -90,8 +90,9 @@ def sign(ctx: Context, ref: str, key: Path, certificate: Path | None, chain: tup
     (the `model_signing verify` tool accepts it on a copy of the version)."""
     import model_signing
 
-    if chain and certificate is None:
-        raise InvalidInput("--chain goes with --certificate")
+    if bool(chain) != (certificate is not None):  # model_signing puts at least one issuer in the bundle
+        raise InvalidInput("--certificate and --chain go together: --chain names the issuing CA's certificate "
+                           "(and any between)")
     c = ctx.client()
     v = c.version(ref)
     if not v.get("files"):
