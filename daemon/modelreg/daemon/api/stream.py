@@ -1,5 +1,6 @@
 """GET /v1/events/stream: every event as a msgpack WebSocket frame, resumable by id; a
-model-limited token gets only the events it may see (``policy.sees_event``)."""
+model-limited token gets only the events it may see (``policy.sees_event``), and a stream whose
+named token is revoked or expires is closed (1008)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import asyncio
 import logging
 
 import msgpack
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from ..keys import BUS, SOCKETS, STORE
+from ..keys import BUS, SOCKETS, STORE, TOKENS
 from ..store import Store
 from ..services.identity import Identity
+from ..services.tokens import CACHE_TTL
 from .http import identity, query_int
 from .policy import sees_event
 
@@ -19,6 +21,7 @@ routes = web.RouteTableDef()
 log = logging.getLogger("modelreg.daemon.stream")
 _BATCH = 500
 _RETRY_S = 1.0
+RECHECK_S = CACHE_TTL  # a named token revoked or expired mid-stream: the stream closes within this
 
 
 @routes.get("/v1/events/stream")
@@ -40,13 +43,21 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             last = await _retrying(store.audit.last_id)
         last = await _backlog(ws, store, last, who)
         reader = asyncio.create_task(_drain_client(ws))
+        getter: asyncio.Task | None = None
+        recheck = RECHECK_S if who.token_id is not None else None  # the home's token sleeps until an event
         while not ws.closed:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            getter = getter or asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, timeout=recheck, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 getter.cancel()
                 break
-            event = getter.result()
+            if not await _still_valid(request, who):
+                getter.cancel()
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"the token was revoked or has expired")
+                break
+            if getter not in done:
+                continue
+            event, getter = getter.result(), None
             if event is None:  # the bus dropped us (too slow) or is closing: catch up from the store
                 if request.app[BUS].closed:
                     break
@@ -67,6 +78,15 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         request.app[SOCKETS].discard(ws)
         await ws.close()
     return ws
+
+
+async def _still_valid(request: web.Request, who: Identity) -> bool:
+    """Whether a named token still holds (the lookup is cached: this costs a hash, not a read)."""
+    if who.token_id is None:
+        return True
+    secret = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    identity, _ = await request.app[TOKENS].identify(secret)
+    return identity is not None
 
 
 async def _retrying(read):  # noqa: ANN001, ANN202 - a store read; a failure is logged and retried

@@ -66,7 +66,8 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
     total = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
     show_bar = not ctx.as_json
     # A named token uploads: reading a path on the daemon's machine needs admin (docs/security.md).
-    if upload or not _daemon_is_local(ctx) or (c.token or "").startswith(NAMED_TOKEN_PREFIX):
+    named = (c.token or "").startswith(NAMED_TOKEN_PREFIX)
+    if upload or named or not _daemon_is_local(ctx):
         if move:
             raise InvalidInput("--move works only with a daemon on this machine"
                                + (" and the home's token (a named token uploads the files)" if named else ""))
@@ -81,9 +82,9 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
             err.line(f"cancelled: upload of {path.name} (nothing registered)")
             raise click.exceptions.Exit(INTERRUPTED) from None
     else:
-        try:
         if signature is not None:  # the daemon reads it (and leaves it out of the files if it is one of them)
             metadata["signature_path"] = str(signature.absolute())
+        try:
             result = c.register(name, path=path, move=move, **metadata)
         except KeyboardInterrupt:
             # Still reading the files: the daemon cancels a job whose client has gone.
@@ -117,10 +118,10 @@ def register(ctx: Context, path: Path, name: str, metrics: tuple[str, ...], para
         how = " (same bytes as an earlier version: stored once)" if methods == ["dedup"] else ""
     out.line("registered ", Span(f"{v['model']}@{v['version']}", "bold"),
              f" · {v['status']} · {v['file_count']} file(s), {size(v['total_size'])}{how}")
-
     if v.get("signature"):
         sig = v["signature"]
         out.line("  ", Span(sig["message"], "green" if sig["status"] == "signed" else "bold red"))
+
 
 def _tell(text: str) -> None:
     """An upload's interruptions and resumes, on stderr (the bar, when shown, stays below)."""
