@@ -253,7 +253,7 @@ class Watchdogs:
         reason = rollback_reason(f.watchdog_id, trip.rule, f.observed)
         to, why = None, ""
         try:
-            await self.lifecycle.rollback(trip.model, who.actor, reason, to=f.rollback_to)
+            await self.lifecycle.rollback(trip.model, who, reason, to=f.rollback_to)
             to = f.rollback_to
         except Exception as exc:  # noqa: BLE001 - production moved meanwhile, damaged files…: the event says so
             why = f"the rollback to v{f.rollback_to} failed: {exc.message if isinstance(exc, ModelregError) else exc}"

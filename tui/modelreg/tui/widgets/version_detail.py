@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
+from modelreg.shared.errors import ModelregError
 from modelreg.shared.names import METRIC_SOURCES
 
 from .formatting import (GAP, Clock, Palette, anchored, joined, judged_delta, labelled, number, plural, size,
@@ -34,7 +35,7 @@ class VersionDetail(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="overview", id="detail-tabs"):
             with TabPane("Overview", id="overview"):
-                yield VerticalScroll(Static(id="overview-text"))
+                yield VerticalScroll(Static(id="overview-text"), Static(id="watchdog-text"))
             with TabPane("Model card", id="card"):
                 yield VerticalScroll(Markdown(id="card-md"))
             with TabPane("Metrics", id="metrics"):
@@ -66,6 +67,18 @@ class VersionDetail(Vertical):
         self._view = (None if is_prod else production, history, directions, clock, palette)
         self._drawn: set[str] = set()
         self.draw(self.active)
+        self.query_one("#watchdog-text", Static).update("")
+        self.run_worker(self._load_watchdogs(detail, clock, palette), exclusive=True, group="watchdogs",
+                        exit_on_error=False)
+
+    async def _load_watchdogs(self, detail: dict[str, Any], clock: Clock, palette: Palette) -> None:
+        """The model's watchdogs, as they judge this version (issue 12): shown under the overview."""
+        try:
+            text = watchdog_text(detail, await self.app.require_client().watchdogs(detail["model"]), clock, palette)
+        except ModelregError as exc:  # the model renamed or deleted meanwhile, the daemon gone: said, not raised
+            text = Text(f"watchdogs: {exc.message}", style=palette.muted)
+        if self.detail is detail:  # not a version shown since
+            self.query_one("#watchdog-text", Static).update(text)
 
     def show_history(self, history: list[dict[str, Any]], clock: Clock, palette: Palette) -> None:
         if self.detail is None:
@@ -252,6 +265,32 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
         lines.append(Text(_facts_line(facts), style=palette.muted))
     if d.get("content_digest"):
         lines.append(Text(f"digest {d['content_digest'][:16]}", style=palette.muted))
+    return Text("\n").join(lines)
+
+
+def watchdog_text(d: dict[str, Any], watchdogs: list[dict[str, Any]], clock: Clock, palette: Palette) -> Text:
+    """One line per watchdog that judges this version: its state on the production version (ok
+    with the last values, tripped, cooling down), or a trip of this version when it is not."""
+    lines: list[Text] = []
+    for w in watchdogs:
+        trip = next((t for t in w.get("trips") or [] if t.get("version") == d["version"]), None)
+        head = Text.assemble((f"watchdog {w['id']} ", palette.muted), w["rule"], " · ")
+        if d.get("stage") == "production" and w.get("production") == d["version"] and w["state"] != "tripped":
+            values = ", ".join(number(v) for v in w.get("values") or []) or "no monitoring records yet"
+            if w["state"] == "cooling down":
+                head.append(f"cooling down until {clock.date(w.get('cooldown_until'))}", style=palette.accent)
+                head.append(f" · last {values}", style=palette.muted)
+            else:
+                head.append("ok", style=palette.better)
+                head.append(f" · last {values}", style=palette.muted)
+        elif trip is not None:
+            head.append(f"tripped {clock.ago(trip.get('at'))}", style=palette.worse)
+            head.append(f" (observed {', '.join(number(v) for v in trip.get('observed') or [])}) · ")
+            head.append(f"rolled back to v{trip['to']}" if trip.get("rolled_back")
+                        else "rolling back" if trip.get("running") else f"no rollback: {trip.get('why')}")
+        else:
+            continue
+        lines.append(head)
     return Text("\n").join(lines)
 
 
