@@ -14,6 +14,7 @@ closed ``expired`` when it is next read or voted on.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,8 @@ from .lifecycle import CommandsNotRun, Lifecycle
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed", "cancelled")
 MAX_LIST = 1000
+
+log = logging.getLogger("modelreg.approvals")
 
 
 class ApprovalService:
@@ -76,7 +79,8 @@ class ApprovalService:
                 after, change = await self.store.approvals.vote(request_id, who.name, who.actor, kind, reason, decide)
                 break
             except CommandsNotRun:  # another vote came in meanwhile and this one completes it
-                continue
+                log.info("approval request #%d: a concurrent vote made this one complete it; running its "
+                         "command gates first", request_id)
         if after["status"] == "expired":
             raise Conflict(f"approval request #{request_id} expired at {after['expires_at']}; the vote was not "
                            "recorded (ask again: modelreg promote …)", {"request": request_id, "status": "expired"})

@@ -10,6 +10,7 @@ from modelreg.shared.config import API_PREFIX
 from modelreg.shared.errors import GateFailed, InvalidInput
 from modelreg.shared.names import parse_ref, validate_alias, validate_name
 
+from .approval_cmds import opened
 from .context import Context, json_option, pass_ctx
 from .render import Span, emit_json, err, out, plural, size, table, when
 from .render import stage as stage_cell
@@ -60,6 +61,8 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
         result = ctx.client().transition(ref, to, reason=reason, force=force)
     except GateFailed as exc:
         _refused(ctx, exc, ref, "stays where it is")
+    if "request" in result:
+        return _held(ctx, result)
     if ctx.as_json:
         return emit_json(result)
     if result.get("verdict"):
@@ -69,6 +72,14 @@ def _transition(ctx: Context, ref: str, to: str, reason: str | None, force: bool
     out.line(f"{v['model']}@{v['version']} is now ", stage_cell(v["stage"]), archived)
 
 
+def _held(ctx: Context, result: dict) -> None:
+    """A move held back for approval: the request it opened (or joined), then exit 7."""
+    if ctx.as_json:
+        emit_json(result)
+        sys.exit(7)
+    opened(result["request"])
+
+
 def _refused(ctx: Context, exc: GateFailed, what: str, stays: str) -> None:
     """A move the gates refused: its verdict (or the JSON envelope), then exit 3."""
     verdict = exc.details.get("verdict")
@@ -76,8 +87,12 @@ def _refused(ctx: Context, exc: GateFailed, what: str, stays: str) -> None:
         emit_json(exc.envelope())
     elif verdict:
         print_verdict(verdict)
-        err.line(Span("refused:", "red"), f" {what} {stays}; fix the failing rules, or pass "
-                 "--force --reason '…' to override (audited)")
+        who = [r["rule"] for r in verdict["rules"] if r["status"] != "pass" and r.get("kind") in ("by", "approvals")]
+        if who:  # --force never stands in for who may move it
+            err.line(Span("refused:", "red"), f" {what} {stays}; --force does not override {', '.join(who)}")
+        else:
+            err.line(Span("refused:", "red"), f" {what} {stays}; fix the failing rules, or pass "
+                     "--force --reason '…' to override (audited)")
     else:
         err.line(Span("refused:", "red"), f" {exc.message}")
     sys.exit(3)
@@ -98,7 +113,8 @@ def _gate_target(stage: str | None, alias_name: str | None, stage_flag: str = "-
 @json_option
 @pass_ctx
 def promote(ctx: Context, ref: str, to: str, reason: str | None, force: bool) -> None:
-    """Move REF to staging or production through its gates."""
+    """Move REF to staging or production through its gates (exit 3 if they refuse; exit 7 when an
+    approvals gate holds it back: the approval request it opened is printed)."""
     if force and not reason:
         raise InvalidInput("--force needs --reason")
     _transition(ctx, ref, to, reason, force)
@@ -150,11 +166,12 @@ def history(ctx: Context, name: str, at: str | None, limit: int) -> None:
     if not h["items"]:
         out.line(f"{name} has had no stage changes yet")
         return
-    t = table("when", "v", "from", "to", "how", "by", "reason")
+    approved = any(item.get("approvals") for item in h["items"])
+    t = table("when", "v", "from", "to", "how", "by", *(["approved by"] if approved else []), "reason")
     for item in h["items"]:
         how = [item["kind"]] + ([Span(" forced", "yellow")] if item["forced"] else [])
         t.add_row(when(item["ts"]), str(item["version"]), stage_cell(item["from"]), stage_cell(item["to"]), how,
-                  item["actor"], item["reason"] or "")
+                  item["actor"], *([", ".join(item.get("approvals") or [])] if approved else []), item["reason"] or "")
     out.table(t)
 
 
@@ -172,13 +189,16 @@ def alias() -> None:
 @json_option
 @pass_ctx
 def alias_set(ctx: Context, name: str, alias_name: str, version: int, reason: str | None, force: bool) -> None:
-    """Point NAME@ALIAS at VERSION, through the alias's gates (exit 3 if they refuse)."""
+    """Point NAME@ALIAS at VERSION, through the alias's gates (exit 3 if they refuse, 7 if the move
+    waits for approval). A protected alias moves only by identities with promote on NAME."""
     if force and not reason:
         raise InvalidInput("--force needs --reason")
     try:
         r = ctx.client().set_alias(name, alias_name, version, reason=reason, force=force)
     except GateFailed as exc:
         _refused(ctx, exc, f"{name}@{alias_name}", "stays where it was")
+    if "request" in r:
+        return _held(ctx, r)
     if ctx.as_json:
         return emit_json(r)
     if r.get("verdict"):
@@ -210,8 +230,38 @@ def alias_list(ctx: Context, name: str) -> None:
         return emit_json(r)
     if not r["aliases"]:
         out.line(f"{name} has no aliases: `modelreg alias set {name} ALIAS VERSION` adds one")
-    for a, n in r["aliases"].items():
-        out.line(f"{name}@{a} → v{n}")
+    for a in r["items"]:
+        out.line(f"{name}@{a['alias']} → v{a['version']}", Span(" (protected)", "yellow") if a["protected"] else "")
+
+
+@alias.command("protect")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@json_option
+@pass_ctx
+def alias_protect(ctx: Context, name: str, alias_name: str) -> None:
+    """Protect NAME@ALIAS: only identities with promote on NAME may move or remove it (through its gates)."""
+    _protection(ctx, name, alias_name, True)
+
+
+@alias.command("unprotect")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@json_option
+@pass_ctx
+def alias_unprotect(ctx: Context, name: str, alias_name: str) -> None:
+    """Lift the protection of NAME@ALIAS (write tokens may move it again)."""
+    _protection(ctx, name, alias_name, False)
+
+
+def _protection(ctx: Context, name: str, alias_name: str, protected: bool) -> None:
+    validate_name(name)
+    validate_alias(alias_name)
+    r = ctx.client().protect_alias(name, alias_name, protected)
+    if ctx.as_json:
+        return emit_json(r)
+    out.line(f"{name}@{alias_name} is " + ("protected: it moves only by identities with promote on " + name
+                                          if protected else "no longer protected"))
 
 
 @click.group()
