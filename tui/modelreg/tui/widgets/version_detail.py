@@ -263,6 +263,8 @@ def overview(d: dict[str, Any], production: dict[str, Any] | None, directions: d
     facts = d.get("facts") or {}
     if facts:
         lines.append(Text(_facts_line(facts), style=palette.muted))
+    if sig := d.get("signature"):  # issue 12: the check of the bundle given with the version
+        lines.append(Text(sig["message"], style=palette.better if sig["status"] == "signed" else palette.worse))
     if d.get("content_digest"):
         lines.append(Text(f"digest {d['content_digest'][:16]}", style=palette.muted))
     return Text("\n").join(lines)
