@@ -26,8 +26,6 @@ def mlflow_transition(url: str, secret: str, name: str, version: int, stage: str
         return exc.code, json.loads(exc.read())
 
 
-@pytest.mark.xfail(strict=True, reason="needs H2's lifecycle check (services/lifecycle.py asks for promote "
-                   "to change a stage or roll back); remove this mark when it lands")
 def test_a_write_token_cannot_change_a_stage_and_a_promote_token_can(daemon, admin, token, tmp_path) -> None:
     register(admin, tmp_path, 1, auc=0.9)
     register(admin, tmp_path, 2, auc=0.95)

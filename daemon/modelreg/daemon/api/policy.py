@@ -39,6 +39,10 @@ SCOPE: dict[tuple[str, str], str] = {
     ("POST", "/v1/hooks"): ADMIN, ("DELETE", "/v1/hooks/{id}"): ADMIN,
     ("POST", "/v1/watches"): ADMIN, ("DELETE", "/v1/watches/{key}"): ADMIN,  # the daemon reads those folders
     ("POST", "/v1/gc"): ADMIN,
+    ("GET", "/v1/trust"): ADMIN,  # the keys whose signatures the registry trusts
+    # Protecting an alias decides who may move it later (the lifecycle asks the same).
+    ("PUT", "/v1/models/{name}/aliases/{alias}/protection"): PROMOTE,
+    ("DELETE", "/v1/models/{name}/aliases/{alias}/protection"): PROMOTE,
     # What can take a serving version away or break the refs deployments resolve.
     ("DELETE", "/v1/models/{name}"): PROMOTE, ("DELETE", "/v1/models/{name}/versions/{selector}"): PROMOTE,
     ("POST", "/v1/models/{name}/rename"): PROMOTE,
@@ -133,7 +137,8 @@ def sees_event(who: Identity, event: dict[str, Any]) -> bool:
 
 async def _names_a_path(request: web.Request) -> bool:
     data = await _body(request, body)
-    return isinstance(data, dict) and data.get("path") is not None
+    # signature_path too (issue 12): the daemon reads that file and serves it back as the bundle.
+    return isinstance(data, dict) and (data.get("path") is not None or data.get("signature_path") is not None)
 
 
 async def _body(request: web.Request, parse) -> Any:  # noqa: ANN001 - body() or mlflow_params()

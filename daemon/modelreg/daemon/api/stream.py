@@ -53,6 +53,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 break
             if not await _still_valid(request, who):
                 getter.cancel()
+                reader.cancel()  # close() reads the client's answer itself
+                await asyncio.gather(reader, return_exceptions=True)
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"the token was revoked or has expired")
                 break
             if getter not in done:
@@ -71,6 +73,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_bytes(msgpack.packb(event, use_bin_type=True, default=str))
             last = event["id"]
         reader.cancel()
+        if getter is not None:
+            getter.cancel()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
