@@ -120,3 +120,17 @@ def test_hostile_key_files(tmp_path, admin):
             admin.request("POST", "/v1/trust", body=body)
         assert refused.value.status == 400
     assert admin.trusted_keys() == []
+
+
+def test_reading_a_bundle_on_the_daemons_machine_needs_admin(tmp_path, admin, token, setup):
+    """signature_path makes the daemon read a file and serve it back: like path, admin only."""
+    _, _, files = setup
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for a write token\n")
+    writer = token("trainer", "write")
+    with pytest.raises(ModelregError) as refused:
+        writer.register("fraud", files=files, signature_path=str(secret))
+    assert refused.value.status == 403
+    with pytest.raises(NotFound):
+        admin.model("fraud")
+    assert writer.register("fraud", files=files)["version"]["signature"] is None  # uploads stay a writer's

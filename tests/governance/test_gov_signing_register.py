@@ -166,3 +166,11 @@ def test_removing_a_key_untrusts_what_it_verified(tmp_path, admin, release_key):
     assert admin.version("fraud@1")["signature"]["status"] == "untrusted"
     events = [e["kind"] for e in admin.events(kind="trust.removed")["items"]]
     assert events == ["trust.removed"]
+
+
+def test_gc_keeps_the_bundle_of_a_kept_version(tmp_path, admin, release_key):
+    folder = model_folder(tmp_path / "train", 1)
+    bundle = sign(folder, release_key, tmp_path / "model.sig")
+    admin.register("fraud", path=folder, wait=True, signature_path=str(bundle))
+    admin.gc(dry_run=False)
+    assert admin.request("GET", "/v1/models/fraud/versions/1/signature") == json.loads(bundle.read_text())
