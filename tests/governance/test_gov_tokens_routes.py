@@ -16,16 +16,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daemon_process import start_daemon
 from gov_support import make_token, model_folder, register
 from modelreg.daemon.api.middleware import OPEN_PREFIXES, OPEN_ROUTES
-from modelreg.daemon.api.policy import route_scope
+from modelreg.daemon.api.policy import BODY_MODELS, REGISTER, route_scope
 from modelreg.daemon.app import create_app
 from modelreg.daemon.config import DaemonConfig
 from modelreg.shared.sync_client import SyncClient
-from reliability.hostile_support import StateProbe, Wire
+from reliability.hostile_support import StateProbe, Wire, budget, values
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # POSTs that change nothing (a check, a search): the only non-GET routes a read token may call.
@@ -126,6 +129,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     r = Registry(tmp_path_factory.mktemp("gov-routes"))
     yield r
     r.close()
+    log = (r.daemon.home / "test-daemon.log").read_text(errors="replace")
+    assert "Traceback" not in log and "unhandled error" not in log, log[-5000:]
 
 
 def send(wire: Wire, method: str, canonical: str, params: dict[str, str] | None = None, query: str = ""):
@@ -224,3 +229,42 @@ def test_registering_a_path_on_the_daemons_machine_needs_admin(registry: Registr
     assert registry.probe.digest() == before
     uploaded = writer.upload_and_register("fraud", folder)
     assert uploaded["version"]["created_by"] == "trainer"
+
+
+BODY_ROUTES = [(m, p) for m, p in ROUTES if (m, p) in BODY_MODELS or (m, p) == REGISTER
+               or (m != "GET" and p.startswith((f"{MLFLOW}/registered-models/", f"{MLFLOW}/model-versions/")))]
+
+
+@pytest.fixture(scope="module")
+def limited_writer(registry: Registry) -> Wire:
+    return registry.token("fuzzer", "write", models="fraud*")
+
+
+@pytest.mark.parametrize("method, canonical", BODY_ROUTES, ids=[f"{m} {p}" for m, p in BODY_ROUTES])
+def test_hostile_bodies_from_a_limited_token_get_a_clear_answer(registry: Registry, limited_writer: Wire,
+                                                                method: str, canonical: str) -> None:
+    """The policy reads these routes' bodies for a model-limited token: whatever they hold, the
+    answer is a documented 4xx or a success, never a 5xx, and a refusal changed nothing. (Last
+    in the module: a taken request may rename or delete the seeded models.)"""
+    limited = limited_writer
+
+    @budget(8)
+    @given(value=values(["fraud", "other", "fraud2", "FRAUD", "x" * 200], ["name", "new_name", "model", "path"]),
+           as_msgpack=st.booleans())
+    def run(value: Any, as_msgpack: bool) -> None:
+        data = json.dumps(value).encode() if not as_msgpack or canonical.startswith("/api/") else _packb(value)
+        ctype = "application/msgpack" if as_msgpack and not canonical.startswith("/api/") else "application/json"
+        before = registry.probe.digest()
+        reply = limited.send(method, target(canonical, PARAMS), data, {"Content-Type": ctype})
+        assert reply.status < 500, (reply.status, reply.body[:300])
+        if reply.status >= 400:
+            assert registry.probe.digest() == before
+
+    run()
+
+
+def _packb(value: Any) -> bytes:
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except (UnicodeEncodeError, OverflowError):
+        return json.dumps(value).encode()
