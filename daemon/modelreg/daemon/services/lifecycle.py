@@ -280,7 +280,7 @@ class Lifecycle:
             raise InvalidInput("--force needs a --reason: overrides are audited")
         ref = parse_ref(f"{validate_name(name)}@{int(number)}")  # the caller's number, checked as any ref is
         who.require("write", name, doing="moving an alias")
-        authorize = _alias_authority(who, name, alias, "move")
+        authorize = _alias_authority(who, name, alias, "moving")
         facts, gates, protected = await self.store.stages.alias_candidate(ref, alias)
         authorize(protected)  # before any command gate runs; the write checks again on fresh state
         if not gates:
@@ -300,7 +300,7 @@ class Lifecycle:
         """Remove NAME@ALIAS (``write`` on the model; a protected alias ``promote``)."""
         validate_name(name)
         who.require("write", name, doing="removing an alias")
-        authorize = _alias_authority(who, name, alias, "remove")
+        authorize = _alias_authority(who, name, alias, "removing")
         return {"model": name, "aliases": await self.store.stages.remove_alias(name, alias, who.actor, authorize)}
 
     async def protect_alias(self, name: str, alias: str, protected: bool, who: Identity) -> dict[str, Any]:
