@@ -45,6 +45,8 @@ def test_a_refusal_is_exit_6_and_a_bad_token_file_exit_2(daemon, modelreg, tmp_p
     for missing in ("--token-file", str(tmp_path / "nope")), ("--token-file", str(tmp_path)):
         bad = modelreg("token", "whoami", *missing)
         assert bad.returncode == 2 and "cannot read the token file" in bad.stderr, bad.stderr
+    tui = modelreg("tui", "--token-file", str(tmp_path / "nope"))  # the TUI takes it too, checked before it opens
+    assert tui.returncode == 2 and "cannot read the token file" in tui.stderr, tui.stderr
     empty = tmp_path / "empty.token"
     empty.write_text("\n")
     bad = modelreg("--token-file", str(empty), "models")

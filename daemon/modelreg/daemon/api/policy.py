@@ -96,7 +96,7 @@ async def authorize(request: web.Request, who: Identity) -> None:
         return  # no such route: the router answers 404/405
     method, canonical = request.method, resource.canonical
     scope = route_scope(method, canonical)
-    doing = f"{method} {canonical}"
+    doing = f"{method} {request.path[:200]}"
     who.require(scope, doing=doing)
     if (method, canonical) == REGISTER and scope != ADMIN and await _names_a_path(request):
         who.require(ADMIN, doing="registering a path on the daemon's machine (upload the files instead)")
