@@ -29,8 +29,8 @@ def test_keymap_file_remaps_known_ids_and_reports_the_rest(tmp_path: Path):
     (tmp_path / "bad.toml").write_text("promote = \n")
     assert load_keymap([tmp_path / "bad.toml"]).problems and not load_keymap([tmp_path / "bad.toml"]).keymap
     assert load_keymap([]).keymap == {}
-    assert {"stage", "promote", "archive", "rollback", "gates", "mark", "compare", "lineage", "history", "events",
-            "filter", "help", "back"} == set(DEFAULT_KEYS)
+    assert {"stage", "promote", "archive", "rollback", "gates", "approve", "reject", "mark", "compare", "lineage",
+            "history", "events", "filter", "help", "back"} == set(DEFAULT_KEYS)
 
 
 def test_version_filter_grammar():

@@ -240,6 +240,10 @@ class ModelregApp(App[None]):
         """This UI is about to make that change itself: no toast when its event arrives."""
         self._expected[(model.lower(), int(version), to)] = time.monotonic() + EXPECT_S
 
+    def forget_change(self, model: str, version: int, to: str) -> None:
+        """The expected change did not happen (held for approval): toast it when someone else makes it."""
+        self._expected.pop((model.lower(), int(version), to), None)
+
     def _toast(self, events: list[dict[str, Any]]) -> None:
         now = time.monotonic()
         self._expected = {k: t for k, t in self._expected.items() if t > now}

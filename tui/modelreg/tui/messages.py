@@ -119,6 +119,27 @@ class TransitionRefused(Message):
 
 
 @dataclass
+class RequestsLoaded(Message):
+    """A model's pending approval requests (issue 12)."""
+
+    model: str
+    requests: list[dict[str, Any]]
+
+
+@dataclass
+class VoteRecorded(Message):
+    """An approval or rejection went in; ``request`` is the daemon's RequestView after it."""
+
+    decision: str  # approve | reject
+    request: dict[str, Any]
+
+
+@dataclass
+class VoteRefused(Message):
+    message: str
+
+
+@dataclass
 class CompareLoaded(Message):
     details: list[dict[str, Any]]
 

@@ -16,15 +16,17 @@ from textual.widgets.option_list import Option
 from modelreg.shared.errors import InvalidInput, ModelregError, NotFound
 from modelreg.shared.filters import parse_metric_filter
 
-from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, ModelsChanged, VersionDetailLoaded,
-                        VersionsChanged, VersionsPage)
+from ..messages import (HistoryLoaded, ModelCardLoaded, ModelInfoLoaded, ModelsChanged, RequestsLoaded,
+                        VersionDetailLoaded, VersionsChanged, VersionsPage)
 from ..widgets.formatting import GAP, joined, labelled, plural, version_ref
 from ..widgets.header import StatusHeader
+from ..widgets.requests_panel import RequestsPanel, order_for
 from ..widgets.version_detail import VersionDetail
 from ..widgets.versions_table import PAGE, VersionsTable, rank_metric_keys
 from .base import RegistryScreen
 
 DETAIL_DEBOUNCE_S = 0.12
+REQUESTS_REDRAW_S = 30.0  # the pending requests' "expires in" counts down
 
 
 def parse_filter(text: str) -> dict[str, Any]:
@@ -64,6 +66,10 @@ class ModelScreen(RegistryScreen):
         Binding("a", "archive", "archive", id="archive", tooltip="archive the version"),
         Binding("r", "rollback", "rollback", id="rollback", tooltip="roll production back to the previous version"),
         Binding("g", "gates", "gates", id="gates", tooltip="dry-run the gates (staging and production)"),
+        Binding("A", "approve", "approve", id="approve",
+                tooltip="approve a pending approval request, with a reason"),
+        Binding("X", "reject", "reject", id="reject",
+                tooltip="reject a pending approval request, with a reason"),
         Binding("space", "mark", "mark", id="mark", key_display="␣",
                 tooltip="mark / unmark the version for comparison"),
         Binding("c", "compare", "compare", id="compare", tooltip="compare the marked versions"),
@@ -89,6 +95,7 @@ class ModelScreen(RegistryScreen):
         self.loaded = False
         self.detail_version: int | None = None
         self.deleted = False
+        self.requests: list[dict[str, Any]] = []  # pending approval requests of the model
         self._binding_signature: Any = ()
 
     def compose(self) -> ComposeResult:
@@ -97,6 +104,7 @@ class ModelScreen(RegistryScreen):
             yield OptionList(id="sidebar")
             with Vertical(id="main"):
                 yield Static(id="vinfo")
+                yield RequestsPanel(id="requests")
                 yield Input(placeholder="production · staging · auc>=0.9 · tag:team=risk · failed", id="vfilter")
                 yield VersionsTable(id="versions")
                 yield VersionDetail(id="detail")
@@ -116,6 +124,7 @@ class ModelScreen(RegistryScreen):
         self.detail.clear_detail("loading…")
         self._fill_sidebar()
         self.table.focus()
+        self.set_interval(REQUESTS_REDRAW_S, self._tick_requests)
         if self.app.client is not None:
             self.reload()
 
@@ -126,6 +135,7 @@ class ModelScreen(RegistryScreen):
     def reload(self) -> None:
         self.load_model()
         self.load_page(reset=True)
+        self.load_requests()
 
     def _fill_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar", OptionList)
@@ -161,6 +171,31 @@ class ModelScreen(RegistryScreen):
         except NotFound:
             history = {"items": []}
         self.post_message(HistoryLoaded(info["name"], history))
+
+    @work(exclusive=True, exit_on_error=False, group="requests")
+    async def load_requests(self) -> None:
+        name = self.model_name
+        try:
+            page = await self.client.requests(model=name, status="pending")
+        except NotFound:  # a daemon from before approval requests: nothing can be pending
+            page = {"items": []}
+        items = page.get("items", []) if isinstance(page, dict) else list(page or [])
+        self.post_message(RequestsLoaded(name, items))
+
+    def on_requests_loaded(self, message: RequestsLoaded) -> None:
+        if message.model.lower() != self.model_name.lower():
+            return
+        self.requests = [r for r in message.requests if r.get("status", "pending") == "pending"]
+        self.query_one("#requests", RequestsPanel).show_requests(self.requests, self.table.current_version(),
+                                                                  self.clock, self.palette)
+        self._bindings_changed()
+
+    def _tick_requests(self) -> None:
+        if not self.requests:
+            return
+        if any((self.clock.ts(r.get("expires_at")) or float("inf")) <= self.clock.now() for r in self.requests):
+            self.load_requests()  # the daemon says what became of it
+        self.query_one("#requests", RequestsPanel).redraw(self.clock, self.palette)
 
     @work(exclusive=True, exit_on_error=False, group="versions-page")
     async def load_page(self, reset: bool = False) -> None:
@@ -229,7 +264,7 @@ class ModelScreen(RegistryScreen):
         """Refresh the footer only when the set of keys that apply changed (it re-lays out)."""
         v = self.table.current()
         signature = (v.get("stage"), v.get("status")) if v else None, len(self.table.marked) >= 2, \
-            self._rollback_target()
+            self._rollback_target(), bool(self.requests)
         if signature != self._binding_signature:
             self._binding_signature = signature
             self.refresh_bindings()
@@ -237,6 +272,10 @@ class ModelScreen(RegistryScreen):
     @on(DataTable.RowHighlighted, "#versions")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._bindings_changed()
+        panel = self.query_one("#requests", RequestsPanel)
+        if panel.requests and panel.version != self.table.current_version():
+            panel.version = self.table.current_version()  # its requests go first
+            panel.redraw(self.clock, self.palette)
         if self.table.needs_more():
             self.load_page()
         self._detail_for_cursor()
@@ -330,6 +369,8 @@ class ModelScreen(RegistryScreen):
             self.load_model()
         if any(e["kind"].startswith("alias.") for e in mine):  # alias.removed names no version
             self.table.refresh_annotations()
+        if any(e["kind"].startswith(("approval.", "stage.")) for e in mine):
+            self.load_requests()
 
     def _renamed(self, new: str, event: dict[str, Any]) -> None:
         """Follow the model to its new name: same versions, new refs."""
@@ -430,6 +471,8 @@ class ModelScreen(RegistryScreen):
             return self._rollback_target() is not None
         if action in ("gates", "mark", "lineage"):
             return v is not None
+        if action in ("approve", "reject"):
+            return bool(self.requests)
         if action == "compare":
             return len(self.table.marked) >= 2
         return True
@@ -453,7 +496,9 @@ class ModelScreen(RegistryScreen):
                                              v.get("stage", "none")), self._transition_done)
 
     def _transition_done(self, result: dict[str, Any] | None) -> None:
-        if result:
+        if result and result.get("request"):  # held for approval: nothing moved, a request is pending
+            self.load_requests()
+        elif result:
             self.apply_transition(result)
 
     def action_stage(self) -> None:
@@ -474,6 +519,21 @@ class ModelScreen(RegistryScreen):
 
         self.app.push_screen(RollbackModal(self.info.get("name", self.model_name), current, self._rollback_target()),
                              self._transition_done)
+
+    def action_approve(self) -> None:
+        self._vote("approve")
+
+    def action_reject(self) -> None:
+        self._vote("reject")
+
+    def _vote(self, decision: str) -> None:
+        if not self.requests:
+            self.notify(f"{self.model_name} has no pending approval requests", severity="warning")
+            return
+        from .approval import ApprovalModal
+
+        self.app.push_screen(ApprovalModal(decision, order_for(self.requests, self.table.current_version())),
+                             lambda _result: self.load_requests())
 
     def action_gates(self) -> None:
         if v := self.table.current():
@@ -548,6 +608,8 @@ class ModelScreen(RegistryScreen):
                    ("archive", "Archive version", "Archive the highlighted version"),
                    ("rollback", "Roll back production", "Make the previous production version production again"),
                    ("gates", "Dry-run gates", "What the staging and production gates say about this version"),
+                   ("approve", "Approve a request", "Approve a pending approval request of this model, with a reason"),
+                   ("reject", "Reject a request", "Reject a pending approval request of this model, with a reason"),
                    ("compare", "Compare marked versions", "Metrics, params and artifacts side by side"),
                    ("lineage", "Lineage", "Datasets, runs and parents upstream; derived versions downstream"),
                    ("history", "Stage history", "Every stage change of this model"),

@@ -22,14 +22,21 @@ from modelreg.shared.errors import GateFailed, ModelregError, NotFound
 from ..messages import TransitionFinished, TransitionRefused, VerdictLoaded
 from ..widgets.checkbox import TextCheckbox
 from ..widgets.verdict import VerdictView
-from ..widgets.formatting import anchored
+from ..widgets.formatting import anchored, plural
 from .base import RegistryModal
 
 VERBS = {"staging": "Move to staging", "production": "Promote to production", "archived": "Archive"}
 
 
+def held_for_approval(verdict: dict[str, Any] | None) -> bool:
+    """Only `approvals >= N` rules fail: confirming opens an approval request instead of moving."""
+    failed = [r for r in (verdict or {}).get("rules") or [] if r.get("status") != "pass"]
+    return bool(failed) and all(r.get("kind") == "approvals" for r in failed)
+
+
 class TransitionModal(RegistryModal):
-    """Dismisses with the daemon's answer ``{"version", "verdict", "archived"}``, or None."""
+    """Dismisses with the daemon's answer ``{"version", "verdict", "archived"}`` (``{"request",
+    "verdict"}`` when an approvals gate holds the move for approval), or None."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", show=True)]
 
@@ -89,7 +96,10 @@ class TransitionModal(RegistryModal):
             if prod != self.version:
                 self.query_one("#replaces", Static).update(
                     Text(f"\nv{prod} leaves production and is archived in the same step", style="italic"))
-        self.query_one("#force").display = bool(message.verdict) and not message.verdict.get("passed", True)
+        self.query_one("#force").display = bool(message.verdict) and not message.verdict.get("passed", True) \
+            and not held_for_approval(message.verdict)  # force never stands in for approvals
+        self.query_one("#confirm", Button).label = "Request approval" if held_for_approval(message.verdict) \
+            else VERBS[self.target]
         self._update_confirm()
 
     def _needs_reason(self) -> bool:
@@ -98,12 +108,16 @@ class TransitionModal(RegistryModal):
     def _update_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         forced = self.query_one("#force", Checkbox).value
-        blocked = self.gated and (self.verdict is None or (not self.verdict.get("passed") and not forced))
+        approval = held_for_approval(self.verdict)
+        blocked = self.gated and (self.verdict is None or (not self.verdict.get("passed") and not forced
+                                                           and not approval))
         missing_reason = self._needs_reason() and not reason
         button = self.query_one("#confirm", Button)
         button.disabled = self.busy or blocked or missing_reason
         hint = ""
-        if self.gated and self.verdict is not None and not self.verdict.get("passed") and not forced:
+        if approval and not missing_reason:
+            hint = "this move needs approval: confirming opens an approval request for others to approve"
+        elif self.gated and self.verdict is not None and not self.verdict.get("passed") and not forced:
             hint = "the gates failed: tick force and give a reason to override (audited)"
         elif missing_reason:
             hint = "a reason is required"
@@ -149,6 +163,10 @@ class TransitionModal(RegistryModal):
         self.query_one("#dialog-error", Static).update(Text(message.message, style=self.app.palette.error))
 
     def on_transition_finished(self, message: TransitionFinished) -> None:
+        if request := message.result.get("request"):
+            self._held_for_approval(request)
+            self.dismiss(message.result)
+            return
         version = message.result.get("version") or {}
         archived = message.result.get("archived") or []
         note = f"{self.ref} → {version.get('stage', self.target)}"
@@ -156,6 +174,15 @@ class TransitionModal(RegistryModal):
             note += f"; archived v{', v'.join(map(str, archived))}"
         self.app.notify(note, title="stage changed", timeout=5)
         self.dismiss(message.result)
+
+    def _held_for_approval(self, request: dict[str, Any]) -> None:
+        """The daemon answered 202: an `approvals >= N` gate holds the move until others approve it."""
+        self.app.forget_change(self.model, self.version, self.target)  # nothing moved
+        have, need = len(request.get("approvals") or []), int(request.get("required") or 0)
+        so_far = f", {have} so far" if have else ""
+        self.app.notify(f"approval request #{request.get('id')} opened: {self.ref} → {self.target} needs "
+                        f"{plural(need, 'approval')}{so_far}; {self.ref} has not moved",
+                        title="approval requested", timeout=8)
 
 
 class RollbackModal(RegistryModal):
