@@ -67,7 +67,7 @@ class VersionDetail(Vertical):
         self._view = (None if is_prod else production, history, directions, clock, palette)
         self._drawn: set[str] = set()
         self.draw(self.active)
-        self.query_one("#watchdog-text", Static).update("")
+        self.query_one("#watchdog-text", Static).display = False  # takes no row until there is something to say
         self.run_worker(self._load_watchdogs(detail, clock, palette), exclusive=True, group="watchdogs",
                         exit_on_error=False)
 
@@ -78,7 +78,9 @@ class VersionDetail(Vertical):
         except ModelregError as exc:  # the model renamed or deleted meanwhile, the daemon gone: said, not raised
             text = Text(f"watchdogs: {exc.message}", style=palette.muted)
         if self.detail is detail:  # not a version shown since
-            self.query_one("#watchdog-text", Static).update(text)
+            line = self.query_one("#watchdog-text", Static)
+            line.update(text)
+            line.display = bool(text.plain)
 
     def show_history(self, history: list[dict[str, Any]], clock: Clock, palette: Palette) -> None:
         if self.detail is None:
@@ -278,13 +280,12 @@ def watchdog_text(d: dict[str, Any], watchdogs: list[dict[str, Any]], clock: Clo
         trip = next((t for t in w.get("trips") or [] if t.get("version") == d["version"]), None)
         head = Text.assemble((f"watchdog {w['id']} ", palette.muted), w["rule"], " · ")
         if d.get("stage") == "production" and w.get("production") == d["version"] and w["state"] != "tripped":
-            values = ", ".join(number(v) for v in w.get("values") or []) or "no monitoring records yet"
+            values = ", ".join(number(v) for v in w.get("values") or [])
             if w["state"] == "cooling down":
                 head.append(f"cooling down until {clock.date(w.get('cooldown_until'))}", style=palette.accent)
-                head.append(f" · last {values}", style=palette.muted)
             else:
                 head.append("ok", style=palette.better)
-                head.append(f" · last {values}", style=palette.muted)
+            head.append(f" · last {values}" if values else " · no monitoring records yet", style=palette.muted)
         elif trip is not None:
             head.append(f"tripped {clock.ago(trip.get('at'))}", style=palette.worse)
             head.append(f" (observed {', '.join(number(v) for v in trip.get('observed') or [])}) · ")
