@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from modelreg.shared.errors import Conflict, Forbidden, InvalidInput, ModelregError
@@ -30,6 +31,8 @@ STATUSES = ("pending", "approved", "rejected", "expired", "failed", "cancelled")
 MAX_LIST = 1000
 
 log = logging.getLogger("modelreg.approvals")
+
+Decide = Callable[[GateFacts, tuple[str, ...]], GateDecision]  # on the vote's fresh state, with the approvals so far
 
 
 class ApprovalService:
@@ -88,7 +91,7 @@ class ApprovalService:
             await self.lifecycle.approved(after)
         return {"request": after, "change": change}
 
-    async def _decider(self, request: dict[str, Any], kind: str, run_commands: bool):  # noqa: ANN202
+    async def _decider(self, request: dict[str, Any], kind: str, run_commands: bool) -> Decide:
         """The decide callable for the vote's write: the request's gates read afresh (not needed
         for a rejection or a request already closed, which the write refuses)."""
         if kind != "approve" or request["status"] != "pending":
