@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gov_support import MODEL, register
@@ -45,6 +45,7 @@ def test_a_mistake_shows_the_grammar(text: str, says: str) -> None:
     assert says in caught.value.message
 
 
+@settings(max_examples=100, deadline=None)  # no deadline: a loaded machine is slow, not wrong
 @given(key=st.from_regex(KEY_RE, fullmatch=True), op=st.sampled_from(["<", "<=", ">", ">="]),
        threshold=st.floats(allow_nan=False, allow_infinity=False), window=st.integers(1, 1000))
 def test_any_rule_the_grammar_can_say_round_trips(key: str, op: str, threshold: float, window: int) -> None:
@@ -53,6 +54,7 @@ def test_any_rule_the_grammar_can_say_round_trips(key: str, op: str, threshold: 
     assert parse_watchdog_rule(rule.text) == rule
 
 
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=120))
 def test_any_text_is_a_rule_or_a_message(text: str) -> None:
     try:
