@@ -163,6 +163,8 @@ def _verified_manifest(signature: Any, keys: Sequence[TrustedKeyRecord],
                 verifier = sign_ec_key.Verifier(path)
             verifier._verify_signed_content(signature)  # the signature alone: the envelope is the key's
         except (InvalidSignature, ValueError, KeyError, TypeError) as exc:
+            if not (hint or by_certificate):
+                continue  # a bundle that names no key (an older format, Sigstore's keyless): try the next
             return SignatureCheck("invalid", None, f"the bundle names the trusted key {key.name} but does not "
                                                    f"verify with it (altered or corrupt): {_short(exc)}", None)
         try:

@@ -558,7 +558,7 @@ MIGRATIONS.append((
     CREATE TABLE version_signatures (
         version_id    INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
         status        TEXT NOT NULL CHECK (status IN ('signed', 'mismatch', 'untrusted', 'invalid')),
-        signer        TEXT,          -- the trusted key's name when status = 'signed'
+        signer        TEXT,          -- the trusted key that signed (status signed or mismatch)
         message       TEXT NOT NULL DEFAULT '',
         bundle_sha256 TEXT,          -- the bundle is kept as a blob
         checked_at    REAL NOT NULL

@@ -62,9 +62,13 @@ def list_keys(q: Sql) -> list[TrustedKeyRecord]:
     return [key_record(r) for r in q.all("SELECT * FROM trusted_keys ORDER BY name")]
 
 
-def record(tx: WriteTx, rec: VersionRecord, check: SignatureCheck, bundle_size: int, actor: str) -> None:
+def record(tx: WriteTx, rec: VersionRecord, check: SignatureCheck, bundle_size: int, actor: str) -> SignatureCheck:
     """The version's check (replacing an earlier one), its bundle's blob row (gc keeps it while
-    the version is kept), and the ``version.signature`` event."""
+    the version is kept), and the ``version.signature`` event; the check as recorded."""
+    if check.signer is not None and tx.one("SELECT 1 FROM trusted_keys WHERE name = ?", (check.signer,)) is None:
+        # The key was removed while the bundle was being verified: what it verified is untrusted now.
+        check = SignatureCheck("untrusted", None, f"signed by {check.signer}, a key the registry no longer trusts",
+                               check.bundle_sha256)
     if check.bundle_sha256 is not None:
         tx.execute("INSERT INTO blobs (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                    (check.bundle_sha256, bundle_size, tx.now))
@@ -76,6 +80,7 @@ def record(tx: WriteTx, rec: VersionRecord, check: SignatureCheck, bundle_size: 
     events.append(tx, "version.signature", actor, model=rec.model_name, version=rec.number,
                   data={"status": check.status, "signer": check.signer, "message": check.message,
                         "bundle_sha256": check.bundle_sha256})
+    return check
 
 
 def bundle_of(q: Sql, ref: Ref | str) -> tuple[VersionRecord, str | None]:
@@ -107,8 +112,8 @@ class SignatureStore:
         """``VersionStore.create_ready`` with the version's signature check, in one transaction."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
             rec = versions.create_ready(tx, model, reg, files, actor)
-            record(tx, rec, check, bundle_size, actor)
-            view = {**versions.fresh_detail(tx, rec, reg, files), "signature": check_view(check, tx.now)}
+            recorded = record(tx, rec, check, bundle_size, actor)
+            view = {**versions.fresh_detail(tx, rec, reg, files), "signature": check_view(recorded, tx.now)}
             return rec, view
         return await self.engine.write(write)
 
