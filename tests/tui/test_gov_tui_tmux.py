@@ -32,7 +32,7 @@ class Tmux:
     """One detached tmux session on a private server."""
 
     def __init__(self, socket: str, session: str = "gov") -> None:
-        self.base, self.session = ["tmux", "-L", socket], session
+        self.base, self.session = ["tmux", "-L", socket, "-f", "/dev/null"], session
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=15, env=env)
@@ -40,8 +40,10 @@ class Tmux:
         return done.stdout
 
     def start(self, command: list[str], env: dict[str, str], width: int = 120, height: int = 40) -> None:
-        # The server starts with this environment; the session's shell command inherits it.
-        self.run("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), shlex.join(command),
+        # The server starts with this environment, which the command inherits; remain-on-exit keeps
+        # a crashed TUI's last screen (its traceback) for the failure message.
+        self.run("start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";",
+                 "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), shlex.join(command),
                  env=env)
 
     def screen(self) -> str:
