@@ -190,7 +190,9 @@ def _readme_keys() -> set[str]:
     keys = set()
     for line in table.splitlines()[2:]:
         for cell in line.strip("|").split("|")[0::2]:
-            keys |= {_README_NAMES.get(k.lower(), k.lower()) for k in re.findall(r"`([^`]+)`", cell)}
+            # A single letter keeps its case (`A` is shift+a, not `a`); names fold (`F1`).
+            keys |= {_README_NAMES.get(k.lower(), k if len(k) == 1 else k.lower())
+                     for k in re.findall(r"`([^`]+)`", cell)}
     return keys
 
 
