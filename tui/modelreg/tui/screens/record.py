@@ -51,7 +51,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (dict, list)):
-        return "{}" if isinstance(value, dict) else "[]"
+        return "-" if isinstance(value, dict) else "none"  # a person reads "approvals: none", not "[]"
     return str(value)
 
 
