@@ -100,7 +100,9 @@ async def test_the_event_stream_of_a_model_limited_token_holds_only_its_models(d
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(url, params={"after": "0"}, headers=headers(limited)) as mine, \
                 http.ws_connect(url, params={"after": "0"}, headers=headers(everyone)) as all_of_them:
-            is_ready = lambda n: lambda e: e["kind"] == "version.ready" and e["model"] == "fraud" and e["version"] == n  # noqa: E731
+            def is_ready(n: int):  # noqa: ANN202
+                return lambda e: e["kind"] == "version.ready" and e["model"] == "fraud" and e["version"] == n
+
             backlog = await _frames(mine, is_ready(first["version"]))
             assert {e["model"] for e in backlog} == {"fraud"}, [(e["kind"], e["model"]) for e in backlog]
             # Live: another model's version, then one of fraud's; only fraud's arrives.
@@ -116,7 +118,8 @@ async def test_the_event_stream_of_a_model_limited_token_holds_only_its_models(d
 async def test_a_stream_closes_when_its_token_is_revoked(daemon, admin, token) -> None:
     viewer = token("viewer", "read")
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(daemon.url + "/v1/events/stream", headers={"Authorization": f"Bearer {viewer.secret}"}) as ws:
+        auth = {"Authorization": f"Bearer {viewer.secret}"}
+        async with http.ws_connect(daemon.url + "/v1/events/stream", headers=auth) as ws:
             await asyncio.to_thread(admin.revoke_token, "viewer")
             deadline = time.monotonic() + 30
             while True:  # the revocation's own event may come first

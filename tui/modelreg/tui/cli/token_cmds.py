@@ -16,8 +16,8 @@ def token() -> None:
 @token.command("create")
 @click.argument("name")
 @click.option("--scope", required=True, metavar="read|write|promote|admin",
-              help="Each includes the ones before (the daemon checks it). read: look; write: register, record metrics, edit; promote: move stages and aliases; "
-                   "admin: tokens, gates, hooks, watches.")
+              help="Each includes the ones before. read: look; write: register, record metrics, edit; "
+                   "promote: move stages and aliases; admin: tokens, gates, hooks, watches.")
 @click.option("--models", default=None, metavar="GLOB", help="Only the models whose name matches, e.g. 'fraud*'.")
 @click.option("--expires", default=None, metavar="DURATION", help="Refused after this long, e.g. 30d, 12h, 90m.")
 @json_option
