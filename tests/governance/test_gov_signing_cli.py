@@ -69,6 +69,11 @@ def test_register_signature_option_and_sign_refusals(tmp_path, admin, modelreg):
     for how in ([], ["--upload"]):
         out = modelreg("register", str(folder), "--name", "fraud", "--signature", str(bundle), *how, check=True)
         assert "signed by release-key" in out.stdout, (how, out.stdout)
+    inside = model_folder(tmp_path / "train", 2)
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=key.private).sign(inside, inside / "model.sig")
+    modelreg("register", str(inside), "--name", "fraud", "--signature", str(inside / "model.sig"), check=True)
+    v = admin.version("fraud@3")
+    assert v["signature"]["status"] == "signed" and [f["path"] for f in v["files"]] == ["version.txt", "weights.bin"]
     not_a_key = modelreg("sign", "fraud@1", "--key", str(key.public), "--output", str(tmp_path / "x.sig"))
     assert not_a_key.returncode != 0 and "cannot sign with" in not_a_key.stderr and "Traceback" not in not_a_key.stderr
     assert not (tmp_path / "x.sig").exists()

@@ -97,7 +97,8 @@ class Registrar:
         assert reg.path is not None
         sources, folder, sniffed = await self.ingest.read_source(Path(reg.path), self.home)
         if reg.signature_path is not None:  # a bundle inside the folder signs the folder; it is not one of its files
-            sources = [s for s in sources if s.abspath.resolve() != Path(reg.signature_path).resolve()] or sources
+            bundle_at = os.path.normpath(reg.signature_path)  # both absolute: compared as text, off the disk
+            sources = [s for s in sources if os.path.normpath(s.abspath) != bundle_at] or sources
         check(sniffed)
         merge(reg, sniffed)
         rec, view = await self.store.versions.create_pending(model, reg, actor)
