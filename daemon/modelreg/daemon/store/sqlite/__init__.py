@@ -18,8 +18,8 @@ from .metrics import MetricStore
 from .mlflow_search import MlflowSearchStore
 from .stages import StageStore
 from .stats import StatsStore
-from .tokens import TokenStore
 from .signatures import SignatureStore
+from .tokens import TokenStore
 from .tracking import TrackingStore
 from .versions import VersionStore
 from .watches import WatchStore
