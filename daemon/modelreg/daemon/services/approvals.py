@@ -99,8 +99,10 @@ class ApprovalService:
         try:
             return await self.lifecycle.request_decider(request, run_commands)
         except ModelregError as exc:  # e.g. the version was deleted: the write closes it failed
+            error = exc  # ``exc`` is unbound once the except block ends; the closure runs later
+
             def failing(fresh: GateFacts, approvals: tuple[str, ...]) -> GateDecision:
-                raise exc
+                raise error
             return failing
 
 
