@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,3 +53,16 @@ def register(client: SyncClient, root: Path, number: int, model: str = MODEL, **
     v = out["version"]
     assert v["status"] == "ready", v
     return v
+
+
+def mlflow_transition(url: str, secret: str, name: str, version: int, stage: str) -> tuple[int, dict]:
+    """MLflow's transition-stage call as the stock client sends it: (status, decoded reply)."""
+    body = {"name": name, "version": str(version), "stage": stage}
+    request = urllib.request.Request(url + "/api/2.0/mlflow/model-versions/transition-stage", method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

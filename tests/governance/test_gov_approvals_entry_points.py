@@ -3,38 +3,22 @@ has no notion of a request, and a drop folder's requested stage, which the daemo
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
-from gov_support import model_folder, register
+from gov_support import mlflow_transition, model_folder, register
 from waiting import wait_until
-
-
-def _mlflow_transition(url: str, secret: str, version: int, stage: str) -> tuple[int, dict]:
-    body = {"name": "fraud", "version": str(version), "stage": stage}
-    request = urllib.request.Request(url + "/api/2.0/mlflow/model-versions/transition-stage", method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_mlflow_transition_held_for_approval_is_refused_naming_the_request(daemon, admin, token, tmp_path):
     register(admin, tmp_path, 1, auc=0.9)
     admin.add_gate("approvals >= 1", stage="production", model="fraud")
     alice, bob = token("alice", "promote"), token("bob", "promote")
-    status, err = _mlflow_transition(daemon.url, alice.secret, 1, "Production")
+    status, err = mlflow_transition(daemon.url, alice.secret, "fraud", 1, "Production")
     assert (status, err["error_code"]) == (403, "PERMISSION_DENIED"), err
     assert "approval request #1 is open" in err["message"]
     [request] = admin.requests(status="pending")
     assert (request["requested_by"], request["target"], request["reason"]) == ("alice", "production",
                                                                               "through the MLflow API")
     assert bob.approve(request["id"], "ok")["request"]["status"] == "approved"
-    status, found = _mlflow_transition(daemon.url, alice.secret, 1, "Production")  # already there: nothing to do
+    status, found = mlflow_transition(daemon.url, alice.secret, "fraud", 1, "Production")  # already there: nothing to do
     assert (status, found["model_version"]["current_stage"]) == (200, "Production")
 
 

@@ -4,26 +4,10 @@ nothing changed; a `promote` token makes the same move."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 
-from gov_support import register
+from gov_support import mlflow_transition, register
 from modelreg.shared.errors import Forbidden
-
-
-def mlflow_transition(url: str, secret: str, name: str, version: int, stage: str) -> tuple[int, dict]:
-    body = {"name": name, "version": str(version), "stage": stage}
-    request = urllib.request.Request(url + "/api/2.0/mlflow/model-versions/transition-stage", method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_a_write_token_cannot_change_a_stage_and_a_promote_token_can(daemon, admin, token, tmp_path) -> None:
