@@ -113,6 +113,19 @@ def close(tx: WriteTx, row: Any, status: str, outcome: str, verdict: dict[str, A
                   data={"request": row["id"], "target": row["target"], "status": status, "outcome": outcome})
 
 
+def supersede(tx: WriteTx, version_id: int, to_stage: str, how: str, keep: int | None = None) -> None:
+    """A stage change makes the version's pending requests for that stage moot (it got there
+    another way), and archiving makes all its stage requests moot: reviewers must not approve a
+    move whose facts changed under them (a version a watchdog rolled away, say). They close
+    ``cancelled`` in the same write; ``keep`` is the request whose approval is making this change."""
+    rows = tx.all(f"{_REQUEST} WHERE r.version_id = ? AND r.status = 'pending' AND r.target NOT LIKE '@%' "
+                  "AND (r.target = ? OR ? = 'archived') AND r.id IS NOT ?", (version_id, to_stage, to_stage, keep))
+    for row in rows:
+        moot = (f"{row['model_name']}@{row['number']} reached {to_stage} without it ({how})" if row["target"] == to_stage
+                else f"{row['model_name']}@{row['number']} was archived ({how}); ask again if it should still move")
+        close(tx, row, "cancelled", moot)
+
+
 def expire_due(tx: WriteTx) -> int:
     """Close every pending request past its expiry as ``expired``; how many."""
     rows = tx.all(f"{_REQUEST} WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.id", (tx.now,))
@@ -213,7 +226,7 @@ def _decide_and_move(tx: WriteTx, row: Any, voters: tuple[str, ...],
         change: dict[str, Any] = {"model": rec.model_name, "aliases": outcome.aliases, "verdict": verdict}
         words = f"{rec.model_name}@{alias} → v{rec.number}"
     else:
-        outcome = stages.apply_transition(tx, rec, target, actor, reason, decision, voters)
+        outcome = stages.apply_transition(tx, rec, target, actor, reason, decision, voters, request_id)
         change = {"version": outcome.view, "verdict": verdict, "archived": outcome.archived}
         words = f"{rec.ref} is now {target}"
     close(tx, row, "approved", f"{words}, approved by {', '.join(voters)}", verdict)

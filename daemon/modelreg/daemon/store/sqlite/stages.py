@@ -166,21 +166,24 @@ def served_models(q: Sql) -> list[str]:
 
 
 def change_stage(tx: WriteTx, rec: VersionRecord, from_stage: str, to_stage: str, kind: str, actor: str,
-                 reason: str, forced: bool, verdict: dict[str, Any] | None, approvals: tuple[str, ...] = ()) -> None:
+                 reason: str, forced: bool, verdict: dict[str, Any] | None, approved_by: tuple[str, ...] = (),
+                 request_id: int | None = None) -> None:
     """One stage change: the versions row, its stage.changed event (naming the identities that
-    approved it, if any) and its stage_changes row."""
+    approved it, if any) and its stage_changes row; pending approval requests it makes moot
+    close (``request_id``: the one whose approval makes this change)."""
     tx.execute("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? WHERE id = ?",
                (to_stage, tx.now, tx.now, rec.id))
     data: dict[str, Any] = {"from": from_stage, "to": to_stage, "kind": kind, "reason": reason, "forced": forced,
                             "verdict": verdict}
-    if approvals:
-        data["approvals"] = list(approvals)
+    if approved_by:
+        data["approvals"] = list(approved_by)
     event = events.append(tx, "stage.changed", actor, model=rec.model_name, version=rec.number, data=data)
     tx.execute(
         "INSERT INTO stage_changes (model_id, version_id, number, from_stage, to_stage, kind, actor, reason, forced, "
         "verdict, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (rec.model_id, rec.id, rec.number, from_stage, to_stage, kind, actor, reason, int(forced),
          json.dumps(verdict) if verdict else None, event["id"], tx.now))
+    approvals.supersede(tx, rec.id, to_stage, f"{kind} by {actor}", keep=request_id)
 
 
 def record_refusal(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reason: str,
@@ -207,7 +210,7 @@ def transition(tx: WriteTx, version_id: int, to: str, actor: str, reason: str, d
 
 
 def apply_transition(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reason: str, decision: GateDecision,
-                     approved_by: tuple[str, ...] = ()) -> TransitionOutcome:
+                     approved_by: tuple[str, ...] = (), request_id: int | None = None) -> TransitionOutcome:
     """Commit an allowed move: the previous production version archived first, then the change."""
     archived = []
     if to == "production":
@@ -217,7 +220,8 @@ def apply_transition(tx: WriteTx, rec: VersionRecord, to: str, actor: str, reaso
             change_stage(tx, prev_rec, "production", "archived", "replaced", actor, f"replaced by v{rec.number}",
                          False, None)
             archived.append(prev_rec.number)
-    change_stage(tx, rec, rec.stage, to, "transition", actor, reason, decision.forced, decision.verdict, approved_by)
+    change_stage(tx, rec, rec.stage, to, "transition", actor, reason, decision.forced, decision.verdict, approved_by,
+                 request_id)
     # Read under the write lock: the answer describes this move, not a later one.
     view = catalog.version_detail(tx, catalog.version_by_id(tx, rec.id))
     return TransitionOutcome(before=rec, decision=decision, view=view, archived=archived)
