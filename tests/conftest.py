@@ -36,3 +36,13 @@ def modelreg(home: Path):
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One real SeaweedFS S3 server for the run (tests/s3_server.py); each test takes its own bucket."""
+    from s3_server import start_s3_server  # botocore is loaded only by the runs that need it
+
+    server = start_s3_server()
+    yield server
+    server.stop()
