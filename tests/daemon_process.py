@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.shared.config import ServerTls
 from modelreg.shared.errors import Unavailable
 from modelreg.shared.launcher import spawn_daemon, stop_daemon, wait_for_daemon
 
@@ -37,13 +38,15 @@ class DaemonProcess:
         stop_daemon(self.home, self.proc, restarted=False)
 
 
-def start_daemon(home: Path, timeout: float = 20.0, env: dict[str, str] | None = None) -> DaemonProcess:
+def start_daemon(home: Path, timeout: float = 20.0, env: dict[str, str] | None = None,
+                 tls: ServerTls | None = None) -> DaemonProcess:
     """Start `python -m modelreg.daemon` on a free loopback port and wait until it answers
-    (``env``: extra variables for the daemon, e.g. MODELREG_MLFLOW_ROOTS)."""
+    (``env``: extra variables for the daemon, e.g. MODELREG_MLFLOW_ROOTS; ``tls``: serve https)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
     log = home / LOG
-    proc = spawn_daemon(home, "127.0.0.1:0", env={**daemon_env(home), **(env or {})}, log=log, detach=False)
+    proc = spawn_daemon(home, "127.0.0.1:0", env={**daemon_env(home), **(env or {})}, log=log, detach=False,
+                        tls=tls)
     try:
         url = wait_for_daemon(home, proc, timeout, log=log, probe=False, kill=True)
     except Unavailable as exc:

@@ -8,19 +8,21 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from modelreg.shared.config import DAEMON_FILE, default_home, is_loopback, parse_listen
+from modelreg.shared.config import DAEMON_FILE, ServerTls, default_home, is_loopback, parse_listen
 from modelreg.shared.errors import InvalidInput, ModelregError
 from modelreg.shared.timefmt import parse_duration
 
 from .app import create_app
 from .keys import LIFECYCLE
 from .config import DaemonConfig
+from .tls import server_context
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--home", type=Path, default=None, help="registry home (default: $MODELREG_HOME or the user data dir)")
     p.add_argument("--listen", default=os.environ.get("MODELREG_LISTEN", "127.0.0.1:7311"), help="HOST:PORT (port 0 picks a free one)")
     p.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --listen address")
+    p.add_argument("--tls-cert", type=Path, default=None, help="serve https with this certificate (PEM, chain)")
+    p.add_argument("--tls-key", type=Path, default=None, help="the private key of --tls-cert (PEM, unencrypted)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="permit plain http on a non-loopback address (behind a TLS proxy on the same host)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -66,17 +72,17 @@ def duration(variable: str, default: float) -> float:
     return value
 
 
-async def serve(config: DaemonConfig) -> None:
+async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None) -> None:
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
     await runner.setup()  # runs the cleanup contexts' start-up: lock, database, recovery
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, ssl_context=tls)
     try:
         await site.start()
         sockets = site._server.sockets if site._server else []  # the real port when 0 was asked for
         port = sockets[0].getsockname()[1] if sockets else config.port
         host = f"[{config.host}]" if ":" in config.host else config.host
-        url = f"http://{host}:{port}"
+        url = f"{'https' if tls else 'http'}://{host}:{port}"
         app[LIFECYCLE].url = url  # command gates get the real URL (the port may have been 0)
         info_path = config.home / DAEMON_FILE
         info_path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
@@ -90,6 +96,18 @@ async def serve(config: DaemonConfig) -> None:
         info_path.unlink(missing_ok=True)
     finally:
         await runner.cleanup()
+
+
+def remote_refusal(host: str, args: argparse.Namespace, tls: ServerTls | None) -> str | None:
+    """Why the daemon will not listen on the non-loopback ``host``, or None when it may."""
+    if not args.allow_remote:
+        return (f"refusing to listen on {host}, which is not loopback; add --allow-remote "
+                "if you mean it (every request still needs the token)")
+    if tls is None and not args.insecure_http:
+        return (f"refusing to serve plain http on {host}, which is not loopback: tokens and model bytes would "
+                "cross the network unencrypted; give --tls-cert FILE --tls-key FILE, or --insecure-http if a "
+                "TLS proxy on this host fronts the daemon")
+    return None
 
 
 class _MalformedRequests(logging.Filter):
@@ -111,16 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
     try:
         host, port = parse_listen(args.listen)
-        if not is_loopback(host) and not args.allow_remote:
-            print(f"error: refusing to listen on {host}, which is not loopback; add --allow-remote "
-                  "if you mean it (every request still needs the token)", file=sys.stderr)
-            return 2
+        tls = ServerTls.from_options(args.tls_cert, args.tls_key)
+        if not is_loopback(host):
+            refusal = remote_refusal(host, args, tls)
+            if refusal:
+                print(f"error: {refusal}", file=sys.stderr)
+                return 2
+            if tls is None:
+                logging.getLogger("modelreg.daemon").warning(
+                    "INSECURE: serving plain http on %s (--insecure-http): tokens and model bytes cross the "
+                    "network unencrypted; put a TLS proxy in front or give --tls-cert and --tls-key", host)
+        context = server_context(tls) if tls else None
         home = (args.home or default_home()).expanduser().resolve()
-        asyncio.run(serve(DaemonConfig(home=home, host=host, port=port,
+        asyncio.run(serve(DaemonConfig(home=home, host=host, port=port, tls=tls,
                                        database=os.environ.get("MODELREG_DATABASE") or None,
                                        upload_ttl=seconds("MODELREG_UPLOAD_TTL", DaemonConfig.upload_ttl),
                                        approval_ttl=duration("MODELREG_APPROVAL_TTL", DaemonConfig.approval_ttl),
-                                       mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", "")))))
+                                       mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", ""))),
+                          context))
     except ModelregError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg.shared.config import DEFAULT_HOST, DEFAULT_PORT
+from modelreg.shared.config import DEFAULT_HOST, DEFAULT_PORT, ServerTls
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class DaemonConfig:
     database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db
     mlflow_roots: tuple[Path, ...] = ()        # MODELREG_MLFLOW_ROOTS: folders an MLflow source path may lie in
     approval_ttl: float = 7 * 86400            # MODELREG_APPROVAL_TTL: an undecided approval request then expires
+    tls: ServerTls | None = None               # --tls-cert/--tls-key: serve https; None: plain http
 
     @property
     def db_path(self) -> Path:

@@ -25,6 +25,7 @@ from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
 from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
 from .errors import Conflict, InvalidInput, ModelregError, Unavailable, from_envelope
+from .tls import client_context, not_verified, plain_to_tls_hint
 
 Progress = Callable[[int], None]
 Notify = Callable[[str], None]
@@ -59,9 +60,11 @@ class Client:
             headers = {"Accept": MSGPACK, "X-Modelreg-Actor": self.actor}
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
+            # http:// URLs ignore the context; https:// ones verify the daemon's certificate with it.
+            tls = client_context(self.endpoint.ca_file) if self.url.startswith("https://") else None
             self._session = aiohttp.ClientSession(
                 headers=headers, timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=32, force_close=False))
+                connector=aiohttp.TCPConnector(limit=32, force_close=False, ssl=tls or True))
         return self._session
 
     async def request(self, method: str, path: str, *, params: Any = None, body: Any = None,
@@ -81,10 +84,15 @@ class Client:
                 if resp.status >= 400:
                     raise from_envelope(resp.status, decoded)
                 return decoded
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise not_verified(self.url, exc.certificate_error) from None
         except aiohttp.ClientConnectorError as exc:
             raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: {exc.os_error.strerror or exc}",
                               {"url": self.url}) from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        except aiohttp.ServerDisconnectedError as exc:
+            raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}{plain_to_tls_hint(self.url)}",
+                              {"url": self.url}) from None
+        except aiohttp.ClientOSError as exc:
             raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}", {"url": self.url}) from None
         except asyncio.TimeoutError:
             raise Unavailable(f"the daemon at {self.url} did not answer in time", {"url": self.url}) from None
@@ -201,6 +209,8 @@ class Client:
             if expected and h.hexdigest() != expected:
                 raise ModelregError(f"{relpath}: downloaded bytes hash to {h.hexdigest()}, expected {expected}")
             os.replace(tmp, dest)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise not_verified(self.url, exc.certificate_error) from None
         except aiohttp.ClientConnectorError as exc:
             raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: {exc}") from None
         finally:
@@ -226,8 +236,12 @@ class Client:
                         yield event
                     elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise not_verified(self.url, exc.certificate_error) from None
         except (aiohttp.ClientConnectorError, aiohttp.WSServerHandshakeError) as exc:
             raise Unavailable(f"cannot open the event stream at {self.url}: {exc}") from None
+        except aiohttp.ServerDisconnectedError as exc:
+            raise Unavailable(f"cannot open the event stream at {self.url}: {exc}{plain_to_tls_hint(self.url)}") from None
 
 
 async def _read(path: Path, offset: int, length: int, progress: Progress | None) -> AsyncIterator[bytes]:

@@ -14,11 +14,14 @@ DAEMON_FILE = "daemon.json"  # written by a running daemon: its URL and pid
 LOCK_FILE = "daemon.lock"
 API_PREFIX = "/v1"  # every path of the daemon's HTTP API starts with it
 TOKEN_ENV = "MODELREG_TOKEN"
+CA_FILE_ENV = "MODELREG_CA_FILE"  # the CA certificates clients verify an https daemon against
 NAMED_TOKEN_PREFIX = "mr_"  # a named token's secret starts with it; the home's token never does
 
 # The token this process acts as, from --token-file (``use_token_file``): it outranks
 # MODELREG_TOKEN and the home's token for every client the process makes (CLI, TUI, launcher).
 _token_from_file: str | None = None
+# The CA file from --ca-file (``use_ca_file``): it outranks MODELREG_CA_FILE the same way.
+_ca_file_option: Path | None = None
 
 
 def default_home() -> Path:
@@ -34,12 +37,33 @@ def default_home() -> Path:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How a client reaches a daemon: its URL, token, and whether the URL was explicit."""
+    """How a client reaches a daemon: its URL, token, whether the URL was explicit, and the CA
+    file an https daemon's certificate is verified against (None: the system's trust store)."""
 
     url: str
     token: str | None
     home: Path
     explicit_url: bool
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """The certificate (chain, PEM) and private key a daemon serves https with."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def from_options(cls, cert: Path | None, key: Path | None) -> ServerTls | None:
+        """--tls-cert and --tls-key, which come together or not at all (the daemon checks the files)."""
+        from .errors import InvalidInput
+
+        if (cert is None) != (key is None):
+            raise InvalidInput("--tls-cert and --tls-key go together: the certificate and its private key")
+        if cert is None or key is None:
+            return None
+        return cls(Path(cert).expanduser().absolute(), Path(key).expanduser().absolute())
 
 
 def read_token(home: Path) -> str | None:
@@ -65,9 +89,26 @@ def use_token_file(path: str | Path) -> str:
     return token
 
 
+def use_ca_file(path: str | Path) -> Path:
+    """Verify https daemons against the CA certificates in ``path`` from now on (``--ca-file``);
+    a missing or unusable file is a clear InvalidInput (exit 2) before any request."""
+    from .tls import check_ca_file
+
+    global _ca_file_option
+    _ca_file_option = check_ca_file(Path(path))
+    return _ca_file_option
+
+
+def configured_ca_file() -> Path | None:
+    """--ca-file's file, else MODELREG_CA_FILE's, else None (the system's trust store)."""
+    env = os.environ.get(CA_FILE_ENV, "").strip()
+    return _ca_file_option or (Path(env).expanduser() if env else None)
+
+
 def resolve_endpoint(home: Path | None = None, url: str | None = None) -> Endpoint:
     """MODELREG_URL / --url win; else the URL the home's daemon wrote; else the default. The
-    token: --token-file's, else MODELREG_TOKEN, else the home's (the local admin)."""
+    token: --token-file's, else MODELREG_TOKEN, else the home's (the local admin). The CA file:
+    ``configured_ca_file()``."""
     home = Path(home).expanduser() if home else default_home()
     explicit = url or os.environ.get("MODELREG_URL")
     if explicit:
@@ -75,7 +116,7 @@ def resolve_endpoint(home: Path | None = None, url: str | None = None) -> Endpoi
     else:
         resolved = running_daemon_url(home) or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     token = _token_from_file or os.environ.get(TOKEN_ENV) or read_token(home)
-    return Endpoint(url=resolved, token=token, home=home, explicit_url=bool(explicit))
+    return Endpoint(url=resolved, token=token, home=home, explicit_url=bool(explicit), ca_file=configured_ca_file())
 
 
 def running_daemon_url(home: Path) -> str | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import API_PREFIX, DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, resolve_endpoint
+from .config import API_PREFIX, DAEMON_FILE, DEFAULT_HOST, DEFAULT_PORT, Endpoint, ServerTls, resolve_endpoint
 from .errors import Unavailable
 
 if TYPE_CHECKING:
@@ -19,17 +19,33 @@ if TYPE_CHECKING:
 NO_AUTOSTART_ENV = "MODELREG_NO_AUTOSTART"
 
 
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether a modelreg daemon answers GET /v1/health at ``url`` (blocking, standard library only)."""
+def answers(url: str, timeout: float = 1.0, *, ca_file: Path | None = None) -> bool:
+    """Whether a modelreg daemon answers GET /v1/health at ``url`` (blocking, standard library only).
+
+    An https daemon is verified against ``ca_file`` (else the configured one, else the system's
+    trust store); a certificate that does not verify raises Unavailable saying so, because
+    "nothing answers" would send the user looking in the wrong place.
+    """
     import http.client
+    import ssl
     from urllib.parse import urlsplit
 
+    from .config import configured_ca_file
+    from .tls import client_context, not_verified
+
     parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or DEFAULT_HOST, parts.port or (443 if parts.scheme == "https" else 80), timeout=timeout)
+    host = parts.hostname or DEFAULT_HOST
+    if parts.scheme == "https":
+        context = client_context(ca_file or configured_ca_file())
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout,
+                                                                       context=context)
+    else:
+        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
     try:
         conn.request("GET", parts.path.rstrip("/") + API_PREFIX + "/health")
         return conn.getresponse().status == 200
+    except ssl.SSLCertVerificationError as exc:
+        raise not_verified(url, exc) from None
     except (OSError, http.client.HTTPException):
         return False
     finally:
@@ -41,25 +57,27 @@ def autostart_disabled() -> bool:
 
 
 def ensure_daemon_sync(home: Path, listen: str | None = None, timeout: float = 15.0, *,
-                       autostart: bool | None = None, announce: Callable[[str], None] | None = None) -> Endpoint:
+                       autostart: bool | None = None, announce: Callable[[str], None] | None = None,
+                       tls: ServerTls | None = None) -> Endpoint:
     """The endpoint of the home's daemon, starting one in the background if none answers (blocking).
 
     ``autostart=False`` (or ``MODELREG_NO_AUTOSTART=1``) raises Unavailable instead of starting
-    one; ``announce`` is told, once, that a daemon was started and how to stop it.
+    one; ``announce`` is told, once, that a daemon was started and how to stop it; a daemon it
+    starts serves ``tls`` when given.
     """
     endpoint = resolve_endpoint(home=home)
     if endpoint.explicit_url:
-        if answers(endpoint.url):
+        if answers(endpoint.url, ca_file=endpoint.ca_file):
             return endpoint
         raise Unavailable(f"no modelreg daemon answers at {endpoint.url} (MODELREG_URL)", {"url": endpoint.url})
     # Only the URL this home's daemon wrote counts: a daemon on the default port may serve another home.
-    if (home / DAEMON_FILE).exists() and answers(endpoint.url):
+    if (home / DAEMON_FILE).exists() and answers(endpoint.url, ca_file=endpoint.ca_file):
         return endpoint
     if autostart is False or (autostart is None and autostart_disabled()):
         raise Unavailable(f"no modelreg daemon is running for {home}, and starting one is turned off "
                           f"({NO_AUTOSTART_ENV} or --no-autostart); start it with `modelreg daemon --home {home}`",
                           {"home": str(home)})
-    proc = start_background(home, listen)
+    proc = start_background(home, listen, tls=tls)
     wait_for_daemon(home, proc, timeout)
     endpoint = resolve_endpoint(home=home)
     if announce is not None:
@@ -82,18 +100,24 @@ async def ensure_daemon(home: Path, listen: str | None = None, timeout: float = 
     return await asyncio.to_thread(ensure_daemon_sync, home, listen, timeout, **options)  # type: ignore[arg-type]
 
 
-def daemon_command(home: Path, listen: str | None = None, *, allow_remote: bool = False) -> list[str]:
+def daemon_command(home: Path, listen: str | None = None, *, allow_remote: bool = False,
+                   tls: ServerTls | None = None, insecure_http: bool = False) -> list[str]:
     """The command line that runs this home's daemon in this Python."""
     cmd = [sys.executable, "-m", "modelreg.daemon", "--home", str(home)]
     if listen:
         cmd += ["--listen", listen]
     if allow_remote:
         cmd.append("--allow-remote")
+    if tls is not None:
+        cmd += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    if insecure_http:
+        cmd.append("--insecure-http")
     return cmd
 
 
 def spawn_daemon(home: Path, listen: str | None = None, *, env: dict[str, str] | None = None,
-                 log: Path | None = None, detach: bool = True) -> subprocess.Popen[bytes]:
+                 log: Path | None = None, detach: bool = True, tls: ServerTls | None = None,
+                 allow_remote: bool = False, insecure_http: bool = False) -> subprocess.Popen[bytes]:
     """Start the home's daemon as a child process, its output appended to ``log``
     (default ``HOME/logs/daemon.log``); returns at once (see ``wait_for_daemon``).
 
@@ -110,7 +134,8 @@ def spawn_daemon(home: Path, listen: str | None = None, *, env: dict[str, str] |
     if env is None:
         env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
     with open(log, "ab") as out:
-        proc = subprocess.Popen(daemon_command(home, listen), stdin=subprocess.DEVNULL, stdout=out,
+        proc = subprocess.Popen(daemon_command(home, listen, allow_remote=allow_remote, tls=tls,
+                                               insecure_http=insecure_http), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=detach, close_fds=True, env=env)
     # A long-lived parent (the TUI, `modelreg demo`) reaps the daemon when it exits, so it
     # does not linger as a zombie that still looks alive to `modelreg daemon --stop`.
@@ -147,11 +172,11 @@ def wait_for_daemon(home: Path, proc: subprocess.Popen[bytes], timeout: float = 
                       + (f"; its log ({log}) ends with:\n{tail}" if tail else ""), {"home": str(home)})
 
 
-def start_background(home: Path, listen: str | None = None) -> subprocess.Popen[bytes]:
+def start_background(home: Path, listen: str | None = None, *, tls: ServerTls | None = None) -> subprocess.Popen[bytes]:
     """The home's daemon in the background, on the default port unless that serves another home."""
     if not listen and not _port_free(DEFAULT_HOST, DEFAULT_PORT):
         listen = f"{DEFAULT_HOST}:0"  # the default port serves another home: take any free one
-    return spawn_daemon(home, listen)
+    return spawn_daemon(home, listen, tls=tls)
 
 
 def daemon_info(home: Path) -> dict[str, object] | None:

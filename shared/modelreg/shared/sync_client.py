@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from .calls import Call, version_path
 from .codec import MSGPACK, decode, encode
 from .config import API_PREFIX, Endpoint, default_actor, resolve_endpoint
 from .errors import Conflict, ModelregError, Unavailable, from_envelope
+from .tls import client_context, not_verified, plain_to_tls_hint
 
 Progress = Callable[[int], None]
 Notify = Callable[[str], None]
@@ -65,8 +67,12 @@ class SyncClient:
         if self._conn is not None and time.monotonic() - self._last_used > _IDLE_REUSE:
             self._drop()
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self.timeout, blocksize=_CHUNK)
+            if self._https:
+                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout,
+                                                         blocksize=_CHUNK,
+                                                         context=client_context(self.endpoint.ca_file))
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout, blocksize=_CHUNK)
             return self._conn, False
         return self._conn, True
 
@@ -89,7 +95,9 @@ class SyncClient:
                 # A kept-alive connection the daemon closed meanwhile: safe to resend an idempotent request.
                 if attempt == 1 and reused and method in _RETRYABLE and not hasattr(body, "read"):
                     continue
-                raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}", {"url": self.url}) from None
+                hint = "" if reused else plain_to_tls_hint(self.url)
+                raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}{hint}",
+                                  {"url": self.url}) from None
             except ConnectionRefusedError:
                 self._drop()
                 raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: connection refused",
@@ -97,6 +105,9 @@ class SyncClient:
             except TimeoutError:
                 self._drop()
                 raise Unavailable(f"the daemon at {self.url} did not answer in time", {"url": self.url}) from None
+            except ssl.SSLCertVerificationError as exc:
+                self._drop()
+                raise not_verified(self.url, exc) from None
             except OSError as exc:
                 self._drop()
                 raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: {exc.strerror or exc}",

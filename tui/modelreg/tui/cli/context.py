@@ -1,7 +1,7 @@
 """What every command shares: where the registry is, and a connected client.
 
-The global options (``--home``, ``--url``, ``--token-file``, ``--json``, ``--no-autostart``) are accepted before
-the command and after it (``modelreg show x@1 --home DIR``, PRODUCT.md §8): main.py adds
+The global options (``--home``, ``--url``, ``--token-file``, ``--ca-file``, ``--json``, ``--no-autostart``) are
+accepted before the command and after it (``modelreg show x@1 --home DIR``, PRODUCT.md §8): main.py adds
 ``global_options()`` to every command, and each option's callback updates this one Context.
 """
 
@@ -114,6 +114,20 @@ def _set_token_file(_ctx: click.Context, _param: click.Parameter, value: str | N
     return value
 
 
+def _set_ca_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        from modelreg.shared.config import use_ca_file
+
+        use_ca_file(value)  # every client of this process verifies https daemons against it
+    return value
+
+
+def ca_file_param() -> click.Option:
+    return click.Option(["--ca-file"], metavar="PATH", expose_value=False, callback=_set_ca_file,
+                        help="Verify an https daemon's certificate against the CA certificates in this PEM file "
+                             "(env MODELREG_CA_FILE); default: the system's trust store.")
+
+
 def token_file_param() -> click.Option:
     return click.Option(["--token-file"], metavar="PATH", expose_value=False, callback=_set_token_file,
                         help="Act as the token in this file (a named token; env MODELREG_TOKEN); "
@@ -126,7 +140,7 @@ def json_param() -> click.Option:
 
 
 def global_params() -> list[click.Option]:
-    """--home, --url, --token-file, --no-autostart as accepted after a command (no env fallback here: the
+    """--home, --url, --token-file, --ca-file, --no-autostart as accepted after a command (no env fallback here: the
     group already read MODELREG_HOME / MODELREG_URL, and an explicit option must win)."""
     return [
         click.Option(["--home"], type=click.Path(file_okay=False), expose_value=False, callback=_set_home,
@@ -134,6 +148,7 @@ def global_params() -> list[click.Option]:
         click.Option(["--url"], expose_value=False, callback=_set_url,
                      help="Daemon URL (env MODELREG_URL); default: the home's daemon."),
         token_file_param(),
+        ca_file_param(),
         click.Option(["--no-autostart"], is_flag=True, expose_value=False, callback=_set_no_autostart,
                      help="Fail (exit 5) instead of starting a daemon (env MODELREG_NO_AUTOSTART=1)."),
     ]

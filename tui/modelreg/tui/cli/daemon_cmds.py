@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from modelreg.shared.config import DAEMON_FILE, parse_listen, resolve_endpoint
+from modelreg.shared.config import DAEMON_FILE, ServerTls, parse_listen, resolve_endpoint
 from modelreg.shared.errors import Conflict, ModelregError, Unavailable
 
 from .context import Context, json_option, pass_ctx
@@ -20,26 +20,34 @@ from .render import Span, emit_json, emit_json_line, err, out, plural, progress,
 @click.command()
 @click.option("--listen", default=None, help="HOST:PORT to listen on (default 127.0.0.1:7311; port 0 = any free).")
 @click.option("--foreground", is_flag=True, help="Stay attached; stop with Ctrl-C or SIGTERM.")
-@click.option("--allow-remote", is_flag=True, help="Permit a non-loopback --listen address.")
+@click.option("--allow-remote", is_flag=True, help="Permit a non-loopback --listen address (needs TLS).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Serve https with this certificate (PEM; required beyond loopback).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The unencrypted private key (PEM) of --tls-cert.")
+@click.option("--insecure-http", is_flag=True,
+              help="With --allow-remote: serve plain http anyway (a TLS proxy on this host fronts the daemon).")
 @click.option("--stop", is_flag=True, help="Stop the home's running daemon.")
 @click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Also watch this drop folder (move mode); same as `modelreg watch add DIR`.")
 @json_option
 @pass_ctx
-def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, stop: bool,
-           watch_dirs: tuple[Path, ...]) -> None:
+def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, tls_cert: Path | None,
+           tls_key: Path | None, insecure_http: bool, stop: bool, watch_dirs: tuple[Path, ...]) -> None:
     """Run the registry daemon (in the background unless --foreground)."""
     if stop:
         return _stop(ctx)
     if watch_dirs and foreground:
         raise ModelregError("--watch with --foreground: add the watch with `modelreg watch add DIR` from another shell")
+    tls = ServerTls.from_options(tls_cert, tls_key)
     if foreground:
         from subprocess import call
 
         from modelreg.shared.launcher import daemon_command
 
         try:
-            sys.exit(call(daemon_command(ctx.home, listen, allow_remote=allow_remote)))
+            sys.exit(call(daemon_command(ctx.home, listen, allow_remote=allow_remote, tls=tls,
+                                         insecure_http=insecure_http)))
         except KeyboardInterrupt:
             sys.exit(0)
     if allow_remote:
@@ -50,7 +58,7 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
     already = running is not None and answers(running["url"])
     if already and listen:
         _refuse_other_address(ctx.home, running, listen)
-    endpoint = ensure_daemon_sync(ctx.home, listen, autostart=True)
+    endpoint = ensure_daemon_sync(ctx.home, listen, autostart=True, tls=tls)
     running = _running(ctx.home) or {}
     info = {"url": endpoint.url, "home": str(ctx.home), "pid": running.get("pid"), "already_running": already,
             "watching": []}

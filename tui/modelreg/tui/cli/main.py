@@ -19,7 +19,7 @@ import click
 
 from modelreg.shared.errors import ModelregError
 
-from .context import Context, add_global_options, json_param, make_context, token_file_param
+from .context import Context, add_global_options, ca_file_param, json_param, make_context, token_file_param
 
 # Every command module; each has a COMMANDS list. Loaded all at once only to list them (--help).
 MODULES = ("daemon_cmds", "register_cmds", "registry_cmds", "lifecycle_cmds", "lineage_cmds", "watch_cmds",
@@ -131,7 +131,7 @@ def cli(ctx: click.Context, home: str | None, url: str | None, no_autostart: boo
         open_tui(obj)
 
 
-cli.params += [json_param(), token_file_param()]
+cli.params += [json_param(), token_file_param(), ca_file_param()]
 
 
 def main(args: list[str] | None = None) -> None:
