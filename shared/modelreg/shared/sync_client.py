@@ -112,6 +112,10 @@ class SyncClient:
                 self._drop()
                 raise Unavailable(f"cannot reach the modelreg daemon at {self.url}: {exc.strerror or exc}",
                                   {"url": self.url}) from None
+            except http.client.HTTPException as exc:  # not an HTTP answer, e.g. a TLS alert to plain http
+                self._drop()
+                raise Unavailable(f"the server at {self.url} did not answer HTTP ({exc!r}){plain_to_tls_hint(self.url)}",
+                                  {"url": self.url}) from None
             except BaseException:
                 self._drop()  # interrupted mid-exchange (Ctrl-C): the connection's state is unknown
                 raise
