@@ -158,3 +158,17 @@ async def test_an_unreachable_endpoint_is_unavailable(s3_server, tmp_path):
     async with S3BlobStore(parse_s3_config("s3://bucket/p", env)) as store:
         with pytest.raises(Unavailable, match="unreachable"):
             await store.exists("a" * 64)
+
+
+async def test_a_cancelled_upload_is_aborted(store, s3_server, bucket, tmp_path):
+    path, sha = write(tmp_path / "big.bin", os.urandom(40 * 1024 * 1024))
+    upload = asyncio.create_task(store.put_file(path, sha))
+    await asyncio.to_thread(wait_until, lambda: upload.done() or pending_uploads(s3_server, bucket), 30,
+                            "the multipart upload to start")
+    assert not upload.done()
+
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert pending_uploads(s3_server, bucket) == [] and not await store.exists(sha)
+
