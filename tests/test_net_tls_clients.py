@@ -1,5 +1,5 @@
 """Issue 13, over the network: a daemon serving https with a private CA's certificate, and every
-client (sync, async, the event stream, the CLI) verifying it: with the CA they work, without it
+client (sync, async, the event stream, the CLI, the TUI) verifying it: with the CA they work, without it
 they refuse with "certificate verify failed" (exit 5), and plain http to the TLS port fails
 cleanly."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from modelreg.shared.client import Client
 from modelreg.shared.config import Endpoint
 from modelreg.shared.errors import Unavailable
 from modelreg.shared.sync_client import SyncClient
+from modelreg.tui.app import ModelregApp
+from modelreg.tui.screens.models import ModelsScreen
 from net_tls_certs import Certs, make_certs
 
 
@@ -127,3 +130,34 @@ def test_a_missing_ca_file_is_a_usage_error(tls_daemon, tmp_path):
     result = cli(tls_daemon, "--url", tls_daemon.url, "models", env=env)
     assert result.returncode == 2, result.stderr
     assert "junk.pem" in result.stderr and "Traceback" not in result.stderr
+
+
+async def until(pilot, predicate, what: str, timeout: float = 30.0):
+    """The TUI's state, polled while the app runs (generous: a loaded 2-core CI machine)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await pilot.pause(0.05)
+    return value
+
+
+def tui(d: DaemonProcess) -> ModelregApp:
+    return ModelregApp(home=d.home, url=d.url, actor="tester@tui", keymap={}, start_daemon=False, cursor_blink=False)
+
+
+async def test_the_tui_connects_with_the_ca_and_says_why_without(tls_daemon, certs, monkeypatch):
+    monkeypatch.setenv("MODELREG_CA_FILE", str(certs.ca))
+    app = tui(tls_daemon)
+    async with app.run_test(size=(120, 32)) as pilot:
+        models = await until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.loaded and app.screen,
+                             "the models screen")
+        await until(pilot, lambda: "fraud" in models.models, "fraud in the models table")
+        assert app.connection == "connected"
+    monkeypatch.delenv("MODELREG_CA_FILE")
+    app = tui(tls_daemon)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await until(pilot, lambda: app.connection == "disconnected", "the refusal")
+        assert "certificate verify failed" in app.connection_error
+        banner = app.screen.query_one("#banner")
+        await until(pilot, lambda: "certificate verify failed" in str(banner.render()), "the banner")
