@@ -161,3 +161,41 @@ async def test_the_tui_connects_with_the_ca_and_says_why_without(tls_daemon, cer
         assert "certificate verify failed" in app.connection_error
         banner = app.screen.query_one("#banner")
         await until(pilot, lambda: "certificate verify failed" in str(banner.render()), "the banner")
+
+
+@pytest.fixture
+def alerting_port():
+    """A TLS endpoint that, like many, answers a plain http request with a TLS alert record."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)  # a test that never connects does not leave the thread waiting
+
+    def answer() -> None:
+        with server:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(bytes.fromhex("15030100020246"))  # alert, fatal, protocol_version
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    thread.join(10)
+
+
+async def test_a_tls_alert_to_plain_http_is_a_clear_error(alerting_port):
+    url = f"http://127.0.0.1:{alerting_port}"
+    async with Client(url=url, token="t") as c:
+        with pytest.raises(Unavailable, match="did not answer HTTP .*use an https:// URL"):
+            await c.health()
+
+
+def test_a_tls_alert_to_plain_http_is_a_clear_error_sync(alerting_port):
+    with SyncClient(url=f"http://127.0.0.1:{alerting_port}", token="t") as c:
+        with pytest.raises(Unavailable, match="did not answer HTTP .*use an https:// URL"):
+            c.health()

@@ -94,6 +94,10 @@ class Client:
                               {"url": self.url}) from None
         except aiohttp.ClientOSError as exc:
             raise Unavailable(f"lost the connection to the daemon at {self.url}: {exc}", {"url": self.url}) from None
+        except aiohttp.ClientResponseError as exc:  # not an HTTP answer, e.g. a TLS alert to plain http
+            first_line = str(exc.message).splitlines()[0] if exc.message else exc.status
+            raise Unavailable(f"the server at {self.url} did not answer HTTP ({first_line}){plain_to_tls_hint(self.url)}",
+                              {"url": self.url}) from None
         except asyncio.TimeoutError:
             raise Unavailable(f"the daemon at {self.url} did not answer in time", {"url": self.url}) from None
 
