@@ -10,26 +10,15 @@ engine only after the group commits.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from modelreg.shared.timefmt import iso
 
+from ..chain import GENESIS, HEAD_KEY, canonical, check_rows, end_of_log, parse_head, row_hash
 from .engine import Sql, WriteTx
 
-GENESIS = "0" * 64
-HEAD_KEY = "events.head"
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def row_hash(prev_hash: str, event_id: int, ts: float, kind: str, actor: str,
-             model: str | None, version: int | None, data: str) -> str:
-    payload = canonical([prev_hash, event_id, repr(ts), kind, actor, model, version, data])
-    return hashlib.sha256(payload.encode()).hexdigest()
+__all__ = ["GENESIS", "HEAD_KEY", "append", "canonical", "chain_head", "event_view", "row_hash", "verify_batch"]
 
 
 def append(tx: WriteTx, kind: str, actor: str, *, model: str | None = None,
@@ -58,8 +47,7 @@ def chain_head(q: Sql) -> tuple[int, str] | None:
     row = q.one("SELECT value FROM meta WHERE key = ?", (HEAD_KEY,))
     if row is None:
         return None
-    head_id, _, head_hash = row["value"].partition(":")
-    return int(head_id), head_hash
+    return parse_head(row["value"])
 
 
 def event_view(row: Any) -> dict[str, Any]:
@@ -74,24 +62,5 @@ def verify_batch(q: Sql, head: tuple[int, str] | None, prev: str, expected_id: i
     rows = q.all("SELECT id, ts, kind, actor, model, version, data, prev_hash, hash FROM events "
                  "WHERE id >= ? ORDER BY id LIMIT ?", (expected_id, batch))
     if not rows:
-        if head is not None and head[0] >= expected_id:
-            return ({"ok": False, "checked": checked, "first_bad_id": expected_id,
-                     "message": f"event {expected_id} is missing (the log ends at {expected_id - 1}, "
-                                f"but {head[0]} events were written)"}, prev, expected_id, checked)
-        return {"ok": True, "checked": checked}, prev, expected_id, checked
-    for row in rows:
-        problem = None
-        if row["id"] != expected_id:
-            problem = f"event {expected_id} is missing (next row is {row['id']})"
-        elif head is not None and row["id"] == head[0] and row["hash"] != head[1]:
-            problem = f"event {row['id']} is not the event that was written last with that id"
-        elif row["prev_hash"] != prev:
-            problem = f"event {row['id']} does not link to the event before it"
-        elif row_hash(prev, row["id"], row["ts"], row["kind"], row["actor"], row["model"],
-                      row["version"], row["data"]) != row["hash"]:
-            problem = f"event {row['id']} was changed after it was written"
-        if problem:
-            bad = row["id"] if row["id"] == expected_id else expected_id
-            return {"ok": False, "checked": checked, "first_bad_id": bad, "message": problem}, prev, expected_id, checked
-        prev, expected_id, checked = row["hash"], row["id"] + 1, checked + 1
-    return None, prev, expected_id, checked
+        return end_of_log(head, prev, expected_id, checked)
+    return check_rows(rows, head, prev, expected_id, checked)
