@@ -112,16 +112,21 @@ class PgServer:
 
 
 def find_bindir() -> Path | None:
-    """The directory of the server's binaries (Debian keeps postgres beside initdb, off PATH)."""
+    """The directory of the server's binaries: initdb's on PATH, else Debian's (the
+    ``postgresql`` package keeps initdb and postgres in /usr/lib/postgresql/N/bin, off PATH)."""
     initdb = shutil.which("initdb")
-    return Path(os.path.realpath(initdb)).parent if initdb else None
+    if initdb:
+        return Path(os.path.realpath(initdb)).parent
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
+    return max(versions, key=lambda p: int(p.parts[-3])).parent if versions else None
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH): apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH nor in /usr/lib/postgresql/*/bin): "
+                    "apt-get install postgresql")
     server = PgServer(bindir)
     try:
         server.start()
