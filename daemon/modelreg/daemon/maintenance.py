@@ -1,4 +1,4 @@
-"""``python -m modelreg.daemon.maintenance backup|restore|doctor``: work on a home's files (issue 11).
+"""``python -m modelreg.daemon.maintenance backup|restore|doctor|migrate``: work on a home's files (issue 11).
 
 The CLI runs this (it never imports the daemon's code): backup, restore and doctor read and
 write the home's files directly, so they work the same with no daemon and beside a running one
@@ -35,14 +35,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     r.add_argument("src", type=Path)
     d = sub.add_parser("doctor", help="check the home; --fix repairs what is safe")
     d.add_argument("--fix", action="store_true")
+    m = sub.add_parser("migrate", help="copy the home's registry into PostgreSQL (and its blobs into S3)")
+    # The URL may hold a password: the CLI hands it over in the environment, out of `ps`.
+    m.add_argument("--to", default=os.environ.get("MODELREG_MIGRATE_TO"),
+                   help="postgresql://… of an empty database (default: $MODELREG_MIGRATE_TO)")
+    m.add_argument("--artifacts", default=None, help="s3://bucket/prefix for the blobs")
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
     home = (args.home or default_home()).expanduser().absolute()
+    progress = _report_progress if args.progress else None
+    if args.command == "migrate":  # its source is the home's SQLite even when MODELREG_DATABASE names the target
+        from .services import migrate  # asyncpg and botocore load only here
+
+        return migrate.run(home, args.to, args.artifacts, progress=progress)
     # The database the daemon would open (MODELREG_DATABASE may put it outside the home).
     db_path = open_store(os.environ.get("MODELREG_DATABASE") or None, home).engine.path
-    progress = _report_progress if args.progress else None
     if args.command == "backup":
         return backup.backup(home, db_path, args.dest, include_token=args.include_token, progress=progress)
     if args.command == "restore":
