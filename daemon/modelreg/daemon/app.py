@@ -15,7 +15,7 @@ from aiohttp import web
 
 from modelreg.shared.config import TOKEN_FILE
 
-from .artifacts import serving
+from .artifacts import remote, serving
 from .api import admin, audit, blobs as blobs_api, cards, events as events_api, gates as gates_api, health
 from .api import hooks as hooks_api, jobs as jobs_api, lifecycle as lifecycle_api, lineage as lineage_api
 from .api import middleware, models, stream, versions, watches as watches_api
@@ -76,7 +76,7 @@ def create_app(config: DaemonConfig) -> web.Application:
     app[BLOBS] = BlobStore(config.home / "blobs")
     app[SOCKETS] = set()
     app[TASKS] = set()
-    app.cleanup_ctx.extend([_home_lock, _pool, _uploads, _database, _registrar, _mlflow, _lifecycle, _watchdogs, _mlflow_registry, _hooks, _watches])
+    app.cleanup_ctx.extend([_home_lock, _pool, _artifacts, _uploads, _database, _registrar, _mlflow, _lifecycle, _watchdogs, _mlflow_registry, _hooks, _watches])
     app.on_shutdown.append(_close_sockets)
     for module in (health, models, versions, cards, blobs_api, lineage_api, events_api, jobs_api, admin, lifecycle_api,
                    gates_api, hooks_api, stream, audit, watches_api, catalog_changes, compare, search, registration_api,
@@ -100,6 +100,17 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = ThreadPoolExecutor(workers, thread_name_prefix="modelreg-io")
     yield
     app[POOL].shutdown(wait=False, cancel_futures=True)
+
+
+async def _artifacts(app: web.Application) -> AsyncIterator[None]:
+    """MODELREG_ARTIFACTS=s3://…: S3 is the artifacts' source of truth behind the local store."""
+    blobs = app[BLOBS]
+    if app[CONFIG].artifacts:
+        blobs.remote = await remote.open_remote(app[CONFIG].artifacts, blobs, app[POOL])
+        log.info("artifacts in %s at %s", blobs.remote.describe()["url"], blobs.remote.describe()["endpoint"])
+    yield
+    if blobs.remote is not None:
+        await blobs.remote.s3.close()
 
 
 async def _uploads(app: web.Application) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ class DaemonConfig:
     workers: int = 0                           # hashing threads; 0 = one per core, at least 2
     hook_backoff: float = 1.0                  # first retry delay of a failed hook delivery, doubling
     database: str | None = None                # MODELREG_DATABASE; None: SQLite at HOME/registry.db
+    artifacts: str | None = None               # MODELREG_ARTIFACTS=s3://bucket/prefix; None: HOME/blobs only
     mlflow_roots: tuple[Path, ...] = ()        # MODELREG_MLFLOW_ROOTS: folders an MLflow source path may lie in
     approval_ttl: float = 7 * 86400            # MODELREG_APPROVAL_TTL: an undecided approval request then expires
     tls: ServerTls | None = None               # --tls-cert/--tls-key: serve https; None: plain http

@@ -188,14 +188,17 @@ class Client:
         return await self.register(name, files=files, **metadata)
 
     async def download(self, ref: str, relpath: str, dest: Path, progress: Progress | None = None) -> str:
-        """Download one file of a version to ``dest`` (atomically); returns its sha256, checked."""
+        """Download one file of a version to ``dest`` (atomically); returns its sha256, checked.
+
+        A daemon whose artifacts are in S3 answers with a presigned URL (a 307): the bytes are
+        fetched from there by a session that carries none of our headers, never the token."""
         import hashlib
 
         url = f"{self.url}{version_path(ref)}/files/{quote(relpath)}"
         tmp = dest.with_name(f".{dest.name}.modelreg-part")
         h = hashlib.sha256()
         try:
-            async with self._http().get(url) as resp:
+            async with self._http().get(url, allow_redirects=False) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
                     try:
@@ -204,12 +207,10 @@ class Client:
                         body = None
                     raise from_envelope(resp.status, body)
                 expected = resp.headers.get("X-Content-SHA256")
-                with open(tmp, "wb") as f:
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        h.update(chunk)
-                        await asyncio.to_thread(f.write, chunk)
-                        if progress:
-                            progress(len(chunk))
+                if resp.status in REDIRECTS:
+                    await _fetch_direct(resp.headers["Location"], tmp, h, progress, self._timeout)
+                else:
+                    await _save(resp, tmp, h, progress)
             if expected and h.hexdigest() != expected:
                 raise ModelregError(f"{relpath}: downloaded bytes hash to {h.hexdigest()}, expected {expected}")
             os.replace(tmp, dest)
@@ -246,6 +247,31 @@ class Client:
             raise Unavailable(f"cannot open the event stream at {self.url}: {exc}") from None
         except aiohttp.ServerDisconnectedError as exc:
             raise Unavailable(f"cannot open the event stream at {self.url}: {exc}{plain_to_tls_hint(self.url)}") from None
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+async def _save(resp: aiohttp.ClientResponse, tmp: Path, h: Any, progress: Progress | None) -> None:
+    with open(tmp, "wb") as f:
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            h.update(chunk)
+            await asyncio.to_thread(f.write, chunk)
+            if progress:
+                progress(len(chunk))
+
+
+async def _fetch_direct(url: str, tmp: Path, h: Any, progress: Progress | None, timeout: aiohttp.ClientTimeout) -> None:
+    """A presigned artifact-store URL, fetched with a bare session: the URL is its own credential."""
+    where = url.split("?", 1)[0]
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as bare, bare.get(url) as resp:
+            if resp.status >= 400:
+                raise ModelregError(f"the artifact store refused the download ({resp.status} {resp.reason}) "
+                                    f"at {where}", {"status": resp.status})
+            await _save(resp, tmp, h, progress)
+    except aiohttp.ClientError as exc:
+        raise Unavailable(f"cannot download from the artifact store at {where}: {exc}") from None
 
 
 async def _read(path: Path, offset: int, length: int, progress: Progress | None) -> AsyncIterator[bytes]:

@@ -19,6 +19,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
@@ -253,7 +254,8 @@ class SyncClient:
         return self.register(name, files=files, **metadata)
 
     def download(self, ref: str, relpath: str, dest: Path, progress: Progress | None = None) -> str:
-        """Download one file of a version to ``dest`` (atomically); returns its sha256, checked."""
+        """Download one file of a version to ``dest`` (atomically); returns its sha256, checked
+        (from S3's presigned URL when the daemon answers with one)."""
         dest = Path(dest)
         resp = self._exchange("GET", self._target(f"{version_path(ref)}/files/{quote(relpath)}", None), None,
                               self._headers())
@@ -262,9 +264,15 @@ class SyncClient:
         expected = resp.getheader("X-Content-SHA256")
         tmp = dest.with_name(f".{dest.name}.modelreg-part")
         h = hashlib.sha256()
+        source: Any = None
         try:
-            with open(tmp, "wb") as f:
-                while chunk := self._chunk(resp):
+            if resp.status in REDIRECTS:  # artifacts in S3: a presigned URL, fetched without our token
+                self._read(resp)
+                source, read = _open_direct(resp.getheader("Location") or "")
+            else:
+                read = self._chunk
+            with source or nullcontext(), open(tmp, "wb") as f:
+                while chunk := read(source or resp):
                     h.update(chunk)
                     f.write(chunk)
                     if progress:
@@ -291,6 +299,33 @@ class SyncClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _open_direct(url: str) -> tuple[Any, Callable[[Any], bytes]]:
+    """A presigned artifact-store URL opened with none of our headers (the URL is its own
+    credential); the response and how to read a chunk of it."""
+    import urllib.error
+    import urllib.request
+
+    where = url.split("?", 1)[0]
+    try:
+        source = urllib.request.urlopen(urllib.request.Request(url), timeout=60)  # noqa: S310 - the daemon's URL
+    except urllib.error.HTTPError as exc:
+        raise ModelregError(f"the artifact store refused the download ({exc.code} {exc.reason}) at {where}",
+                            {"status": exc.code}) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise Unavailable(f"cannot download from the artifact store at {where}: {getattr(exc, 'reason', exc)}") from None
+
+    def read(resp: Any) -> bytes:
+        try:
+            return resp.read(_CHUNK)
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unavailable(f"lost the connection to the artifact store at {where}: {exc}") from None
+
+    return source, read
 
 
 class _Counting:

@@ -3,12 +3,13 @@
 ``POST /v1/blobs`` streams a whole file in one request. ``/v1/blobs/uploads`` is the resumable
 protocol for large files (``services/uploads.py``): create a session, ``PATCH`` the bytes in
 parts at the ``Upload-Offset`` the daemon made durable, ``HEAD`` the session after a dropped
-connection to learn where to go on from.
+connection to learn where to go on from. ``blob_response`` is how every download route answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiohttp import web
 
@@ -80,6 +81,15 @@ async def append_upload(request: web.Request) -> web.Response:
 async def abort_upload(request: web.Request) -> web.Response:
     await request.app[UPLOADS].abort(request.match_info["id"])
     return web.Response(status=204)
+
+
+def blob_response(source: Path | str, headers: dict[str, str]) -> web.StreamResponse:
+    """A stored blob's bytes from its local file, or (``source`` a presigned S3 URL) a 307 to it:
+    the bytes then go from S3 to the client, not through the daemon. Clients that follow the
+    redirect must not send their token along (aiohttp, requests and curl drop it across hosts)."""
+    if isinstance(source, str):
+        return web.Response(status=307, headers={**headers, "Location": source, "Cache-Control": "no-store"})
+    return web.FileResponse(source, headers={"Content-Type": "application/octet-stream", **headers})
 
 
 def _gone() -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import __version__
-from ..keys import CONFIG, STARTED, STORE, WATCHES
+from ..keys import BLOBS, CONFIG, STARTED, STORE, WATCHES
 from ..services import status as status_service
 from .http import reply
 
@@ -20,5 +20,5 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     app = request.app
-    return reply(request, await status_service.status(app[STORE], app[WATCHES], home=app[CONFIG].home,
+    return reply(request, await status_service.status(app[STORE], app[WATCHES], app[BLOBS], home=app[CONFIG].home,
                                                       started=app[STARTED]))

@@ -8,6 +8,7 @@ from modelreg.shared.names import Ref
 
 from ..keys import BLOBS, LIFECYCLE, POOL, STORE
 from ..services import catalog
+from .blobs import blob_response
 from .http import query_bool, query_int, reply
 
 routes = web.RouteTableDef()
@@ -41,6 +42,7 @@ async def resolve(request: web.Request) -> web.Response:
 
 @routes.get("/v1/models/{name}/versions/{selector}/files/{path:.+}")
 async def download(request: web.Request) -> web.StreamResponse:
-    blob, sha = await catalog.download(request.app[STORE], request.app[BLOBS], request.app[POOL], _ref(request),
-                                       request.match_info["path"])
-    return web.FileResponse(blob, headers={"X-Content-SHA256": sha, "Content-Type": "application/octet-stream"})
+    """The file's bytes, or with S3 a 307 to a presigned URL (the digest rides on both answers)."""
+    sha, source = await catalog.download(request.app[STORE], request.app[BLOBS], request.app[POOL], _ref(request),
+                                         request.match_info["path"])
+    return blob_response(source, {"X-Content-SHA256": sha})

@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .remote import RemoteBlobs
 
 CHUNK = 4 * 1024 * 1024       # hashing alone, and copies of files up to PIPE_CHUNK, read by CHUNK
 PIPE_CHUNK = 1024 * 1024      # one step of the copy pipeline (stays in cache between read, hash, write)
@@ -52,6 +56,9 @@ class BlobStore:
         self.tmp = root / "tmp"
         self.objects = root / "sha256"
         self.uploads = root / "uploads"
+        # With MODELREG_ARTIFACTS=s3://…, S3 is the source of truth and these files its staging
+        # area and cache (artifacts/remote.py); None: these files are the artifacts.
+        self.remote: RemoteBlobs | None = None
 
     def prepare(self) -> int:
         """Create the layout and remove temp files (and sniffing trees) a crash left behind; returns how many."""

@@ -2,7 +2,8 @@
 
 Keys are ``PREFIX/sha256/ab/cdef…``, the local store's layout. Configured by
 ``MODELREG_ARTIFACTS=s3://bucket/prefix`` plus the usual AWS variables (``parse_s3_config``).
-Not used by the daemon yet: this is the store it will call.
+The daemon uses it through ``artifacts/remote.py`` (S3 is the source of truth, the local
+store its staging area and cache).
 
 Visibility rule: an object exists under a content key only once its bytes hashed to that key.
 The key has to be known before the upload starts (a HEAD on it is the dedup, and a multipart
@@ -89,6 +90,13 @@ def parse_s3_config(url: str, env: Mapping[str, str] | None = None) -> S3Config:
                     session_token=env.get("AWS_SESSION_TOKEN") or None)
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    sha256: str
+    size: int
+    uploaded: float  # the object's LastModified, as a Unix time
+
+
 def _check_digest(sha256: str) -> str:
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise InvalidInput(f"{sha256!r} is not a sha256 digest (64 lowercase hex digits)")
@@ -117,6 +125,7 @@ class S3BlobStore:
         botocore_config = AioConfig(
             # Path-style: a custom endpoint (SeaweedFS, MinIO) on an IP has no per-bucket host names.
             s3={"addressing_style": "path" if c.endpoint_url else "auto"},
+            signature_version="s3v4",  # presigned URLs too: botocore would sign them SigV2, which newer regions refuse
             # Our own sha256 guards the bytes; botocore's extra CRC32 would be one more pass on the loop.
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
             retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60)
@@ -177,6 +186,11 @@ class S3BlobStore:
 
     async def list(self) -> AsyncIterator[str]:
         """Every stored blob's sha256, in key order (paged by S3)."""
+        async for obj in self.list_objects():
+            yield obj.sha256
+
+    async def list_objects(self) -> AsyncIterator[StoredObject]:
+        """Every stored blob with its size and upload time, in key order (paged by S3)."""
         paginator = self._client.get_paginator("list_objects_v2")
         async with self._call(f"listing {self._root}"):
             async for page in paginator.paginate(Bucket=self.config.bucket, Prefix=self._root):
@@ -184,7 +198,19 @@ class S3BlobStore:
                     rest = obj["Key"][len(self._root):]
                     digest = rest.replace("/", "", 1)
                     if rest[2:3] == "/" and _SHA256.match(digest):  # foreign keys under the prefix are not blobs
-                        yield digest
+                        yield StoredObject(digest, int(obj["Size"]), obj["LastModified"].timestamp())
+
+    async def check_bucket(self) -> None:
+        """Start-up: the bucket exists and these credentials may use it, else one sentence saying which."""
+        try:
+            await self._client.head_bucket(Bucket=self.config.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if _status(exc) == 404:  # a HEAD answer has no body, hence no NoSuchBucket code
+                raise NotFound(f"S3: bucket {self.config.bucket!r} at {self.config.endpoint_url or 'AWS'} does "
+                               "not exist; create it first", {"bucket": self.config.bucket}) from None
+            raise self._error(exc, "opening the bucket") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error(exc, "opening the bucket") from None
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from modelreg.shared.errors import GateFailed, InsufficientStorage, InvalidInput
 from modelreg.shared.errors import as_disk_full
 from modelreg.shared.names import validate_name
 
+from ..artifacts import remote
 from ..artifacts.blobs import BlobStore
 from ..payloads import Registration, parse_metadata
 from ..services.identity import DAEMON
@@ -144,6 +145,10 @@ class DropProcessor:
                 await loop.run_in_executor(self.pool, self._discard_changed, linked)
             await self.store.watches.forget(journal_id)
             return "changed"
+        try:  # with S3 configured, the blobs are there before the version is ready
+            await remote.push(self.blobs, [sha for _, sha, _ in files] + ([bundle.sha256] if bundle else []))
+        except ModelregError as exc:
+            raise DropFailed(f"its files could not be stored in S3: {exc.message}") from None
 
         def event_data(outcome: str, version: VersionRecord) -> dict[str, Any]:
             if outcome == "duplicate":

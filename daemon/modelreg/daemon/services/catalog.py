@@ -16,6 +16,7 @@ from typing import Any
 from modelreg.shared.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelreg.shared.names import Ref, parse_ref, validate_relpath
 
+from ..artifacts import remote
 from ..artifacts.blobs import BlobStore
 from ..payloads import parse_model_create
 from ..store import Store
@@ -75,18 +76,26 @@ async def resolve(store: Store, ref: str, *, want_path: bool, materialise: Mater
     return out
 
 
-async def download(store: Store, blobs: BlobStore, pool: Executor, ref: Ref, path: str) -> tuple[Path, str]:
-    """The stored blob of one file of a version, and its sha256."""
+async def download(store: Store, blobs: BlobStore, pool: Executor, ref: Ref, path: str) -> tuple[str, Path | str]:
+    """One file of a version: its sha256, and where its bytes are: the local blob, or (with S3)
+    a presigned URL the client fetches them from, not through the daemon."""
     path = validate_relpath(path)
     rec, entry = await store.catalog.file_entry(ref, path)
     if entry is None:
         raise NotFound(f"{rec.ref} has no file {path!r}")
     if rec.purged_at:
         raise Conflict(f"{rec.ref}'s files were removed by gc after its retention period")
-    blob = blobs.path(entry["sha256"])
+    return entry["sha256"], await blob_source(blobs, pool, entry["sha256"], path)
+
+
+async def blob_source(blobs: BlobStore, pool: Executor, sha256: str, shown: str) -> Path | str:
+    """The presigned URL of a blob in S3, else its local file (IntegrityError when it is gone)."""
+    if blobs.remote is not None:
+        return await blobs.remote.url(sha256)
+    blob = blobs.path(sha256)
     if not await asyncio.get_running_loop().run_in_executor(pool, blob.is_file):
-        raise IntegrityError(f"the stored bytes of {path!r} are missing; run `modelreg verify`")
-    return blob, entry["sha256"]
+        raise IntegrityError(f"the stored bytes of {shown!r} are missing; run `modelreg verify`")
+    return blob
 
 
 async def card(store: Store, blobs: BlobStore, pool: Executor, ref: Ref) -> dict[str, Any]:
@@ -100,6 +109,7 @@ async def card(store: Store, blobs: BlobStore, pool: Executor, ref: Ref) -> dict
     if entry["size"] > MAX_CARD_BYTES:
         raise InvalidInput(f"{rec.ref}'s {entry['path']} is {entry['size']} bytes, more than a card shown inline "
                            f"({MAX_CARD_BYTES}); export the version to read it")
+    await remote.fetch(blobs, [entry["sha256"]])
     try:
         raw = await asyncio.get_running_loop().run_in_executor(pool, blobs.path(entry["sha256"]).read_bytes)
     except FileNotFoundError:

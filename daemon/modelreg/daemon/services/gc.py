@@ -5,7 +5,10 @@ period (90 days by default) after they were archived; and the last three version
 left production, per model, whatever their age, so a rollback target is never collected.
 Versions past retention, and deleted versions whatever their age, are marked ``purged`` and
 their blobs are removed once no kept version references them (the store rechecks that inside
-the purge's write). Upload blobs never registered are removed after a day.
+the purge's write). Upload blobs never registered are removed after a day. With S3 configured
+the same blobs leave the bucket too, and so do objects under its prefix that no record knows,
+a day after their upload (the bucket is shared: another daemon's registration in flight is
+younger than that).
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ async def run(store: Store, blobs: BlobStore, pool: Executor, home: Path, *, dry
     doomed_bytes = sum(size for _, size in p.blobs)
     loop = asyncio.get_running_loop()
     orphans = await loop.run_in_executor(pool, _orphans, blobs, p.known_blobs)
+    remote_orphans = await blobs.remote.orphans(p.known_blobs, ORPHAN_GRACE_S) if blobs.remote else []
     report = {"dry_run": dry_run, "retention_days": retention_days, "versions": p.versions,
-              "blobs": len(p.blobs), "bytes": doomed_bytes, "orphans": len(orphans)}
-    if dry_run or not (p.version_ids or p.blobs or orphans):
+              "blobs": len(p.blobs), "bytes": doomed_bytes, "orphans": len(set(orphans) | set(remote_orphans))}
+    if dry_run or not (p.version_ids or p.blobs or orphans or remote_orphans):
         return report
     gone, purged = await store.gc.purge(p.version_ids, actor=actor, event_data={
         "versions": p.versions, "bytes": doomed_bytes, "orphans": len(orphans)})
@@ -54,6 +58,8 @@ async def run(store: Store, blobs: BlobStore, pool: Executor, home: Path, *, dry
             serving.remove_tree(serving.version_dir(home, name, number))
 
     await loop.run_in_executor(pool, remove)
+    if blobs.remote is not None:  # after the purge committed: no retained version references these
+        await blobs.remote.remove(dict.fromkeys(gone + remote_orphans))
     report["blobs"] = len(gone)
     return report
 

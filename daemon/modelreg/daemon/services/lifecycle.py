@@ -34,6 +34,7 @@ from modelreg.shared.names import parse_ref, validate_alias, validate_name, vali
 from modelreg.shared.timefmt import iso, parse_time
 
 from ..artifacts import serving
+from ..artifacts import remote
 from ..artifacts.blobs import BlobStore
 from ..store import Store
 from ..store.records import FileRecord, GateDecision, GateFacts, VersionRecord
@@ -181,6 +182,7 @@ class Lifecycle:
     async def _verify_blobs(self, row: VersionRecord, files: list[FileRecord]) -> None:
         """Re-hash a rollback target's files before it goes back into production."""
         loop = asyncio.get_running_loop()
+        await remote.fetch(self.blobs, [f.sha256 for f in files])  # its serving folder is built from local copies
         results = await asyncio.gather(*(loop.run_in_executor(self.pool, self.blobs.verify, f.sha256) for f in files))
         bad = [f"{f.path} ({status})" for f, status in zip(files, results) if status != "ok"]
         if bad:
@@ -198,6 +200,8 @@ class Lifecycle:
             files = await self.store.stages.files(version_id)
         pairs = [(f.path, f.sha256) for f in files]
         loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(self.pool, serving.version_dir(self.home, model, number).is_dir):
+            await remote.fetch(self.blobs, [sha for _, sha in pairs])  # registered through another daemon
         return await loop.run_in_executor(self.pool, serving.materialise, self.home, self.blobs, model, number, pairs)
 
     def on_commit(self, events: list[dict[str, Any]]) -> None:

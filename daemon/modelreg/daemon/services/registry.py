@@ -9,7 +9,8 @@ was committed. Files on this machine are stored by a job: the version row is cre
 off the event loop, in parallel, and a second transaction records the manifest and flips it
 to ``ready``. A crash in between leaves a ``pending`` row that start-up marks ``failed``;
 never a ``ready`` version whose blobs are missing. A cancelled job ends the version
-``failed`` ("cancelled").
+``failed`` ("cancelled"). With S3 configured (``artifacts/remote.py``) the blobs are pushed
+there, digest-checked, before the transaction that makes the version ready.
 
 Nothing here serialises registrations: concurrent ones reach the store together and are
 group-committed there.
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from modelreg.shared.errors import Conflict, InsufficientStorage, ModelregError, as_disk_full
 from modelreg.shared.names import validate_name
 
+from ..artifacts import remote
 from ..artifacts.blobs import BlobStore, StoreCancelled
 from ..ingest.pipeline import Ingest, SourceFile, check, merge, remove_sources
 from ..jobs import Job, Jobs
@@ -85,10 +87,13 @@ class Registrar:
         if reg.files is not None:
             if reg.signature is not None:  # the bundle uploaded with the folder it signs is not one of its files
                 reg.files = [f for f in reg.files if f.sha256 != reg.signature] or reg.files
+            # Blobs uploaded through another daemon of the registry are in S3, not here yet.
+            await remote.fetch(self.blobs, [f.sha256 for f in reg.files], missing_ok=True)
             sniffed = await self.ingest.read_upload(reg.files)
             check(sniffed)
             merge(reg, sniffed)
             files = [(f.path, f.sha256, f.size) for f in reg.files]
+            await remote.push(self.blobs, [sha for _, sha, _ in files] + ([bundle.sha256] if bundle else []))
             if bundle is None:
                 rec, view = await self.store.versions.create_ready(model, reg, files, actor)
             else:
@@ -150,6 +155,9 @@ class Registrar:
             if job.cancel_requested.is_set():
                 raise StoreCancelled()  # asked after the last chunk, before anything was committed
             files = [(s.relpath, b.sha256, b.size) for s, b in zip(sources, stored)]
+            await remote.push(self.blobs, [sha for _, sha, _ in files] + ([bundle.sha256] if bundle else []))
+            if job.cancel_requested.is_set():
+                raise StoreCancelled()  # asked while the blobs went to S3
             if bundle is None:
                 await self.store.versions.mark_ready(rec, files, actor)
             else:

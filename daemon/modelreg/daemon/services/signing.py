@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from modelreg.shared.errors import InvalidInput, NotFound, PayloadTooLarge
 from modelreg.shared.timefmt import iso
 
+from ..artifacts import remote
 from ..artifacts.blobs import BlobStore
 from ..store import Store
 from ..store.records import SignatureCheck, TrustedKeyRecord
@@ -257,6 +258,8 @@ class Signing:
     async def given(self, *, sha256: str | None = None, path: pathlib.Path | None = None) -> Bundle:
         """The bundle a registration names: an uploaded blob, or a file on the daemon's machine
         (stored as a blob). Too large or absent is refused before any version exists."""
+        if sha256 is not None:
+            await remote.fetch(self.blobs, [sha256], missing_ok=True)  # uploaded through another daemon
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._given, sha256, path)
 
     def _given(self, sha256: str | None, path: pathlib.Path | None) -> Bundle:
@@ -282,6 +285,7 @@ class Signing:
     async def check(self, bundle: Bundle, files: Sequence[File]) -> SignatureCheck:
         """Verify a stored bundle against a version's files with every trusted key (in the pool)."""
         keys = await self.store.signatures.keys()
+        await remote.fetch(self.blobs, [bundle.sha256])
         return await asyncio.get_running_loop().run_in_executor(
             self.pool, verify, self.blobs.path(bundle.sha256), bundle.sha256, files, keys, self.blobs)
 
@@ -295,7 +299,9 @@ class Signing:
         if rec.status != "ready" or not files:
             raise InvalidInput(f"{rec.ref} has no stored files to verify a signature against ({rec.status})")
         bundle = await self.given(sha256=sha256)
+        await remote.fetch(self.blobs, [f["sha256"] for f in files])  # a check may hash them itself
         check = await self.check(bundle, [(f["path"], f["sha256"], f["size"]) for f in files])
+        await remote.push(self.blobs, [bundle.sha256])
         return await self.store.signatures.attach(rec.id, check, bundle.size, actor)
 
     async def bundle_path(self, ref: str) -> tuple[pathlib.Path, str]:
@@ -303,6 +309,7 @@ class Signing:
         rec, sha = await self.store.signatures.bundle_of(ref)
         if sha is None:
             raise NotFound(f"{rec.ref} has no signature bundle")
+        await remote.fetch(self.blobs, [sha])
         return self.blobs.path(sha), sha
 
 

@@ -1,4 +1,9 @@
-"""Re-hash stored blobs and name the versions whose bytes changed or vanished (a job)."""
+"""Re-hash stored blobs and name the versions whose bytes changed or vanished (a job).
+
+With S3 configured, what the bucket holds is streamed and re-hashed (the source of truth), then
+the daemon's local copy if it has one; each problem says ``where`` (``s3`` or ``local``). A
+missing local copy is no problem there: it is fetched from S3 when needed.
+"""
 
 from __future__ import annotations
 
@@ -35,18 +40,20 @@ async def run_verify(store: Store, blobs: BlobStore, pool: Executor, job: Job,
     loop = asyncio.get_running_loop()
     limit = asyncio.Semaphore(max(2, getattr(pool, "_max_workers", 2)))
 
-    async def check(sha: str) -> str:
+    async def check(sha: str, size: int) -> tuple[str, str]:
+        if blobs.remote is not None:
+            return await blobs.remote.verify(sha, size, job.add)
         async with limit:
-            return await loop.run_in_executor(pool, blobs.verify, sha, job.add)
+            return await loop.run_in_executor(pool, blobs.verify, sha, job.add), "local"
 
-    results = await asyncio.gather(*(check(sha) for sha, _ in to_check))
-    bad = [(sha, status) for (sha, _), status in zip(to_check, results) if status != "ok"]
-    users = await store.gc.blob_users([sha for sha, _ in bad]) if bad else {}
+    results = await asyncio.gather(*(check(sha, size) for sha, size in to_check))
+    bad = [(sha, status, where) for (sha, _), (status, where) in zip(to_check, results) if status != "ok"]
+    users = await store.gc.blob_users([sha for sha, _, _ in bad]) if bad else {}
     problems = []
-    for sha, status in bad:
+    for sha, status, where in bad:
         files = users[sha]
         # An MLflow artifact (model None) is named by its mlflow-artifacts: path, not a version.
-        problems.append({"sha256": sha, "status": status,
+        problems.append({"sha256": sha, "status": status, "where": where,
                          "versions": sorted({f"{u['model']}@{u['number']}" for u in files if u["model"] is not None}),
                          "files": [{"ref": f"{u['model']}@{u['number']}" if u["model"] is not None else u["path"],
                                     "path": u["path"], "stage": u["stage"]} for u in files]})

@@ -153,7 +153,15 @@ def metric_cmd(ctx: Context, ref: str, values: tuple[str, ...], source: str, dat
 def resolve(ctx: Context, ref: str, want_path: bool) -> None:
     """Print the version a ref names (what CI/CD deploys), e.g. `fraud@3`."""
     parse_ref(ref)
-    r = ctx.client().resolve(ref, path=want_path)
+    c = ctx.client()
+    if want_path and c.endpoint.explicit_url:
+        # The daemon's folder is on its own machine: download the files into a local cache.
+        from .version_cache import cached_version
+
+        r = c.resolve(ref)
+        r["path"] = str(cached_version(c, r))
+    else:
+        r = c.resolve(ref, path=want_path)
     if ctx.as_json:
         return emit_json(r)
     out.line(r["path"] if want_path else r["ref"])

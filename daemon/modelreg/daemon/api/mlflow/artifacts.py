@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 
 from ...keys import MLFLOW_ARTIFACTS
+from ..blobs import blob_response
 from ...services.mlflow.artifacts import PART_ROUTE
 from .errors import INVALID_PARAMETER_VALUE, MlflowError
 from .http import params, reply
@@ -51,9 +52,7 @@ async def list_artifacts(request: web.Request) -> web.Response:
 
 @routes.get(f"{ROOT}/artifacts/{{path:.+}}")
 async def download(request: web.Request) -> web.StreamResponse:
-    blob, size = await _artifacts(request).download(_path(request, f"{ROOT}/artifacts/"))
-    return web.FileResponse(blob, headers={"Content-Type": "application/octet-stream",
-                                           "Content-Length": str(size)})
+    return blob_response(await _artifacts(request).download(_path(request, f"{ROOT}/artifacts/")), {})
 
 
 @routes.delete(f"{ROOT}/artifacts/{{path:.+}}")

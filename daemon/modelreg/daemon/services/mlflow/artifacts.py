@@ -33,6 +33,7 @@ from typing import Any
 from modelreg.shared.errors import InvalidInput, NotFound, PayloadTooLarge
 from modelreg.shared.names import validate_relpath
 
+from ...artifacts import remote
 from ...artifacts.blobs import CHUNK, BlobStore, BlobWriter, HashingFile
 from ...store import Store
 from .tracking import DIGITS, REGISTRY_FOLDER
@@ -108,6 +109,7 @@ class Artifacts:
         except BaseException:
             await self._off_loop(writer.abort)
             raise
+        await remote.push(self.blobs, [stored.sha256])  # another daemon of the registry may serve it
         await self._record(path, stored.sha256, stored.size)
         return {}
 
@@ -159,24 +161,26 @@ class Artifacts:
             seen[head] = (head, True, None) if sep else (head, False, f["size"])
         return [seen[k] for k in sorted(seen)]
 
-    async def download(self, path: str) -> tuple[Path, int]:
-        """GET artifacts/<path>: the blob file holding it and its size; NotFound when it is no file."""
+    async def download(self, path: str) -> Path | str:
+        """GET artifacts/<path>: the blob file holding it, or with S3 its presigned URL; NotFound when it is no file."""
         path = artifact_path(path)
         if path.split("/", 1)[0] == REGISTRY_FOLDER:
             ref, sub = _registry_ref(path)
             if ref is None or not sub:
                 raise NotFound(f"No artifact at {path}")
             _, entry = await self.store.catalog.file_entry(ref, sub)
-            sha, size = (entry["sha256"], entry["size"]) if entry is not None else (None, 0)
+            sha = entry["sha256"] if entry is not None else None
         else:
             rec = await self.store.tracking.artifact(path)
-            sha, size = (rec.sha256, rec.size) if rec is not None else (None, 0)
+            sha = rec.sha256 if rec is not None else None
         if sha is None:
             raise NotFound(f"No artifact at {path}")
+        if self.blobs.remote is not None:
+            return await self.blobs.remote.url(sha)
         blob = self.blobs.path(sha)
         if not await self._off_loop(blob.is_file):
             raise NotFound(f"The stored bytes of {path} are missing (blob {sha[:12]}…); run `modelreg verify`")
-        return blob, size
+        return blob
 
     async def delete(self, path: str) -> dict[str, Any]:
         """DELETE artifacts/<path>: the file or the whole folder (its blobs stay until gc)."""
@@ -255,6 +259,7 @@ class Artifacts:
             stored = await self._off_loop(self._assemble, upload)
         finally:
             await self._off_loop(shutil.rmtree, upload.folder, True)
+        await remote.push(self.blobs, [stored.sha256])  # another daemon of the registry may serve it
         await self._record(path, stored.sha256, stored.size)
         return {}
 
