@@ -53,7 +53,7 @@ from benchmarks.mlflow_compare import Server, start_python_server
 from benchmarks.run import (MODEL as BENCH, PAGE_FILTER, PAGE_ORDER, ROOT, Bare, Report, _rounded, machine, pct,
                             safetensors_header, seed, tiny_blob)
 from daemon_process import DaemonProcess, start_daemon  # benchmarks.run put tests/ on the path
-from modelreg.daemon.store.sqlite.versions import content_digest
+from modelreg.daemon.store.sql.versions import content_digest
 from modelreg.shared.codec import MSGPACK, decode, encode
 
 PROFILES: dict[str, dict[str, Any]] = {

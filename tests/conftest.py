@@ -8,7 +8,30 @@ from pathlib import Path
 
 import pytest
 
+import team_backend
 from daemon_process import daemon_env, start_daemon
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): looks inside SQLite itself; skipped on PostgreSQL")
+    team_backend.start()  # MODELREG_TEST_BACKEND=postgres: real PostgreSQL and S3 for the run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    team_backend.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"modelreg backend: {team_backend.BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not team_backend.team():
+        return
+    for item in items:
+        if (mark := item.get_closest_marker("sqlite_only")) is not None:
+            reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "SQLite only")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from modelreg.shared.config import ServerTls
 from modelreg.shared.errors import Unavailable
 from modelreg.shared.launcher import spawn_daemon, stop_daemon, wait_for_daemon
 
+import team_backend
+
 LOG = "test-daemon.log"
 
 
@@ -58,4 +60,5 @@ def daemon_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
     env["MODELREG_HOME"] = str(home)
     env["COLUMNS"] = "200"
+    env.update(team_backend.env_for(home))  # PostgreSQL (+ S3) when the run says so
     return env

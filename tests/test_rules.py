@@ -39,7 +39,7 @@ REFUSED = ["auc", "auc>=", ">=0.9", "auc>=high", "auc>=1.2.3", "auc>=e", "auc>=-
 
 @pytest.mark.parametrize("text", list(ACCEPTED))
 def test_metric_filter_accepted_everywhere(text: str):
-    from modelreg.daemon.store.sqlite.catalog import metric_filter_join
+    from modelreg.daemon.store.sql.catalog import metric_filter_join
     from modelreg.tui.screens.model import parse_filter
 
     parsed = parse_metric_filter(text)
@@ -51,7 +51,7 @@ def test_metric_filter_accepted_everywhere(text: str):
 
 @pytest.mark.parametrize("text", REFUSED)
 def test_metric_filter_refused_everywhere(text: str):
-    from modelreg.daemon.store.sqlite.catalog import metric_filter_join
+    from modelreg.daemon.store.sql.catalog import metric_filter_join
     from modelreg.tui.screens.model import parse_filter
 
     with pytest.raises(InvalidInput) as shared:

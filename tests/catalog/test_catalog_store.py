@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelreg.daemon.store.sqlite import SqliteStore, catalog
+from modelreg.daemon.store.sql import catalog
+from modelreg.daemon.store.sqlite import SqliteStore
 from modelreg.daemon.store.sqlite.engine import WriteTx, _split_sql
 
 

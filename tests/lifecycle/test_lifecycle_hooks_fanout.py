@@ -16,7 +16,7 @@ from modelreg.daemon.services import hooks as hooks_service
 from modelreg.daemon.services.bus import EventBus
 from modelreg.daemon.services.hooks import HookDispatcher
 from modelreg.daemon.store import SqliteStore
-from modelreg.daemon.store.sqlite import events
+from modelreg.daemon.store.sql import events
 
 
 class Running:

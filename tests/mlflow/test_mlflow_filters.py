@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 from modelreg.daemon.services.mlflow import filters
-from modelreg.daemon.store.sqlite.mlflow_search import glob_of_like
+from modelreg.daemon.store.sql.mlflow_search import glob_of_like
 from modelreg.shared.errors import InvalidInput
 
 search_utils = pytest.importorskip("mlflow.utils.search_utils")

@@ -1,16 +1,19 @@
 """Two PostgreSQL engines (two pools: two daemons) writing at once (issue 13): the event chain
-has no gap or fork and verifies with SQLite's checks; version numbers come out 1..N."""
+has no gap or fork and verifies with SQLite's checks; version numbers come out 1..N. The
+functions are the shared aggregates' (``store/sql``), as the daemon runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
+from types import SimpleNamespace
 
 import pytest
 
 from modelreg.daemon.store import chain
-from modelreg.daemon.store.postgres import events, versions
 from modelreg.daemon.store.postgres.engine import PgTx, PostgresEngine
+from modelreg.daemon.store.sql import events, versions
 
 
 @pytest.fixture
@@ -37,12 +40,12 @@ async def test_concurrent_appends_form_one_chain(daemons: list[PostgresEngine]) 
         engine.on_commit.append(published.extend)
 
     def note(i: int):
-        async def fn(tx: PgTx) -> int:
-            await asyncio.sleep(random.random() / 200)  # other work in the transaction, holding no chain lock
+        def fn(tx: PgTx) -> int:
+            time.sleep(random.random() / 200)  # other work in the transaction
             if i % 50 == 7:
-                await events.append(tx, "test.doomed", "test", data={"i": i})
+                events.append(tx, "test.doomed", "test", data={"i": i})
                 raise ValueError("rolled back on purpose")
-            return (await events.append(tx, "test.note", f"daemon{i % 2}", model="m", version=i, data={"i": i}))["id"]
+            return events.append(tx, "test.note", f"daemon{i % 2}", model="m", version=i, data={"i": i})["id"]
         return fn
 
     results = await asyncio.gather(*(daemons[i % 2].write(note(i)) for i in range(200)), return_exceptions=True)
@@ -65,25 +68,27 @@ async def test_concurrent_appends_form_one_chain(daemons: list[PostgresEngine]) 
     assert verdict["ok"] is False and verdict["first_bad_id"] == 100 and verdict["checked"] == 99
 
 
+def _registration() -> SimpleNamespace:
+    return SimpleNamespace(source="api", description="", facts={}, params={}, tags={}, metrics=[], datasets=[],
+                           run=None, parents=[], external_parents=[])
+
+
 async def test_concurrent_registrations_number_versions_without_gaps(daemons: list[PostgresEngine]) -> None:
-    await daemons[0].write(lambda tx: versions.ensure_model(tx, "fraud"))
+    await daemons[0].write(lambda tx: versions.create_pending(tx, "fraud", _registration(), "test"))
 
     def register(i: int):
-        async def fn(tx: PgTx) -> int:
-            await versions.ensure_model(tx, "Fraud")  # names ignore case, as in SQLite
-            model_id, name, number = await versions.allocate(tx, "fraud")
-            await asyncio.sleep(random.random() / 100)  # the rest of a registration, holding the number
-            await tx.execute("INSERT INTO versions (model_id, number, source, created_at, created_by, updated_at) "
-                             "VALUES ($1, $2, 'api', $3, $4, $3)", (model_id, number, tx.now, f"daemon{i % 2}"))
-            await events.append(tx, "version.created", "test", model=name, version=number)
-            return number
+        def fn(tx: PgTx) -> int:
+            # Names ignore case, as in SQLite: "Fraud" is the model "fraud".
+            rec = versions.create_pending(tx, "Fraud", _registration(), f"daemon{i % 2}")
+            time.sleep(random.random() / 100)  # the rest of a registration, holding the number
+            return rec.number
         return fn
 
     numbers = await asyncio.gather(*(daemons[i % 2].write(register(i)) for i in range(32)))
-    assert sorted(numbers) == list(range(1, 33))
+    assert sorted(numbers) == list(range(2, 34))
     rows = await daemons[1].all("SELECT number, created_by FROM versions ORDER BY number")
-    assert [r["number"] for r in rows] == list(range(1, 33))
-    assert {r["created_by"] for r in rows} == {"daemon0", "daemon1"}  # both daemons took part
+    assert [r["number"] for r in rows] == list(range(1, 34))
+    assert {r["created_by"] for r in rows} == {"test", "daemon0", "daemon1"}  # both daemons took part
     model = await daemons[0].one("SELECT name, next_version, live_versions FROM models")
-    assert (model["name"], model["next_version"], model["live_versions"]) == ("fraud", 33, 32)
-    assert await _verify(daemons[0]) == {"ok": True, "checked": 32}
+    assert (model["name"], model["next_version"], model["live_versions"]) == ("fraud", 34, 33)
+    assert await _verify(daemons[0]) == {"ok": True, "checked": 33}

@@ -23,11 +23,12 @@ async def engine(pg_dsn: str):
 async def test_a_connection_lost_mid_write_is_a_clear_error(engine: PostgresEngine, pg_server: PgServer) -> None:
     admin = await asyncpg.connect(pg_server.dsn())
 
-    async def interrupted(tx: PgTx) -> None:
-        await tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES ('half', 0, 0)")
-        pid = await tx.value("SELECT pg_backend_pid()")
-        await admin.execute("SELECT pg_terminate_backend($1)", pid)  # an operator, a failover, a crash
-        await tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES ('other-half', 0, 0)")
+    def interrupted(tx: PgTx) -> None:
+        tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES ('half', 0, 0)")
+        pid = tx.one("SELECT pg_backend_pid() AS pid")["pid"]
+        # an operator, a failover, a crash (sent by the loop, as the engine sends statements)
+        tx._run(admin.execute("SELECT pg_terminate_backend($1)", pid))
+        tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES ('other-half', 0, 0)")
 
     try:
         with pytest.raises(DatabaseUnavailable) as lost:
@@ -43,7 +44,7 @@ async def test_a_connection_lost_mid_write_is_a_clear_error(engine: PostgresEngi
 
 
 async def test_reads_survive_connections_the_server_dropped(engine: PostgresEngine, pg_server: PgServer) -> None:
-    await engine.read(lambda q: q.value("SELECT 1"))
+    await engine.read(lambda q: q.one("SELECT 1"))
     admin = await asyncpg.connect(pg_server.dsn())
     try:
         dropped = await admin.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -51,7 +52,7 @@ async def test_reads_survive_connections_the_server_dropped(engine: PostgresEngi
     finally:
         await admin.close()
     assert dropped >= 1
-    assert await engine.read(lambda q: q.value("SELECT count(*) FROM models")) == 0
+    assert await engine.read(lambda q: q.one("SELECT count(*) AS n FROM models")["n"]) == 0
 
 
 async def test_an_unreachable_server_is_a_clear_error() -> None:
@@ -63,4 +64,4 @@ async def test_an_unreachable_server_is_a_clear_error() -> None:
 async def test_a_closed_engine_says_so(pg_dsn: str) -> None:
     engine = PostgresEngine(pg_dsn)
     with pytest.raises(RuntimeError, match="closed"):
-        await engine.read(lambda q: q.value("SELECT 1"))
+        await engine.read(lambda q: q.one("SELECT 1"))

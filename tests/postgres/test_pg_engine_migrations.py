@@ -85,11 +85,11 @@ async def engine(pg_dsn: str):
 
 
 async def _model_with_versions(engine: PostgresEngine, name: str, count: int) -> list[int]:
-    async def fn(tx):
-        model_id = await tx.value("INSERT INTO models (name, created_at, updated_at) VALUES ($1, $2, $2) "
-                                  "RETURNING id", (name, tx.now))
-        return [await tx.value("INSERT INTO versions (model_id, number, source, created_at, created_by, updated_at) "
-                               "VALUES ($1, $2, 'cli', $3, 'test', $3) RETURNING id", (model_id, n, tx.now))
+    def fn(tx):
+        model_id = tx.one("INSERT INTO models (name, created_at, updated_at) VALUES ($1, $2, $2) "
+                          "RETURNING id", (name, tx.now))["id"]
+        return [tx.one("INSERT INTO versions (model_id, number, source, created_at, created_by, updated_at) "
+                       "VALUES ($1, $2, 'cli', $3, 'test', $3) RETURNING id", (model_id, n, tx.now))["id"]
                 for n in range(1, count + 1)]
     return await engine.write(fn)
 
@@ -104,9 +104,9 @@ async def test_one_production_version_per_model(engine: PostgresEngine) -> None:
         await engine.write(lambda tx: tx.execute(promote, (a2,)))
     assert refused.value.constraint_name == "versions_one_production"
 
-    async def swap(tx):  # archiving the old one first, in the same transaction, is allowed
-        await tx.execute("UPDATE versions SET stage = 'archived' WHERE id = $1", (a1,))
-        await tx.execute(promote, (a2,))
+    def swap(tx):  # archiving the old one first, in the same transaction, is allowed
+        tx.execute("UPDATE versions SET stage = 'archived' WHERE id = $1", (a1,))
+        tx.execute(promote, (a2,))
     await engine.write(swap)
     rows = await engine.all("SELECT id FROM versions WHERE stage = 'production' ORDER BY id")
     assert [r["id"] for r in rows] == [a2, b1]

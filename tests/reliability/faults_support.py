@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.daemon.ingest.processor import FAILED_DIR
-from modelreg.daemon.store.sqlite.versions import INTERRUPTED
+from modelreg.daemon.store.sql.versions import INTERRUPTED
 from modelreg.shared.client import Client
 from modelreg.shared.errors import ModelregError, Unavailable
 

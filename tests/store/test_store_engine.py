@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.daemon.store.sqlite.engine import SqliteEngine, WriteTx
-from modelreg.daemon.store.sqlite import events
+from modelreg.daemon.store.sql import events
 
 
 @pytest.fixture

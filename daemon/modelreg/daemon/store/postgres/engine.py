@@ -1,36 +1,36 @@
 """The PostgreSQL engine: an asyncpg pool; each read or write is one function in one transaction.
 
-The shape the aggregates are ported to (the SQLite engine's, made async):
+The aggregates (``store/sql``) are the same functions the SQLite engine runs: ``fn(tx)``,
+synchronous, with ``?`` placeholders. Here ``fn`` runs on one of the engine's worker threads
+and each statement it issues is translated (``translate.py``), sent by the event loop over
+the transaction's connection, and its rows handed back to the thread: the loop never waits
+on the database, and the shared logic is written once.
 
-- ``await engine.write(fn)`` runs ``await fn(tx)`` inside one READ COMMITTED transaction on
-  a pooled connection and returns its result once COMMIT has returned (``synchronous_commit``
-  on: durable). ``tx`` is a ``PgTx``: ``tx.now`` (the transaction's clock, one value for
-  every row it writes), ``tx.events`` (appended by ``events.append``, handed to the
-  ``on_commit`` callbacks after COMMIT, never for a rolled-back write), and the statements
-  ``await tx.execute / executemany / one / all / value (sql, params)`` with PostgreSQL's
-  ``$1`` placeholders and ``params`` a sequence, as in SQLite's ``WriteTx``; rows are asyncpg
-  Records, read by column name like ``sqlite3.Row``.
-- ``await engine.read(fn)`` runs ``await fn(q)`` in one REPEATABLE READ, READ ONLY transaction
-  (one snapshot however many statements), ``q`` a ``PgRead`` (``one / all / value``). A read
-  function that only uses those also accepts a ``PgTx``, so one query serves both.
+- ``await engine.write(fn)`` runs ``fn(tx)`` inside one READ COMMITTED transaction that first
+  takes a registry-wide advisory lock (writes take turns across every daemon, as SQLite's one
+  writer does), and returns its result once COMMIT has returned (durable). ``tx.now`` is the
+  transaction's clock; ``tx.events`` are handed to the ``on_commit`` callbacks after COMMIT,
+  never for a rolled-back write.
+- ``await engine.read(fn)`` runs ``fn(q)`` in one REPEATABLE READ, READ ONLY transaction: one
+  snapshot however many statements, concurrent with writes.
 
-There is no group commit: PostgreSQL commits concurrent transactions itself, and several
-daemons write at once. Invariants therefore live in the database: version numbers are taken
-by ``UPDATE … RETURNING`` on the model row (its row lock orders concurrent allocations), the
-event chain's head row is locked by ``SELECT … FOR UPDATE`` (``events.py``). A write that
-loses a serialization or deadlock race is run again from the start (its function must not
-touch anything outside the transaction, as in SQLite); a lost connection is a
-``DatabaseUnavailable`` error, never retried for a write (it may have committed); a read
-runs again on another connection (``read``).
-
-A cancelled caller does not cancel its write (as in SQLite): it may already be committing.
+The invariants are also the database's own: version numbers are taken by ``UPDATE …
+RETURNING`` on the model row, one production version per model is a partial unique index,
+and the event chain's head row is locked ``FOR UPDATE`` by the appending write. A lost
+connection is a ``DatabaseUnavailable`` error, never retried for a write (it may have
+committed); a read runs again on another connection. A cancelled caller does not cancel its
+write (as in SQLite): it may already be committing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import decimal
+import json
 import logging
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,7 +39,9 @@ import asyncpg
 
 from modelreg.shared.errors import Unavailable
 
+from .dialect import DIALECT
 from .migrations import migrate
+from .translate import translate
 
 T = TypeVar("T")
 log = logging.getLogger("modelreg.store")
@@ -58,6 +60,10 @@ _LOST = (asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.AdminShu
          OSError, asyncio.TimeoutError)
 _GONE = ("connection is closed", "connection was closed", "released back to the pool")
 _RACE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
+# Writes take turns registry-wide (every daemon), as SQLite's one writer does: the aggregates'
+# read-check-write logic is written once for both backends and relies on it. The invariants
+# that matter most are also the database's own (unique indexes, the chain head's row lock).
+WRITE_LOCK = 0x6D6F64656C726567  # "modelreg"
 
 
 def lost_connection(exc: BaseException) -> BaseException | None:
@@ -82,22 +88,60 @@ class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
 
 
+class _Cursor:
+    """What ``execute`` returns: the rows of a statement with RETURNING, and ``rowcount``."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self.rows
+
+
 class PgRead:
-    """What a read function gets: ``one``, ``all``, ``value`` in the transaction's snapshot."""
+    """What a read function gets (``sql/tx.py``): runs on a worker thread, and each statement
+    is sent over the transaction's connection by the event loop (asyncpg is async-only)."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "loop", "engine")
+    dialect = DIALECT
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: asyncpg.Connection, loop: asyncio.AbstractEventLoop, engine: PostgresEngine) -> None:
+        self.conn, self.loop, self.engine = conn, loop, engine
 
-    async def one(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(sql, *params)
+    def _run(self, coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
 
-    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
-        return await self.conn.fetch(sql, *params)
+    def _call(self, method: str, sql: str, params: Sequence[Any]) -> Any:
+        """``conn.<method>(sql, *params)`` with the shared SQL translated; parameters the way
+        SQLite takes them (an int where PostgreSQL infers text …) converted to the types the
+        statement declares, learnt once per statement."""
+        pg = translate(sql)
+        types = self.engine.param_types.get(pg)
+        args = coerce(params, types) if types is not None else tuple(params)
+        try:
+            return self._run(getattr(self.conn, method)(pg, *args))
+        except (asyncpg.DataError, TypeError) as exc:
+            if types is not None or "query argument" not in str(exc):
+                exc.add_note(f"SQL: {pg}")
+                raise
+        except asyncpg.PostgresError as exc:
+            exc.add_note(f"SQL: {pg}")
+            raise
+        stmt = self._run(self.conn.prepare(pg))
+        self.engine.param_types[pg] = types = [t.name for t in stmt.get_parameters()]
+        return self._run(getattr(self.conn, method)(pg, *coerce(params, types)))
 
-    async def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return await self.conn.fetchval(sql, *params)
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._call("fetchrow", sql, params)
+        return None if row is None else plain(row)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return [plain(r) for r in self._call("fetch", sql, params)]
 
 
 class PgTx(PgRead):
@@ -105,17 +149,81 @@ class PgTx(PgRead):
 
     __slots__ = ("now", "events")
 
-    def __init__(self, conn: asyncpg.Connection, now: float) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: asyncpg.Connection, loop: asyncio.AbstractEventLoop, engine: PostgresEngine,
+                 now: float) -> None:
+        super().__init__(conn, loop, engine)
         self.now = now
         self.events: list[dict[str, Any]] = []  # published after COMMIT
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> str:
-        """Run one statement; PostgreSQL's status tag (``"UPDATE 1"``)."""
-        return await self.conn.execute(sql, *params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        if _RETURNS_ROWS.search(sql):
+            rows = self.all(sql, params)
+            return _Cursor(rows, len(rows))
+        status = self._call("execute", sql, params)
+        count = status.rsplit(" ", 1)[-1]
+        return _Cursor([], int(count) if count.isdigit() else -1)
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        pg = translate(sql)
+        types = self.engine.param_types.get(pg)
+        if types is None:
+            stmt = self._run(self.conn.prepare(pg))
+            self.engine.param_types[pg] = types = [t.name for t in stmt.get_parameters()]
+        self._run(self.conn.executemany(pg, [coerce(r, types) for r in rows]))
+
+
+_RETURNS_ROWS = re.compile(r"\bRETURNING\b|^\s*(SELECT|WITH)\b", re.I)
+
+
+def coerce(params: Sequence[Any], types: Sequence[str] | None) -> tuple[Any, ...]:
+    """SQLite's loose parameters as the types PostgreSQL's statement declares."""
+    if types is None:
+        return tuple(params)
+    out = []
+    for value, kind in zip(params, types):
+        if value is None:
+            out.append(None)
+        elif kind in ("text", "varchar", "citext", "json", "jsonb") and not isinstance(value, str):
+            out.append(json.dumps(value) if kind in ("json", "jsonb") and not isinstance(value, (int, float))
+                       else str(int(value)) if isinstance(value, bool) else str(value))
+        elif kind in ("int2", "int4", "int8") and not isinstance(value, int):
+            out.append(int(value))
+        elif kind == "bool" and not isinstance(value, bool):
+            out.append(bool(value))
+        elif kind in ("float4", "float8") and isinstance(value, int):
+            out.append(float(value))
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+class _Row(dict):
+    """A row whose NUMERIC values (``sum`` of BIGINT …) came back as plain numbers; read by
+    name or by position like ``sqlite3.Row``."""
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        super().__init__((k, _number(v)) for k, v in record.items())
+        self._values = list(self.values())
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._values[key] if isinstance(key, int) else super().__getitem__(key)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def plain(record: asyncpg.Record) -> Any:
+    """The record itself, unless it holds a Decimal (then a ``_Row`` of plain numbers)."""
+    for value in record.values():
+        if isinstance(value, decimal.Decimal):
+            return _Row(record)
+    return record
 
 
 Sql = PgTx | PgRead
@@ -136,6 +244,10 @@ class PostgresEngine:
         self.on_commit: list[Callable[[list[dict[str, Any]]], None]] = []
         self.commits = 0  # committed write transactions, and the re-runs races cost
         self.retries = 0
+        self.param_types: dict[str, list[str]] = {}  # per translated statement (``PgRead._call``)
+        self._writer = asyncio.Lock()
+        # The aggregates' functions run here; each statement hops to the loop and back.
+        self._threads = ThreadPoolExecutor(max_size + 2, thread_name_prefix="modelreg-pg")
 
     async def open(self) -> None:
         try:
@@ -156,10 +268,16 @@ class PostgresEngine:
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        self._threads.shutdown(wait=False)
         try:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
         except (asyncio.TimeoutError, *_LOST):  # a connection stuck on a dead server: drop them all
             pool.terminate()
+
+    async def settings(self) -> dict[str, Any]:
+        rows = await self.all("SELECT name, setting FROM pg_settings WHERE name IN "
+                              "('fsync', 'synchronous_commit', 'full_page_writes', 'server_version')")
+        return {"server": self.where, **{r["name"]: r["setting"] for r in rows}}
 
     def _unavailable(self, doing: str, exc: BaseException) -> DatabaseUnavailable:
         cause = str(exc) or type(exc).__name__
@@ -173,29 +291,34 @@ class PostgresEngine:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[PgTx], Awaitable[T]]) -> T:
-        """Run ``await fn(tx)`` in one transaction; its result once COMMIT returned."""
+    async def write(self, fn: Callable[[PgTx], T]) -> T:
+        """Run ``fn(tx)`` in one transaction; its result once COMMIT returned."""
         pool = self._require_pool()
         return await asyncio.shield(self._write(pool, fn))
 
-    async def _write(self, pool: asyncpg.Pool, fn: Callable[[PgTx], Awaitable[T]]) -> T:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                async with pool.acquire() as conn, conn.transaction():
-                    tx = PgTx(conn, time.time())
-                    result = await fn(tx)
-            except _RACE:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                self.retries += 1
-                continue
-            except (*_LOST, asyncpg.InterfaceError) as exc:
-                if (cause := lost_connection(exc)) is None:
-                    raise
-                raise self._unavailable("lost the connection to", cause) from exc
-            self.commits += 1
-            self._publish(tx.events)
-            return result
+    async def _write(self, pool: asyncpg.Pool, fn: Callable[[PgTx], T]) -> T:
+        loop = asyncio.get_running_loop()
+        # One writer at a time per daemon holds a connection waiting for the registry-wide lock,
+        # so waiting writers never take the pool from the reads.
+        async with self._writer:
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    async with pool.acquire() as conn, conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                        tx = PgTx(conn, loop, self, time.time())
+                        result = await loop.run_in_executor(self._threads, fn, tx)
+                except _RACE:
+                    if attempt == WRITE_ATTEMPTS:
+                        raise
+                    self.retries += 1
+                    continue
+                except (*_LOST, asyncpg.InterfaceError) as exc:
+                    if (cause := lost_connection(exc)) is None:
+                        raise
+                    raise self._unavailable("lost the connection to", cause) from exc
+                self.commits += 1
+                self._publish(tx.events)
+                return result
         raise AssertionError("unreachable")
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
@@ -209,16 +332,17 @@ class PostgresEngine:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[PgRead], Awaitable[T]]) -> T:
-        """Run ``await fn(q)`` in one read-only snapshot. A read changes nothing, so one that
-        lost its connection runs again, on another: after a failover every pooled connection
-        may be dead, so up to one more try than the pool holds (the last one connects anew)."""
+    async def read(self, fn: Callable[[PgRead], T]) -> T:
+        """Run ``fn(q)`` in one read-only snapshot. A read changes nothing, so one that lost its
+        connection runs again, on another: after a failover every pooled connection may be
+        dead, so up to one more try than the pool holds (the last one connects anew)."""
         pool = self._require_pool()
+        loop = asyncio.get_running_loop()
         attempts = self.max_size + 1
         for attempt in range(1, attempts + 1):
             try:
                 async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                    return await fn(PgRead(conn))
+                    return await loop.run_in_executor(self._threads, fn, PgRead(conn, loop, self))
             except (*_LOST, asyncpg.InterfaceError) as exc:
                 if (cause := lost_connection(exc)) is None:
                     raise
@@ -226,8 +350,8 @@ class PostgresEngine:
                     raise self._unavailable("lost the connection to", cause) from exc
         raise AssertionError("unreachable")
 
-    async def one(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return await self.read(lambda q: q.one(sql, params))
 
-    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self.read(lambda q: q.all(sql, params))

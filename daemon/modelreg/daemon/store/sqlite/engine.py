@@ -33,6 +33,7 @@ import aiosqlite
 
 from modelreg.shared.errors import ModelregError, disk_full
 
+from .dialect import DIALECT
 from .migrations import LATEST, MIGRATIONS
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ class WriteTx:
     """What a write function gets: the writer's connection inside its SAVEPOINT."""
 
     __slots__ = ("conn", "now", "events")
+    dialect = DIALECT
 
     def __init__(self, conn: sqlite3.Connection, now: float) -> None:
         self.conn = conn
@@ -88,6 +90,7 @@ class ReadConn:
     """What a read function gets (the same ``one``/``all`` as a write, no writes)."""
 
     __slots__ = ("conn",)
+    dialect = DIALECT
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelreg.shared.errors import IntegrityError
 
-from . import stages
+from ..sql import stages
 from .engine import ReadConn
 from .migrations import LATEST
 

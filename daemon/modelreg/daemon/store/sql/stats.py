@@ -1,10 +1,10 @@
-"""Counts for health and admin (SQLite)."""
+"""Counts for health and admin."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .engine import Sql, SqliteEngine
+from .tx import Sql, Engine
 
 
 def status_counts(q: Sql) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def status_counts(q: Sql) -> dict[str, Any]:
 
 
 class StatsStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def counts(self) -> dict[str, Any]:

@@ -1,22 +1,23 @@
-"""Reading and verifying the event chain (SQLite)."""
+"""Reading and verifying the event chain."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import events
-from .engine import Sql, SqliteEngine
+from .tx import Sql, Engine
 
 
 def list_events(q: Sql, *, model: str | None, kind: str | None, after: int | None, limit: int) -> list[dict[str, Any]]:
     """Events after ``after`` (oldest first), or the newest ``limit`` (returned oldest first)."""
     where, params = [], []
     if model:
-        where.append("model = ? COLLATE NOCASE")
+        where.append("lower(model) = lower(?)")
         params.append(model)
     if kind:
-        where.append("kind GLOB ?")
-        params.append(kind)
+        sql, args = q.dialect.glob("kind", kind)
+        where.append(sql)
+        params.extend(args)
     if after is not None:
         where.append("id > ?")
         params.append(after)
@@ -39,7 +40,7 @@ def last_event_id(q: Sql) -> int:
 
 
 class AuditStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def list(self, *, model: str | None = None, kind: str | None = None, after: int | None = None,

@@ -1,4 +1,4 @@
-"""Named, scoped tokens (SQLite; issue 12). Only each secret's sha256 is stored."""
+"""Named, scoped tokens (issue 12). Only each secret's sha256 is stored."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from modelreg.shared.errors import Conflict, NotFound
 
 from ..records import TokenRecord
 from . import events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 
 def token_record(row: Any) -> TokenRecord:
@@ -54,7 +54,7 @@ def by_hash(q: Sql, secret_hash: str) -> TokenRecord | None:
 
 
 class TokenStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def create(self, name: str, secret_hash: str, scope: str, models: str | None,

@@ -1,11 +1,11 @@
-"""The append-only, hash-chained event log (PRODUCT.md §5), SQLite side.
+"""The append-only, hash-chained event log (PRODUCT.md §5).
 
 Each row's hash covers its own fields and the previous row's hash, so editing or deleting
 any row breaks the chain at that row. The chain head (last id and hash) is also kept in
 ``meta``, written in the same transaction: deleting the newest rows leaves the head pointing
 past the end, and the next event still links to the head, not to whatever row is last now.
 Events are appended inside the writing transaction (``tx.events``) and published by the
-engine only after the group commits.
+engine only after it commits.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 from modelreg.shared.timefmt import iso
 
 from ..chain import GENESIS, HEAD_KEY, canonical, check_rows, end_of_log, parse_head, row_hash
-from .engine import Sql, WriteTx
+from .tx import Sql, WriteTx
 
 __all__ = ["GENESIS", "HEAD_KEY", "append", "canonical", "chain_head", "event_view", "row_hash", "verify_batch"]
 
 
 def append(tx: WriteTx, kind: str, actor: str, *, model: str | None = None,
            version: int | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    head = chain_head(tx)
+    head = chain_head(tx, lock=True)
     if head is None:  # a log written before the head was recorded
         last = tx.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
         head = (last["id"], last["hash"]) if last else (0, GENESIS)
@@ -43,8 +43,10 @@ def append(tx: WriteTx, kind: str, actor: str, *, model: str | None = None,
     return event
 
 
-def chain_head(q: Sql) -> tuple[int, str] | None:
-    row = q.one("SELECT value FROM meta WHERE key = ?", (HEAD_KEY,))
+def chain_head(q: Sql, lock: bool = False) -> tuple[int, str] | None:
+    """The head as committed. ``lock``: hold the head row until this write commits, so two
+    writers (two daemons on PostgreSQL) never link to the same head: no fork, no gap."""
+    row = q.one("SELECT value FROM meta WHERE key = ?" + (q.dialect.row_lock if lock else ""), (HEAD_KEY,))
     if row is None:
         return None
     return parse_head(row["value"])

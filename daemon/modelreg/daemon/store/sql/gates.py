@@ -1,4 +1,4 @@
-"""Promotion gate rules (SQLite).
+"""Promotion gate rules.
 
 A gate is a rule text for a target, per model or registry-wide (``model_id`` NULL): a stage
 (``stage`` set, ``alias`` NULL) or an alias (``alias`` set, ``stage`` NULL; migration 8).
@@ -14,7 +14,7 @@ from modelreg.shared.errors import NotFound
 
 from ..records import GateRecord
 from . import catalog, events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 _GATE = "SELECT g.*, m.name AS model FROM gates g LEFT JOIN models m ON m.id = g.model_id"
 
@@ -86,7 +86,7 @@ def remove_gate(tx: WriteTx, gate_id: int, actor: str) -> GateRecord:
 
 
 class GateStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def list(self, model: str | None = None, stage: str | None = None,

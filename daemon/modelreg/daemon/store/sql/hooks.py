@@ -1,4 +1,4 @@
-"""Hooks and their deliveries (SQLite).
+"""Hooks and their deliveries.
 
 Deliveries are rows in ``hook_deliveries``: enqueued in one write per batch of committed
 events the dispatcher matched, claimed when due, and marked delivered, failed or pending
@@ -15,7 +15,7 @@ from modelreg.shared.timefmt import iso
 
 from ..records import DueDelivery, HookRecord
 from . import events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 CURSOR_KEY = "hooks.last_event"
 
@@ -118,7 +118,7 @@ def _record_attempt(tx: WriteTx, delivery_id: int, state: str, attempts: int, st
 
 
 class HookStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # -- hooks -----------------------------------------------------------------------------------

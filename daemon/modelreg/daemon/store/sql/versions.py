@@ -1,4 +1,4 @@
-"""Creating versions: pending, ready, failed, recovery, duplicate content (SQLite).
+"""Creating versions: pending, ready, failed, recovery, duplicate content.
 
 A version is created ``pending`` (its number allocated atomically, never reused) with its
 params, tags, metrics and lineage; it becomes ``ready`` when its manifest is recorded, or
@@ -22,7 +22,7 @@ from modelreg.shared.timefmt import iso
 
 from ..records import VersionRecord
 from . import catalog, events, lineage, metrics
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 File = tuple[str, str, int]  # (manifest path, sha256, size)
 MAX_RECORDS = 2000  # metric records a version's view shows (the newest)
@@ -55,11 +55,10 @@ def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> Vers
                (model, tx.now, tx.now))
     mrow = _allocate(tx, model, getattr(reg, "number", None), getattr(reg, "renumber", False))
     facts = json.dumps(reg.facts)
-    cur = tx.execute(
+    vid = tx.one(
         "INSERT INTO versions (model_id, number, status, source, description, facts, created_at, created_by, updated_at) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        (mrow["id"], mrow["number"], reg.source, reg.description, facts, tx.now, actor, tx.now))
-    vid = cur.lastrowid
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
+        (mrow["id"], mrow["number"], reg.source, reg.description, facts, tx.now, actor, tx.now))["id"]
     if reg.params:
         tx.executemany("INSERT INTO params (version_id, key, value) VALUES (?, ?, ?)",
                        [(vid, k, v) for k, v in reg.params.items()])
@@ -182,7 +181,7 @@ def duplicate_of(q: Sql, model: str, digest: str) -> VersionRecord | None:
 
 
 class VersionStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def create_pending(self, model: str, reg: NewVersion, actor: str) -> tuple[VersionRecord, dict[str, Any]]:

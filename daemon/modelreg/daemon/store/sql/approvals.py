@@ -1,4 +1,4 @@
-"""Approval requests and their votes (issue 12), SQLite side.
+"""Approval requests and their votes (issue 12).
 
 A move that an ``approvals >= N`` gate holds back opens a request inside the transition's own
 write (``open_request``, called by stages.transition / stages.set_alias); a vote is one write
@@ -22,7 +22,7 @@ from modelreg.shared.timefmt import iso
 
 from ..records import GateDecision, GateFacts, VersionRecord
 from . import catalog, events, stages
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 # decide(facts, approving identities) -> the verdict of the move on fresh state.
 DecideApproved = Callable[[GateFacts, tuple[str, ...]], GateDecision]
@@ -153,11 +153,11 @@ def open_request(tx: WriteTx, rec: VersionRecord, target: str, requested_by: str
         tx.execute("UPDATE approval_requests SET verdict = ?, required = ? WHERE id = ?",
                    (json.dumps(verdict) if verdict else None, required, request_id))
     else:
-        request_id = tx.execute(
+        request_id = tx.one(
             "INSERT INTO approval_requests (model_id, version_id, target, requested_by, requested_actor, reason, "
-            "required, verdict, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "required, verdict, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (rec.model_id, rec.id, target, requested_by, requested_actor, reason, required,
-             json.dumps(verdict) if verdict else None, tx.now, tx.now + ttl)).lastrowid
+             json.dumps(verdict) if verdict else None, tx.now, tx.now + ttl))["id"]
     events.append(tx, "approval.requested", requested_actor, model=rec.model_name, version=rec.number, data={
         "request": request_id, "target": target, "required": required, "reason": reason, "joined": joined,
         "requested_by": requested_by, "verdict": verdict})
@@ -234,7 +234,7 @@ def _decide_and_move(tx: WriteTx, row: Any, voters: tuple[str, ...],
 
 
 class ApprovalStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def expire_due(self, now: float) -> int:

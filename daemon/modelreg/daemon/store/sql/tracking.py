@@ -1,4 +1,4 @@
-"""MLflow's tracking subset and the mlflow-artifacts tree (SQLite, issue 10).
+"""MLflow's tracking subset and the mlflow-artifacts tree (issue 10).
 
 Experiments, runs (params, tags, metric history), logged models and the run → model outputs,
 kept in MLflow's own terms (string ids outside, integer milliseconds) so the stock client
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..records import ArtifactEntry, FileRecord, MlflowExperiment, MlflowLoggedModel, MlflowMetric, MlflowRun
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 def _ms(tx: WriteTx) -> int:
     return int(tx.now * 1000)
@@ -58,9 +58,8 @@ def create_experiment(tx: WriteTx, name: str, artifact_location: str | None, tag
     if tx.one("SELECT 1 FROM mlflow_experiments WHERE name = ?", (name,)):
         return None
     now = _ms(tx)
-    cur = tx.execute("INSERT INTO mlflow_experiments (name, artifact_location, created_ms, updated_ms) "
-                     "VALUES (?, '', ?, ?)", (name, now, now))
-    eid = cur.lastrowid
+    eid = tx.one("INSERT INTO mlflow_experiments (name, artifact_location, created_ms, updated_ms) "
+                 "VALUES (?, '', ?, ?) RETURNING id", (name, now, now))["id"]
     tx.execute("UPDATE mlflow_experiments SET artifact_location = ? WHERE id = ?",
                (artifact_location or f"{default_root}/{eid}", eid))
     tx.executemany("INSERT INTO mlflow_experiment_tags VALUES (?, ?, ?)", [(eid, k, v) for k, v in tags.items()])
@@ -133,7 +132,7 @@ def log_batch(tx: WriteTx, run_id: str, metrics: list[MlflowMetric], params: dic
     conflicts = param_conflicts(tx, run_id, params)
     if conflicts:
         return conflicts
-    tx.executemany("INSERT OR IGNORE INTO mlflow_params VALUES (?, ?, ?)", [(run_id, k, v) for k, v in params.items()])
+    tx.executemany("INSERT INTO mlflow_params VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(run_id, k, v) for k, v in params.items()])
     tx.executemany("INSERT INTO mlflow_run_tags VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                    [(run_id, k, v) for k, v in tags.items()])
     if "mlflow.runName" in tags:
@@ -222,8 +221,8 @@ def update_logged_model(tx: WriteTx, model_id: str, *, status: str | None = None
 def search_logged_models(q: Sql, experiment_ids: list[int], *, name: str | None, source_run_id: str | None,
                          limit: int, offset: int) -> list[MlflowLoggedModel]:
     """Active logged models of the experiments, newest first; optionally by name or source run."""
-    where = ["lifecycle_stage = 'active'", "experiment_id IN (SELECT value FROM json_each(?))"]
-    params: list[Any] = [json.dumps([int(e) for e in experiment_ids])]
+    experiments, params = q.dialect.values([int(e) for e in experiment_ids], "int")
+    where = ["lifecycle_stage = 'active'", f"experiment_id IN {experiments}"]
     if name is not None:
         where.append("name = ?")
         params.append(name)
@@ -242,7 +241,7 @@ def _where_under(prefix: str) -> tuple[str, tuple[str, ...]]:
     """The paths strictly under the folder ``prefix``: a range (an index walk, no LIKE escaping);
     '0' is the character after '/'."""
     if not prefix:
-        return "1", ()
+        return "TRUE", ()
     return "path > ? AND path < ?", (prefix + "/", prefix + "0")
 
 
@@ -254,10 +253,10 @@ def put_artifact(tx: WriteTx, path: str, sha256: str, size: int) -> str | None:
         return f"{path} is a folder of artifacts"
     parts = path.split("/")
     ancestors = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    if ancestors and tx.one("SELECT 1 FROM mlflow_artifacts WHERE path IN (SELECT value FROM json_each(?))",
-                            (json.dumps(ancestors),)):
+    folders, folder_params = tx.dialect.values(ancestors, "text")
+    if ancestors and tx.one(f"SELECT 1 FROM mlflow_artifacts WHERE path IN {folders}", folder_params):
         return f"a file of {path}'s folders already exists as an artifact"
-    tx.execute("INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)", (sha256, size, tx.now))
+    tx.execute("INSERT INTO blobs (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (sha256, size, tx.now))
     tx.execute("INSERT INTO mlflow_artifacts (path, sha256, size, created_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
                "created_at = excluded.created_at", (path, sha256, size, tx.now))
@@ -297,9 +296,9 @@ def delete_artifacts(tx: WriteTx, path: str) -> int:
 
 
 class TrackingStore:
-    """The MLflow tracking aggregate (SQLite): each method one read hop or one write hop."""
+    """The MLflow tracking aggregate: each method one read hop or one write hop."""
 
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # experiments

@@ -1,4 +1,4 @@
-"""Bulk seeding of large registries (benchmarks, load tests) (SQLite).
+"""Bulk seeding of large registries (benchmarks, load tests).
 
 ``await store.bulk.seed(model, versions)`` inserts ready versions with their files, params,
 tags and metrics the way a registration leaves them, but one write (one transaction, one
@@ -21,7 +21,7 @@ from modelreg.shared.names import validate_name
 
 from ..records import SeedVersion
 from . import events as chain
-from .engine import SqliteEngine, WriteTx
+from .tx import Engine, WriteTx
 from .versions import content_digest
 
 BATCH = 10_000
@@ -102,7 +102,7 @@ def _chunks(items: Iterable[SeedVersion], size: int) -> Iterator[list[SeedVersio
 
 
 class BulkStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def seed(self, model: str, versions: Iterable[SeedVersion], *, actor: str = "seed",

@@ -1,4 +1,4 @@
-"""Watchdogs and their trips (SQLite; issue 12).
+"""Watchdogs and their trips (issue 12).
 
 A watchdog is a rule on a model's production monitoring metrics. Whether it fires is policy
 (``services/watchdogs.py``); the store reads what the rule looks at (``WatchdogFacts``) and,
@@ -18,7 +18,7 @@ from modelreg.shared.errors import NotFound
 
 from ..records import StartedTrip, WatchdogFacts, WatchdogFiring, WatchdogRecord, WatchdogTrip
 from . import catalog, events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 RECENT_TRIPS = 20  # trips a view shows per watchdog
 _WATCHDOG = "SELECT w.*, m.name AS model FROM watchdogs w JOIN models m ON m.id = w.model_id"
@@ -177,7 +177,7 @@ def finish_interrupted(tx: WriteTx, why: str, actor: Callable[[int], str]) -> in
 
 
 class WatchdogStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def add(self, model: str, rule: str, source: str, key: str, window: int, rollback: bool, cooldown: float,

@@ -1,4 +1,4 @@
-"""MLflow's registry reads (SQLite): a model or a version as MLflow shows it, each in one
+"""MLflow's registry reads: a model or a version as MLflow shows it, each in one
 statement, and the two searches (registered models, model versions) from the AST of
 ``services/mlflow/filters.py``.
 
@@ -21,7 +21,8 @@ from modelreg.shared.errors import NotFound
 
 from ..records import MlflowModel, MlflowPage, MlflowVersion
 from . import catalog
-from .engine import Sql, SqliteEngine
+from .dialect import Dialect
+from .tx import Sql, Engine
 
 STAGES = ("none", "staging", "production", "archived")
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's prompts are models tagged so
@@ -41,11 +42,11 @@ _MODEL_COLUMNS = """m.id, m.name, m.description, m.created_at, m.updated_at,
     (SELECT json_group_object(a.alias, av.number) FROM aliases a JOIN versions av ON av.id = a.version_id
         WHERE a.model_id = m.id) AS j_aliases"""
 
-# The newest live version in each stage of each model named by a JSON list of model ids.
+# The newest live version in each stage of each model named by a list of model ids.
 _LATEST = f"""SELECT {_VERSION_COLUMNS} FROM
     (SELECT mm.id AS mid, s.column1 AS stage FROM models mm,
         (VALUES ('none'), ('staging'), ('production'), ('archived')) s
-     WHERE mm.id IN (SELECT value FROM json_each(?))) x
+     WHERE mm.id IN {{ids}}) x
     JOIN versions v ON v.id = (SELECT id FROM versions WHERE model_id = x.mid AND stage = x.stage
                                AND deleted_at IS NULL ORDER BY number DESC LIMIT 1)
     JOIN models m ON m.id = v.model_id
@@ -78,7 +79,7 @@ def _models(q: Sql, rows: Sequence[Any]) -> list[MlflowModel]:
     """Models with their latest version per stage: one more statement for the whole page."""
     latest: dict[int, list[MlflowVersion]] = {r["id"]: [] for r in rows}
     if rows:
-        for vrow in q.all(_LATEST, (json.dumps(list(latest)),)):
+        for vrow in _latest(q, list(latest)):
             latest[vrow["model_id"]].append(_version(vrow))
     return [MlflowModel(name=r["name"], description=r["description"], created_at=r["created_at"],
                         updated_at=r["updated_at"], tags=json.loads(r["j_tags"]),
@@ -126,7 +127,12 @@ def latest_versions(q: Sql, name: str, stages: Sequence[str]) -> list[MlflowVers
     if row is None:
         raise model_missing(name)
     wanted = set(stages or STAGES)
-    return [_version(r) for r in q.all(_LATEST, (json.dumps([row["id"]]),)) if r["stage"] in wanted]
+    return [_version(r) for r in _latest(q, [row["id"]]) if r["stage"] in wanted]
+
+
+def _latest(q: Sql, model_ids: list[int]) -> list[Any]:
+    ids, params = q.dialect.values(model_ids, "int")
+    return q.all(_LATEST.format(ids=ids), params)
 
 
 def in_stage(q: Sql, name: str, stage: str, limit: int = 1000) -> list[int]:
@@ -155,24 +161,26 @@ def glob_of_like(pattern: str) -> str:
     return "".join(out)
 
 
-def _text(column: str, op: str, value: Any, nocase: bool = False) -> tuple[str, list[Any]]:
+def _text(d: Dialect, column: str, op: str, value: Any, nocase: bool = False) -> tuple[str, list[Any]]:
     """A case-sensitive comparison of a text column (``nocase``: the column's collation is NOCASE)."""
     if op == "=":
         if nocase:  # the NOCASE test can use the column's index; the BINARY one makes it exact
-            return f"({column} = ? AND {column} = ? COLLATE BINARY)", [value, value]
+            return f"({column} = ? AND {d.binary(column)} = ?)", [value, value]
         return f"{column} = ?", [value]
     if op == "!=":
-        return f"{column} != ? COLLATE BINARY", [value]
+        return f"{d.binary(column)} != ?", [value]
     if op == "LIKE":
-        return f"{column} GLOB ?", [glob_of_like(value)]
+        return d.glob(column, glob_of_like(value))
     if op == "ILIKE":
         return f"lower({column}) LIKE lower(?)", [value]
     if op in ("IN", "NOT IN"):
-        return f"{column} COLLATE BINARY {op} (SELECT value FROM json_each(?))", [json.dumps(list(value))]
+        values, params = d.values(list(value), "text")
+        return f"{d.binary(column)} {op} {values}", params
     raise ValueError(f"comparator {op!r} on text")  # filters.py admits none other
 
 
-def _tags(table: str, owner: str, owner_column: str, clauses: Sequence[Clause]) -> tuple[list[str], list[Any]]:
+def _tags(d: Dialect, table: str, owner: str, owner_column: str,
+          clauses: Sequence[Clause]) -> tuple[list[str], list[Any]]:
     """One EXISTS per tag key; all conditions on a key apply to that one tag, as in MLflow."""
     by_key: dict[str, list[Clause]] = {}
     for c in clauses:
@@ -181,7 +189,7 @@ def _tags(table: str, owner: str, owner_column: str, clauses: Sequence[Clause]) 
     for key, conds in by_key.items():
         parts, part_params = [f"t.{owner_column} = {owner}", "t.key = ?"], [key]
         for c in conds:
-            sql, p = _text("t.value", c.op, c.value)
+            sql, p = _text(d, "t.value", c.op, c.value)
             parts.append(sql)
             part_params += p
         where.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {' AND '.join(parts)})")
@@ -217,29 +225,30 @@ def search_models(q: Sql, clauses: Sequence[Clause], orders: Sequence[Order], of
     where, params = ["m.deleted_at IS NULL", _prompt_test("model_tags", "model_id", "m.id", prompts)], []
     for c in clauses:
         if c.kind == "attribute":  # only name
-            sql, p = _text("m.name", c.op, c.value, nocase=True)
+            sql, p = _text(q.dialect, "m.name", c.op, c.value, nocase=True)
             where.append(sql)
             params += p
-    tag_where, tag_params = _tags("model_tags", "m.id", "model_id", [c for c in clauses if c.kind == "tag"])
+    tag_where, tag_params = _tags(q.dialect, "model_tags", "m.id", "model_id", [c for c in clauses if c.kind == "tag"])
     sql = (f"SELECT {_MODEL_COLUMNS} FROM models m WHERE {' AND '.join(where + tag_where)} "
            f"ORDER BY {_order(orders, _MODEL_ORDER, 'm.id')}")
     rows, next_offset = _page(q, sql, params + tag_params, offset, limit)
     return MlflowPage(items=_models(q, rows), next_offset=next_offset)
 
 
-def _version_clause(c: Clause) -> tuple[str, list[Any]]:
+def _version_clause(d: Dialect, c: Clause) -> tuple[str, list[Any]]:
     if c.key == "name":
-        return _text("m.name", c.op, c.value, nocase=True)
+        return _text(d, "m.name", c.op, c.value, nocase=True)
     if c.key == "version_number":
         return f"v.number {c.op} ?", [int(c.value)]
     if c.key == "source_path":
-        return _text("v.source", c.op, c.value)
+        return _text(d, "v.source", c.op, c.value)
     # run_id: an equality or a list walks runs(run_id) and lineage_by_run; the rest test the run of each row
     if c.op in ("=", "IN"):
         values = [c.value] if c.op == "=" else list(c.value)
+        ids, params = d.values(values, "text")
         return ("v.id IN (SELECT l.version_id FROM runs r JOIN lineage l ON l.run_id = r.id "
-                "WHERE r.run_id IN (SELECT value FROM json_each(?)))"), [json.dumps(values)]
-    return _text(_RUN_ID, c.op, c.value)
+                f"WHERE r.run_id IN {ids})"), params
+    return _text(d, _RUN_ID, c.op, c.value)
 
 
 def search_versions(q: Sql, clauses: Sequence[Clause], orders: Sequence[Order], offset: int,
@@ -247,10 +256,10 @@ def search_versions(q: Sql, clauses: Sequence[Clause], orders: Sequence[Order], 
     where, params = [_LIVE, _prompt_test("version_tags", "version_id", "v.id", prompts)], []
     for c in clauses:
         if c.kind == "attribute":
-            sql, p = _version_clause(c)
+            sql, p = _version_clause(q.dialect, c)
             where.append(sql)
             params += p
-    tag_where, tag_params = _tags("version_tags", "v.id", "version_id", [c for c in clauses if c.kind == "tag"])
+    tag_where, tag_params = _tags(q.dialect, "version_tags", "v.id", "version_id", [c for c in clauses if c.kind == "tag"])
     sql = f"{_VERSIONS} WHERE {' AND '.join(where + tag_where)} ORDER BY {_order(orders, _VERSION_ORDER, 'v.id')}"
     rows, next_offset = _page(q, sql, params + tag_params, offset, limit)
     return MlflowPage(items=[_version(r) for r in rows], next_offset=next_offset)
@@ -259,7 +268,7 @@ def search_versions(q: Sql, clauses: Sequence[Clause], orders: Sequence[Order], 
 class MlflowSearchStore:
     """MLflow's registry reads: each method one read hop."""
 
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def get_model(self, name: str) -> MlflowModel:

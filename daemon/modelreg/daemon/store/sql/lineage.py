@@ -10,7 +10,7 @@ from modelreg.shared.names import parse_dataset_ref, validate_name
 from modelreg.shared.timefmt import iso
 
 from . import catalog
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 RELATIONS = ("trained_on", "evaluated_on", "produced_by", "derived_from")
 MAX_DEPTH = 25
@@ -22,8 +22,8 @@ def ensure_dataset(tx: WriteTx, ref: str, digest: str | None = None, uri: str | 
     ds = parse_dataset_ref(ref)
     tx.execute(
         "INSERT INTO datasets (name, version, digest, uri, created_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (name, version) DO UPDATE SET digest = coalesce(excluded.digest, digest), "
-        "uri = coalesce(excluded.uri, uri)",
+        "ON CONFLICT (name, version) DO UPDATE SET digest = coalesce(excluded.digest, datasets.digest), "
+        "uri = coalesce(excluded.uri, datasets.uri)",
         (ds.name, ds.version, digest, uri, tx.now),
     )
     row = tx.one("SELECT id FROM datasets WHERE name = ? AND version = ?", (ds.name, ds.version))
@@ -40,9 +40,9 @@ def ensure_run(tx: WriteTx, run: dict[str, Any]) -> int:
     tx.execute(
         "INSERT INTO runs (run_id, experiment, started_at, ended_at, hardware, code_revision, hyperparameters, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
-        "experiment = coalesce(excluded.experiment, experiment), started_at = coalesce(excluded.started_at, started_at), "
-        "ended_at = coalesce(excluded.ended_at, ended_at), hardware = coalesce(excluded.hardware, hardware), "
-        "code_revision = coalesce(excluded.code_revision, code_revision)",
+        "experiment = coalesce(excluded.experiment, runs.experiment), started_at = coalesce(excluded.started_at, runs.started_at), "
+        "ended_at = coalesce(excluded.ended_at, runs.ended_at), hardware = coalesce(excluded.hardware, runs.hardware), "
+        "code_revision = coalesce(excluded.code_revision, runs.code_revision)",
         (run_id, run.get("experiment"), run.get("started_at"), run.get("ended_at"), run.get("hardware"),
          run.get("code_revision"), json.dumps(run.get("hyperparameters") or {}), tx.now),
     )
@@ -187,9 +187,9 @@ def dataset_users(q: Sql, dataset: str) -> dict[str, Any]:
 
 
 class LineageStore:
-    """The lineage aggregate (SQLite): each method one read hop."""
+    """The lineage aggregate: each method one read hop."""
 
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def version_lineage(self, ref: str, *, up: bool, down: bool) -> dict[str, Any]:

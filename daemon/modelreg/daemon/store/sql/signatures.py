@@ -1,4 +1,4 @@
-"""Trusted keys and versions' signature checks (SQLite; issue 12, migration 11).
+"""Trusted keys and versions' signature checks (issue 12, migration 11).
 
 A check is recorded in the same write that makes its version ready (``create_ready``,
 ``mark_ready``, ``register_drop`` here compose the versions' and drops' own transaction
@@ -18,7 +18,7 @@ from modelreg.shared.timefmt import iso
 
 from ..records import SignatureCheck, TrustedKeyRecord, VersionRecord
 from . import catalog, events, versions, watches
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 
 def key_record(row: Any) -> TrustedKeyRecord:
@@ -91,7 +91,7 @@ def bundle_of(q: Sql, ref: Ref | str) -> tuple[VersionRecord, str | None]:
 
 
 class SignatureStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # -- trusted keys ----------------------------------------------------------------------------

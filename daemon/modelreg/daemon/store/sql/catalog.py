@@ -1,4 +1,4 @@
-"""Models and versions (SQLite): lookups, ref resolution, the API views, pages with filters,
+"""Models and versions: lookups, ref resolution, the API views, pages with filters,
 search, and the catalog's own edits (create, update, rename, delete).
 
 Reads are sync functions ``f(q: Sql, ...)`` (they run inside a write too); ``CatalogStore``'s
@@ -22,7 +22,8 @@ from modelreg.shared.timefmt import iso
 
 from ..records import DEFAULT_PAGE, MAX_PAGE, ModelRecord, SearchQuery, VersionRecord
 from . import events
-from .engine import Sql, SqliteEngine, WriteTx
+from .dialect import Dialect
+from .tx import Sql, Engine, WriteTx
 
 # Deleted versions (and models) keep their rows but leave every view: LIVE is the condition.
 LIVE = "v.deleted_at IS NULL"
@@ -487,16 +488,14 @@ def page_size(limit: int | None) -> int:
 
 # -- search -------------------------------------------------------------------------------------
 
-_BARE = ("true", "false", "null")
-
-
-def _search_where(s: SearchQuery) -> tuple[list[tuple[str, list[Any]]], list[str], list[Any]]:
+def _search_where(d: Dialect, s: SearchQuery) -> tuple[list[tuple[str, list[Any]]], list[str], list[Any]]:
     joins, where, params = version_filters(s.stage, s.status, s.metrics)
     where.append("m.deleted_at IS NULL")
     if s.name:
         # Model names are case-insensitive everywhere, so the glob is too.
-        where.append("lower(m.name) GLOB lower(?)")
-        params.append(s.name)
+        sql, args = d.glob("lower(m.name)", s.name.lower())
+        where.append(sql)
+        params.extend(args)
     for key, value in s.tags:
         cond = "key = ?" + (" AND value = ?" if value is not None else "")
         args = [key] + ([value] if value is not None else [])
@@ -504,16 +503,9 @@ def _search_where(s: SearchQuery) -> tuple[list[tuple[str, list[Any]]], list[str
                      f"EXISTS (SELECT 1 FROM model_tags WHERE model_id = v.model_id AND {cond}))")
         params.extend(args + args)
     for key, value in s.facts:
-        sql, args = "jt.key = ?", [key]
-        if value is not None:
-            # Facts hold text, numbers and booleans; match them as a person writes them.
-            if value.lower() in _BARE:
-                sql += " AND jt.type = ?"
-                args.append(value.lower())
-            else:
-                sql += " AND jt.type IN ('text', 'integer', 'real') AND lower(CAST(jt.atom AS TEXT)) = lower(?)"
-                args.append(value)
-        where.append(f"EXISTS (SELECT 1 FROM json_tree(v.facts) jt WHERE {sql})")
+        # Facts hold text, numbers and booleans; match them as a person writes them.
+        sql, args = d.fact_matches("v.facts", key, value)
+        where.append(sql)
         params.extend(args)
     for name, version in s.datasets:
         where.append("EXISTS (SELECT 1 FROM lineage l JOIN datasets d ON d.id = l.dataset_id WHERE l.version_id = v.id "
@@ -539,7 +531,7 @@ def _search_order(order: str, join_sql: list[str], join_params: list[Any], metri
 def search_versions(q: Sql, s: SearchQuery) -> dict[str, Any]:
     """A page of version summaries (each naming its model), with the total that match."""
     limit = page_size(s.limit)
-    joins, where, params = _search_where(s)
+    joins, where, params = _search_where(q.dialect, s)
     join_sql = [sql for sql, _ in joins]
     join_params = [p for _, jp in joins for p in jp]
     count_sql, count_params = list(join_sql), list(join_params)
@@ -589,10 +581,9 @@ def create_model(tx: WriteTx, name: str, description: str, tags: dict[str, str],
                  actor: str) -> ModelRecord:
     if tx.one("SELECT 1 FROM models WHERE name = ?", (name,)):
         raise Conflict(f"model {name!r} already exists", {"model": name})
-    cur = tx.execute(
-        "INSERT INTO models (name, description, directions, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        (name, description, json.dumps(directions), tx.now, tx.now))
-    mid = cur.lastrowid
+    mid = tx.one(
+        "INSERT INTO models (name, description, directions, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (name, description, json.dumps(directions), tx.now, tx.now))["id"]
     tx.executemany("INSERT INTO model_tags VALUES (?, ?, ?)", [(mid, k, v) for k, v in tags.items()])
     events.append(tx, "model.created", actor, model=name)
     return model_by_id(tx, mid)
@@ -712,9 +703,9 @@ def delete_model(tx: WriteTx, name: str, reason: str, force: bool, actor: str,
 
 
 class CatalogStore:
-    """The catalog aggregate (SQLite): each method one read hop or one write hop."""
+    """The catalog aggregate: each method one read hop or one write hop."""
 
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # reads

@@ -1,4 +1,4 @@
-"""Drop-folder watches and the ingest journal (SQLite).
+"""Drop-folder watches and the ingest journal.
 
 The journal makes a drop exactly-once: ``taken`` when the watcher hands it over,
 ``registered`` (or ``duplicate``) in the same transaction as the version, ``done`` once a
@@ -16,7 +16,7 @@ from modelreg.shared.errors import Conflict
 
 from ..records import DropOutcome, JournalRecord, VersionRecord, WatchRecord
 from . import events, versions
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 
 def watch_record(row: Any) -> WatchRecord:
@@ -52,15 +52,15 @@ def add_watch(tx: WriteTx, path: str, model: str | None, mode: str, settle: floa
               include: Sequence[str], exclude: Sequence[str], actor: str) -> WatchRecord:
     if tx.one("SELECT 1 FROM watches WHERE path = ?", (path,)):
         raise Conflict(f"{path} is already watched")
-    cur = tx.execute(
+    watch_id = tx.one(
         "INSERT INTO watches (path, model, mode, settle, poll, include, exclude, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (path, model, mode, float(settle), int(bool(poll)), json.dumps(list(include)), json.dumps(list(exclude)),
-         tx.now))
+         tx.now))["id"]
     events.append(tx, "watch.added", actor, model=model,
                   data={"path": path, "mode": mode, "settle": settle, "poll": bool(poll),
                         "include": list(include), "exclude": list(exclude)})
-    return WatchRecord(id=cur.lastrowid, path=path, model=model, mode=mode, settle=float(settle), poll=bool(poll),
+    return WatchRecord(id=watch_id, path=path, model=model, mode=mode, settle=float(settle), poll=bool(poll),
                        include=list(include), exclude=list(exclude), created_at=tx.now)
 
 
@@ -79,11 +79,11 @@ def last_entry(q: Sql, watch_id: int, entry: str) -> tuple[str, str] | None:
 
 def journal(tx: WriteTx, watch_id: int, entry: str, fingerprint: str, state: str, message: str,
             event: str, model: str | None, data: dict[str, Any]) -> int:
-    cur = tx.execute(
+    entry_id = tx.one(
         "INSERT INTO ingest_journal (watch_id, entry, fingerprint, state, message, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)", (watch_id, entry, fingerprint, state, message, tx.now, tx.now))
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", (watch_id, entry, fingerprint, state, message, tx.now, tx.now))["id"]
     events.append(tx, event, "drop", model=model, data=data)
-    return cur.lastrowid
+    return entry_id
 
 
 def register_drop(tx: WriteTx, journal_id: int, model: str, reg: versions.NewVersion, files: Sequence[versions.File],
@@ -127,7 +127,7 @@ def unfinished(q: Sql) -> list[JournalRecord]:
 
 
 class WatchStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # -- watches ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Metric records and latest values (SQLite).
+"""Metric records and latest values.
 
 Every record is kept (``metrics``); the latest value per key is indexed (``metric_latest``)
 so filters and orderings read one row per version and key.
@@ -14,7 +14,7 @@ import msgspec
 from modelreg.shared.names import Ref
 
 from . import catalog, events
-from .engine import SqliteEngine, WriteTx
+from .tx import Engine, WriteTx
 
 
 class Metric(Protocol):
@@ -52,7 +52,7 @@ def record_for(tx: WriteTx, ref: Ref | str, records: Sequence[Metric], actor: st
 
 
 class MetricStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def record(self, ref: Ref | str, records: Sequence[Metric], actor: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Retention and garbage collection, and the blob bookkeeping verify reads (SQLite).
+"""Retention and garbage collection, and the blob bookkeeping verify reads.
 
 What is kept is policy (``services/gc.py``); the queries here find the versions past the
 cutoff it gives, the rollback targets it protects, and the blobs no kept version references,
@@ -12,7 +12,7 @@ from typing import Any
 
 from ..records import GcPlan
 from . import catalog, events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 
 
 def rollback_targets(q: Sql, keep: int, model_id: int | None = None) -> set[int]:
@@ -39,16 +39,17 @@ def _plan(q: Sql, cutoff: float, keep: int) -> GcPlan:
         "(v.stage = 'archived' AND coalesce(v.stage_changed_at, v.created_at) < ?))",
         (cutoff,)) if r["id"] not in protected]
     expired_ids = {r["id"] for r in expired}
+    expired_in, expired_params = q.dialect.values(sorted(expired_ids), "int")
     live = {r["sha256"] for r in q.all(
         "SELECT DISTINCT mf.sha256 FROM manifest mf JOIN versions v ON v.id = mf.version_id WHERE v.purged_at IS NULL "
-        "AND v.id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(expired_ids)),))}
+        f"AND v.id NOT IN {expired_in}", expired_params)}
     # A blob an MLflow artifact names is live whatever the versions say (issue 10).
     live |= {r["sha256"] for r in q.all("SELECT DISTINCT sha256 FROM mlflow_artifacts")}
     # A kept version's signature bundle is live too (issue 12).
     live |= {r["bundle_sha256"] for r in q.all(
         "SELECT DISTINCT s.bundle_sha256 FROM version_signatures s JOIN versions v ON v.id = s.version_id "
         "WHERE s.bundle_sha256 IS NOT NULL AND v.purged_at IS NULL "
-        "AND v.id NOT IN (SELECT value FROM json_each(?))", (json.dumps(sorted(expired_ids)),))}
+        f"AND v.id NOT IN {expired_in}", expired_params)}
     blobs = [(r["sha256"], r["size"]) for r in q.all("SELECT sha256, size FROM blobs ORDER BY sha256")]
     return GcPlan(versions=[f"{r['name']}@{r['number']}" for r in expired], version_ids=sorted(expired_ids),
                   blobs=[b for b in blobs if b[0] not in live], protected_former_production=len(protected),
@@ -68,10 +69,10 @@ def _purge(tx: WriteTx, version_ids: list[int], actor: str, event_data: dict[str
     tx.executemany("DELETE FROM blobs WHERE sha256 = ?", [(s,) for s in gone])
     events.append(tx, "gc.completed", actor, data={**event_data, "blobs": len(gone)})
     # A deleted model's folders went when it was deleted (its name may be someone else's now).
+    purged_in, purged_params = tx.dialect.values(version_ids, "int")
     purged = [(r["name"], r["number"]) for r in tx.all(
         "SELECT m.name, v.number FROM versions v JOIN models m ON m.id = v.model_id "
-        "WHERE v.purged_at IS NOT NULL AND m.deleted_at IS NULL "
-        "AND v.id IN (SELECT value FROM json_each(?))", (json.dumps(version_ids),))]
+        f"WHERE v.purged_at IS NOT NULL AND m.deleted_at IS NULL AND v.id IN {purged_in}", purged_params)]
     return gone, purged
 
 
@@ -96,7 +97,7 @@ def _blob_users(q: Sql, digests: list[str]) -> dict[str, list[dict[str, Any]]]:
 
 
 class GcStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def plan(self, *, cutoff: float, keep_former_production: int) -> GcPlan:

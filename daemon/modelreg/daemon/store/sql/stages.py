@@ -1,4 +1,4 @@
-"""Stage transitions, rollback, history, aliases, serving targets (SQLite).
+"""Stage transitions, rollback, history, aliases, serving targets.
 
 A transition is one write: it re-reads the version and the production version under the
 write lock, builds the gate facts from that fresh state, asks the service's synchronous
@@ -22,7 +22,7 @@ from modelreg.shared.names import Ref
 from ..records import (AliasOutcome, FileRecord, GateDecision, GateFacts, GateRecord, RollbackPlan, ServingTarget,
                        StageChangeRecord, TransitionOutcome, VersionRecord)
 from . import approvals, catalog, events
-from .engine import Sql, SqliteEngine, WriteTx
+from .tx import Sql, Engine, WriteTx
 from .gates import alias_rules_for, rules_for
 
 SERVED_STAGES = ("production", "staging")
@@ -119,7 +119,7 @@ def stage_change_record(row: Any) -> StageChangeRecord:
 def history(q: Sql, name: str) -> list[StageChangeRecord]:
     """A model's stage changes, with the approvers each change's event names (issue 12)."""
     mid = catalog.model_id(q, name)
-    rows = q.all("SELECT sc.*, json_extract(e.data, '$.approvals') AS approvals FROM stage_changes sc "
+    rows = q.all(f"SELECT sc.*, {q.dialect.json_get('e.data', 'approvals')} AS approvals FROM stage_changes sc "
                  "LEFT JOIN events e ON e.id = sc.event_id WHERE sc.model_id = ? ORDER BY sc.id", (mid,))
     return [msgspec.structs.replace(stage_change_record(r), approvals=json.loads(r["approvals"]))
             if r["approvals"] else stage_change_record(r) for r in rows]
@@ -304,7 +304,7 @@ def protect_alias(tx: WriteTx, name: str, alias: str, protected: bool, actor: st
 
 
 class StageStore:
-    def __init__(self, engine: SqliteEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def candidate(self, ref: Ref | str, stage: str) -> tuple[GateFacts, list[GateRecord]]:

@@ -1,0 +1,101 @@
+"""Which configuration the whole suite runs on (issue 13): ``MODELREG_TEST_BACKEND``.
+
+- ``sqlite`` (the default): the embedded registry, SQLite and local blobs in each test's home.
+- ``postgres``: the team configuration. One real PostgreSQL server (``pg_server.py``) and one
+  real S3 server (SeaweedFS, ``s3_server.py``) start for the run; every home a test creates
+  gets its own database (copied from a template the migrations already ran on) and its own
+  bucket, named after the home, so a daemon restarted on the same home finds its registry.
+
+``daemon_env`` (``daemon_process.py``) adds ``env_for(home)`` to every daemon and command a
+test runs, so the tests themselves do not change. Tests that look inside SQLite itself (its
+file, its pragmas, its backups) are marked ``sqlite_only`` and skipped here, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+BACKEND = os.environ.get("MODELREG_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgres"):
+    raise SystemExit(f"MODELREG_TEST_BACKEND={BACKEND!r}: use sqlite (the default) or postgres")
+TEMPLATE = "modelreg_template"
+
+_servers: dict[str, object] = {}
+_made: set[str] = set()
+_lock = threading.Lock()
+
+
+def team() -> bool:
+    return BACKEND == "postgres"
+
+
+def start() -> None:
+    """Start the servers the configuration needs (once per run, in the controlling process)."""
+    if not team() or _servers:
+        return
+    from pg_server import PgServer, find_bindir
+    from s3_server import start_s3_server
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("MODELREG_TEST_BACKEND=postgres needs PostgreSQL (initdb, postgres): not found")
+    pg = PgServer(bindir)
+    pg.start()
+    _servers["pg"] = pg
+    _servers["s3"] = start_s3_server()
+    _psql(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE template0')
+    from modelreg.daemon.store.postgres.engine import PostgresEngine
+
+    async def migrate() -> None:
+        engine = PostgresEngine(pg.dsn(TEMPLATE), max_size=1)
+        await engine.open()
+        await engine.close()
+
+    asyncio.run(migrate())
+
+
+def stop() -> None:
+    for server in _servers.values():
+        server.stop()  # type: ignore[attr-defined]
+    _servers.clear()
+
+
+def _psql(sql: str) -> None:
+    pg = _servers["pg"]
+    done = subprocess.run(["psql", pg.dsn(), "-qAtc", sql], capture_output=True, text=True, timeout=60)  # type: ignore[attr-defined]
+    if done.returncode != 0:
+        raise RuntimeError(f"psql {sql!r}: {done.stderr.strip()}")
+
+
+def database_url(home: Path) -> str:
+    """The home's own database, created on first use."""
+    name = "h_" + hashlib.sha1(str(home.resolve()).encode()).hexdigest()[:24]
+    with _lock:
+        if name not in _made:
+            _psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+            _made.add(name)
+    return _servers["pg"].dsn(name)  # type: ignore[attr-defined]
+
+
+def env_for(home: Path) -> dict[str, str]:
+    """What a daemon or command on ``home`` needs for this configuration (nothing for SQLite)."""
+    if not team():
+        return {}
+    return {"MODELREG_DATABASE": database_url(home)}
+
+
+def pg_dsn() -> str:
+    return _servers["pg"].dsn()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual check: start, print, stop
+    BACKEND = "postgres"
+    start()
+    print(env_for(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/x")))
+    stop()
