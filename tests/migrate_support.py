@@ -38,6 +38,35 @@ def build_demo(root: Path) -> Path:
     return home
 
 
+def build_registry(root: Path, versions: int, models: int = 1) -> Path:
+    """A registry of ``versions`` versions spread over ``models`` models, each with its own small
+    file, metrics and params, some promoted (through a real daemon, stopped afterwards); its home."""
+    home = root / "registry"
+    daemon = start_daemon(home)
+    try:
+        async def fill() -> None:
+            from modelreg.shared.config import Endpoint
+
+            endpoint = Endpoint(url=daemon.url, token=daemon.token, home=home, explicit_url=True)
+            async with Client(endpoint, actor="ci@modelreg") as c:
+                for i in range(versions):
+                    name = f"model-{i % models}"
+                    f = root / f"w{i}.bin"
+                    f.write_bytes(f"weights {i}\n".encode() * (i + 1))
+                    blob = await c.upload_blob(f)
+                    await c.register(name, files=[{"path": "model.bin", "sha256": blob["sha256"],
+                                                   "size": blob["size"]}],
+                                     metrics={"auc": 0.8 + i / (10 * versions), "loss": 1 / (i + 1)},
+                                     params={"lr": str(0.001 * (i + 1))}, datasets=[f"txns@{i % 7}"])
+                    if i % 10 == 9:
+                        await c.promote(f"{name}@{i // models + 1}", "production", reason="nightly")
+
+        asyncio.run(fill())
+    finally:
+        daemon.stop()
+    return home
+
+
 def run_migrate(home: Path, *args: str, env: dict[str, str] | None = None,
                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`modelreg migrate ARGS…` on ``home`` (the real command, in its own process)."""

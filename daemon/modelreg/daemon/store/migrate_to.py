@@ -385,7 +385,10 @@ class PgTarget:
             raise InvalidInput(f"--to {dsn.split('://')[0]!r}…: the target is a PostgreSQL URL, "
                                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         self.dsn = dsn
-        self.where = describe(dsn)
+        try:
+            self.where = describe(dsn)
+        except ValueError as exc:  # a port that is not a number
+            raise InvalidInput(f"--to: not a usable PostgreSQL URL: {exc}") from None
         self._conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> PgTarget:
