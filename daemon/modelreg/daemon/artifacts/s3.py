@@ -41,6 +41,7 @@ from modelreg.shared.errors import DigestMismatch, InvalidInput, ModelregError, 
 
 PART_SIZE = 8 * 1024 * 1024     # S3's minimum part is 5 MiB; 8 MiB keeps 2 GB under 250 parts
 MAX_PARTS = 10_000              # S3's limit: larger files get larger parts
+PARTS_IN_FLIGHT = 4             # parts sent at once: one connection alone leaves the server waiting
 READ_CHUNK = 1024 * 1024        # one read of a ranged download
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -265,20 +266,34 @@ class S3BlobStore:
                     hasher.update(data)  # in order: parts are read one after the other
                     return data
 
-                parts, number = [], 1
+                etags: dict[int, str] = {}
+
+                async def send(number: int, data: bytes) -> None:
+                    async with self._call(f"uploading {key}"):
+                        answer = await self._client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                                PartNumber=number, Body=data)
+                    etags[number] = answer["ETag"]
+
+                sending: set[asyncio.Future[None]] = set()
                 pending = asyncio.ensure_future(asyncio.to_thread(read_part))
                 try:
+                    number = 1
                     while data := await pending:
-                        # The next part is read and hashed while this one is on the wire.
+                        # The next part is read and hashed while earlier ones are on the wire.
                         pending = asyncio.ensure_future(asyncio.to_thread(read_part))
-                        async with self._call(f"uploading {key}"):
-                            answer = await self._client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
-                                                                    PartNumber=number, Body=data)
-                        parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                        while len(sending) >= PARTS_IN_FLIGHT:
+                            done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                            for sent in done:
+                                sent.result()  # the first failure stops the upload
+                        sending.add(asyncio.ensure_future(send(number, data)))
                         number += 1
+                    await asyncio.gather(*sending)
                 finally:
+                    for sent in sending:
+                        sent.cancel()
                     # The reading thread must be done before the file closes under it.
-                    await asyncio.gather(pending, return_exceptions=True)
+                    await asyncio.gather(pending, *sending, return_exceptions=True)
+                parts = [{"ETag": etags[n], "PartNumber": n} for n in sorted(etags)]
             _expect(hasher.hexdigest(), sha256, path)
             async with self._call(f"uploading {key}"):
                 await self._client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
