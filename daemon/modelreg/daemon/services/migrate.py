@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -78,7 +78,7 @@ async def _migrate(home: Path, db: Path, target: PgTarget, s3, progress: Progres
         blobs = {"blobs": len(sizes), "bytes": sum(sizes.values()), "uploaded": 0}
         if s3 is not None:
             async with S3BlobStore(s3) as bucket:
-                await _reachable(bucket)
+                await bucket.check_bucket()  # missing, refused or unreachable: before any upload
                 blobs["uploaded"] = await _upload(bucket, BlobStore(home / "blobs"), sizes, progress)
                 await _check_bucket(bucket, sizes)
         if resumed:
@@ -130,18 +130,10 @@ def _local_sizes(blobs: BlobStore, source: Source) -> dict[str, int]:
     return sizes
 
 
-async def _reachable(bucket: S3BlobStore) -> None:
-    """A missing bucket, refused credentials or an unreachable endpoint fail here, before any upload
-    (a HEAD on a missing key cannot tell a missing bucket from a missing blob; a listing can)."""
-    async for _ in bucket.list():
-        break
-
-
 async def _upload(bucket: S3BlobStore, local: BlobStore, sizes: dict[str, int], progress: Progress | None) -> int:
     """Upload the blobs the bucket lacks, a few at a time; how many were uploaded."""
     total, done, uploaded = sum(sizes.values()), 0, 0
     last = 0.0
-    queue = sorted(sizes, key=lambda sha: sizes[sha])  # popped from the end: the big ones first
 
     def report(force: bool = False) -> None:
         nonlocal last
@@ -149,49 +141,56 @@ async def _upload(bucket: S3BlobStore, local: BlobStore, sizes: dict[str, int], 
             progress(done, total)
             last = time.monotonic()
 
-    async def worker() -> None:
+    async def upload(sha256: str) -> None:
         nonlocal done, uploaded
-        while queue:
-            sha256 = queue.pop()
-            if await bucket.size(sha256) != sizes[sha256]:
-                await bucket.put_file(local.path(sha256), sha256)  # re-hashed on the way: a bad file stops here
-                uploaded += 1
-            done += sizes[sha256]
-            report()
+        found = await bucket.size(sha256)
+        if found != sizes[sha256]:
+            if found is not None:
+                # Not these bytes (an upload cut off mid-body, which some servers keep), and the
+                # store's dedup would trust it: replaced.
+                await bucket.delete(sha256)
+            await bucket.put_file(local.path(sha256), sha256)  # re-hashed on the way: a bad file stops here
+            uploaded += 1
+        done += sizes[sha256]
+        report()
 
     report(force=True)
-    await _all([worker() for _ in range(UPLOADS)])
+    await _drain(sorted(sizes, key=lambda sha: sizes[sha]), UPLOADS, upload)  # popped from the end: big ones first
     report(force=True)
     return uploaded
 
 
 async def _check_bucket(bucket: S3BlobStore, sizes: dict[str, int]) -> None:
     """Every blob in the bucket with the size it has on disk."""
-    queue, bad = sorted(sizes), []
+    bad = []
 
-    async def worker() -> None:
-        while queue:
-            sha256 = queue.pop()
-            if (found := await bucket.size(sha256)) != sizes[sha256]:
-                bad.append((sha256, found))
+    async def check(sha256: str) -> None:
+        if (found := await bucket.size(sha256)) != sizes[sha256]:
+            bad.append((sha256, found))
 
-    await _all([worker() for _ in range(CHECKS)])
+    await _drain(sorted(sizes), CHECKS, check)
     if bad:
         sha256, found = bad[0]
         raise IntegrityError(f"{len(bad)} blob(s) are not in the bucket as uploaded (first: {sha256}, "
                              f"{'missing' if found is None else f'{found} bytes'}); run migrate again")
 
 
-async def _all(tasks: list) -> None:
-    """Run the workers together; the first error cancels the others and is raised."""
-    running = [asyncio.ensure_future(t) for t in tasks]
-    try:
-        await asyncio.gather(*running)
-    except BaseException:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        raise
+async def _drain(queue: list[str], workers: int, work: Callable[[str], Awaitable[None]]) -> None:
+    """``work(item)`` for every item, ``workers`` at a time. After an error no new item starts, but
+    those under way finish (an upload cancelled mid-body can leave a truncated object behind on
+    some servers); then the first error is raised."""
+    errors: list[BaseException] = []
+
+    async def worker() -> None:
+        while queue and not errors:
+            try:
+                await work(queue.pop())
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are done
+                errors.append(exc)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    if errors:
+        raise errors[0]
 
 
 def _bucket_url(s3) -> str:
