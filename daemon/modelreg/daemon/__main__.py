@@ -83,17 +83,6 @@ def artifacts_setting() -> str | None:
     return url
 
 
-def artifacts_setting() -> str | None:
-    """MODELREG_ARTIFACTS, checked before anything starts (a mistake is one sentence); None: local blobs."""
-    url = os.environ.get("MODELREG_ARTIFACTS", "").strip()
-    if not url:
-        return None
-    from .artifacts.s3 import parse_s3_config  # botocore loads only for a daemon that uses S3
-
-    parse_s3_config(url)
-    return url
-
-
 async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None) -> None:
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
@@ -165,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         home = (args.home or default_home()).expanduser().resolve()
         asyncio.run(serve(DaemonConfig(home=home, host=host, port=port, tls=tls,
                                        database=os.environ.get("MODELREG_DATABASE") or None,
-                                       artifacts=artifacts_setting(),
                                        artifacts=artifacts_setting(),
                                        upload_ttl=seconds("MODELREG_UPLOAD_TTL", DaemonConfig.upload_ttl),
                                        approval_ttl=duration("MODELREG_APPROVAL_TTL", DaemonConfig.approval_ttl),

@@ -107,7 +107,7 @@ class Registrar:
             sources = [s for s in sources if os.path.normpath(s.abspath) != bundle_at] or sources
         check(sniffed)
         merge(reg, sniffed)
-        rec, view = await self.store.versions.create_pending(model, reg, actor, owner=self.store.leases.me.id)
+        rec, view = await self.store.versions.create_pending(model, reg, actor)
         job = self.jobs.create("register", total=sum(s.size for s in sources), cancellable=True, subject=rec.ref)
         task = asyncio.create_task(self._store(rec, sources, folder, reg.move, job, actor, bundle))
         self._tasks[task] = job

@@ -134,7 +134,6 @@ def status(ctx: Context) -> None:
         ("versions", f"{s['versions']} ({s['pending']} pending), {s['production']} in production"),
         ("blobs", f"{s['blobs']} ({size(s['blob_bytes'])})"),
         *[("artifacts", f"{a['url']} at {a['endpoint']}") for a in [s.get("artifacts", {})] if a.get("backend") == "s3"],
-        *[("artifacts", f"{a['url']} at {a['endpoint']}") for a in [s.get("artifacts", {})] if a.get("backend") == "s3"],
         ("events", str(s["last_event"] or 0)),
         *[("watching", str(w.get("path"))) for w in s.get("watches", [])],
     ])
