@@ -73,9 +73,13 @@ def _psql(sql: str) -> None:
         raise RuntimeError(f"psql {sql!r}: {done.stderr.strip()}")
 
 
+def _name(home: Path) -> str:
+    return hashlib.sha1(str(home.resolve()).encode()).hexdigest()[:24]
+
+
 def database_url(home: Path) -> str:
     """The home's own database, created on first use."""
-    name = "h_" + hashlib.sha1(str(home.resolve()).encode()).hexdigest()[:24]
+    name = "h_" + _name(home)
     with _lock:
         if name not in _made:
             _psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
@@ -83,11 +87,22 @@ def database_url(home: Path) -> str:
     return _servers["pg"].dsn(name)  # type: ignore[attr-defined]
 
 
+def artifacts_env(home: Path) -> dict[str, str]:
+    """The home's own bucket, created on first use, and the variables that point at it."""
+    bucket = "h-" + _name(home)
+    s3 = _servers["s3"]
+    with _lock:
+        if bucket not in _made:
+            s3.create_bucket(bucket)  # type: ignore[attr-defined]
+            _made.add(bucket)
+    return s3.env(f"s3://{bucket}/registry")  # type: ignore[attr-defined]
+
+
 def env_for(home: Path) -> dict[str, str]:
     """What a daemon or command on ``home`` needs for this configuration (nothing for SQLite)."""
     if not team():
         return {}
-    return {"MODELREG_DATABASE": database_url(home)}
+    return {"MODELREG_DATABASE": database_url(home), **artifacts_env(home)}
 
 
 def pg_dsn() -> str:

@@ -119,7 +119,7 @@ def supersede(tx: WriteTx, version_id: int, to_stage: str, how: str, keep: int |
     move whose facts changed under them (a version a watchdog rolled away, say). They close
     ``cancelled`` in the same write; ``keep`` is the request whose approval is making this change."""
     rows = tx.all(f"{_REQUEST} WHERE r.version_id = ? AND r.status = 'pending' AND r.target NOT LIKE '@%' "
-                  "AND (r.target = ? OR ? = 'archived') AND r.id IS NOT ?", (version_id, to_stage, to_stage, keep))
+                  "AND (r.target = ? OR ? = 'archived') AND r.id IS DISTINCT FROM ?", (version_id, to_stage, to_stage, keep))
     for row in rows:
         moot = (f"{row['model_name']}@{row['number']} reached {to_stage} without it ({how})" if row["target"] == to_stage
                 else f"{row['model_name']}@{row['number']} was archived ({how}); ask again if it should still move")

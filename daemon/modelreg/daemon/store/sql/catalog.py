@@ -591,7 +591,7 @@ def create_model(tx: WriteTx, name: str, description: str, tags: dict[str, str],
 
 def _apply_tags(tx: WriteTx, table: str, column: str, owner: int, tags: dict[str, str], untag: list[str]) -> list[str]:
     tx.executemany(f"INSERT INTO {table} ({column}, key, value) VALUES (?, ?, ?) "
-                   "ON CONFLICT DO UPDATE SET value = excluded.value", [(owner, k, v) for k, v in tags.items()])
+                   f"ON CONFLICT ({column}, key) DO UPDATE SET value = excluded.value", [(owner, k, v) for k, v in tags.items()])
     removed = []
     for key in untag:
         if tx.execute(f"DELETE FROM {table} WHERE {column} = ? AND key = ?", (owner, key)).rowcount:

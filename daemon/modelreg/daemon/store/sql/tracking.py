@@ -95,7 +95,7 @@ def create_run(tx: WriteTx, run_id: str, experiment_id: int, name: str, user_id:
                tags: dict[str, str], artifact_uri: str) -> MlflowRun:
     tx.execute("INSERT INTO mlflow_runs (run_id, experiment_id, name, user_id, start_ms, artifact_uri) "
                "VALUES (?, ?, ?, ?, ?, ?)", (run_id, experiment_id, name, user_id, start_ms, artifact_uri))
-    tx.executemany("INSERT INTO mlflow_run_tags VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+    tx.executemany("INSERT INTO mlflow_run_tags VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                    [(run_id, k, v) for k, v in tags.items()])
     run = run_by_id(tx, run_id)
     assert run is not None
@@ -110,7 +110,7 @@ def update_run(tx: WriteTx, run_id: str, *, status: str | None, end_ms: int | No
                "name = coalesce(?, name) WHERE run_id = ?", (status, end_ms, name, run_id))
     if name is not None:  # the client shows the name from this tag, as MLflow's server keeps them in step
         tx.execute("INSERT INTO mlflow_run_tags VALUES (?, 'mlflow.runName', ?) "
-                   "ON CONFLICT DO UPDATE SET value = excluded.value", (run_id, name))
+                   "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", (run_id, name))
     return run_by_id(tx, run_id)
 
 
@@ -133,7 +133,7 @@ def log_batch(tx: WriteTx, run_id: str, metrics: list[MlflowMetric], params: dic
     if conflicts:
         return conflicts
     tx.executemany("INSERT INTO mlflow_params VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(run_id, k, v) for k, v in params.items()])
-    tx.executemany("INSERT INTO mlflow_run_tags VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+    tx.executemany("INSERT INTO mlflow_run_tags VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                    [(run_id, k, v) for k, v in tags.items()])
     if "mlflow.runName" in tags:
         tx.execute("UPDATE mlflow_runs SET name = ? WHERE run_id = ?", (tags["mlflow.runName"], run_id))
@@ -155,7 +155,7 @@ def metric_history(q: Sql, run_id: str, key: str) -> list[MlflowMetric]:
 
 
 def add_outputs(tx: WriteTx, run_id: str, outputs: list[tuple[str, int]]) -> None:
-    tx.executemany("INSERT INTO mlflow_run_outputs VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET step = excluded.step",
+    tx.executemany("INSERT INTO mlflow_run_outputs VALUES (?, ?, ?) ON CONFLICT (run_id, model_id) DO UPDATE SET step = excluded.step",
                    [(run_id, mid, step) for mid, step in outputs])
 
 
@@ -209,9 +209,9 @@ def update_logged_model(tx: WriteTx, model_id: str, *, status: str | None = None
     tx.execute("UPDATE mlflow_logged_models SET status = coalesce(?, status), lifecycle_stage = coalesce(?, "
                "lifecycle_stage), updated_ms = ? WHERE model_id = ?", (status, stage, _ms(tx), model_id))
     tx.executemany("INSERT INTO mlflow_logged_model_tags VALUES (?, ?, ?) "
-                   "ON CONFLICT DO UPDATE SET value = excluded.value", [(model_id, k, v) for k, v in (tags or {}).items()])
+                   "ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value", [(model_id, k, v) for k, v in (tags or {}).items()])
     tx.executemany("INSERT INTO mlflow_logged_model_params VALUES (?, ?, ?) "
-                   "ON CONFLICT DO UPDATE SET value = excluded.value",
+                   "ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
                    [(model_id, k, v) for k, v in (params or {}).items()])
     if untag is not None:
         tx.execute("DELETE FROM mlflow_logged_model_tags WHERE model_id = ? AND key = ?", (model_id, untag))
