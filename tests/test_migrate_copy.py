@@ -13,6 +13,8 @@ from migrate_support import (bucket_sizes, build_demo, new_bucket, one_line_erro
                              run_migrate, sqlite_counts)
 from pg_server import pg_dsn, pg_server  # noqa: F401 - the fixtures (tests/pg_server.py)
 
+pytestmark = pytest.mark.sqlite_only(reason="migrate's source is an embedded SQLite registry")
+
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

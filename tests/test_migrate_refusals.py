@@ -17,6 +17,8 @@ from daemon_process import start_daemon
 from migrate_support import build_registry, new_bucket, one_line_error, pg_fetch, report, run_migrate
 from pg_server import free_port, pg_dsn, pg_server  # noqa: F401 - the fixtures (tests/pg_server.py)
 
+pytestmark = pytest.mark.sqlite_only(reason="migrate's source is an embedded SQLite registry")
+
 
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -80,7 +82,7 @@ async def test_a_database_that_cannot_be_used_is_one_line(small_home: Path, pg_s
         "no such role": (f"postgresql://ghost:s3cret@127.0.0.1:{pg_server.port}/postgres", 'role "ghost" does not exist', 1),
         "no such database": (pg_server.dsn("nowhere"), 'database "nowhere" does not exist', 1),
         "not postgres": ("mysql://root@127.0.0.1/reg", "PostgreSQL URL", 2),
-        "not a url": (f"postgresql://postgres@127.0.0.1:port/x", "not a usable PostgreSQL URL", 2),
+        "not a url": ("postgresql://postgres@127.0.0.1:port/x", "not a usable PostgreSQL URL", 2),
     }[case]
     result = run_migrate(small_home, "--to", dsn)
     line = one_line_error(result)
