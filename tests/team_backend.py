@@ -19,7 +19,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 BACKEND = os.environ.get("MODELREG_TEST_BACKEND", "sqlite")
 if BACKEND not in ("sqlite", "postgres"):
@@ -103,6 +105,73 @@ def env_for(home: Path) -> dict[str, str]:
     if not team():
         return {}
     return {"MODELREG_DATABASE": database_url(home), **artifacts_env(home)}
+
+
+class _PgCursor:
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self.rows
+
+
+class PgConnection:
+    """A plain connection to a home's PostgreSQL database in sqlite3's shape (``execute`` →
+    cursor, ``?`` placeholders, autocommit), for tests that look or reach behind the daemon's
+    back whichever backend runs: the same statement a test writes for SQLite runs here."""
+
+    def __init__(self, dsn: str) -> None:
+        import asyncpg
+
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self._conn = self._run(asyncpg.connect(dsn, timeout=10))
+        self.row_factory = None  # rows read by name or position either way
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(60)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
+        from modelreg.daemon.store.postgres.engine import coerce
+        from modelreg.daemon.store.postgres.translate import translate
+
+        if sql.lstrip().upper().startswith("PRAGMA"):  # SQLite's connection settings mean nothing here
+            return _PgCursor([], 0)
+        pg = translate(sql)
+        stmt = self._run(self._conn.prepare(pg))
+        args = coerce(params, [t.name for t in stmt.get_parameters()])
+        rows = self._run(stmt.fetch(*args))
+        status = stmt.get_statusmsg() or ""
+        count = status.rsplit(" ", 1)[-1]
+        return _PgCursor(list(rows), int(count) if count.isdigit() else len(rows))
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._run(self._conn.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def connect(home: Path) -> Any:
+    """A second connection to the home's registry, as a user with a database client would open
+    it: sqlite3 on HOME/registry.db, or the home's PostgreSQL database (``PgConnection``)."""
+    if team():
+        return PgConnection(database_url(home))
+    import sqlite3
+
+    conn = sqlite3.connect(home / "registry.db", timeout=10, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
 
 
 def pg_dsn() -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import team_backend
 from modelreg.shared.client import Client
 
 MODEL = "fraud"
@@ -51,11 +51,9 @@ class Versions:
         return {v["version"]: v["stage"] async for v in self.client.iter_versions(self.model)}
 
 
-def connect_db(home: Path) -> sqlite3.Connection:
-    """A second connection to the daemon's registry.db, as a user with the sqlite3 module would open it."""
-    conn = sqlite3.connect(home / "registry.db", timeout=10, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout=10000")
-    return conn
+def connect_db(home: Path) -> Any:
+    """A second connection to the daemon's registry (SQLite's file, or its PostgreSQL database)."""
+    return team_backend.connect(home)
 
 
 def alive(pid: int) -> bool:
