@@ -3,6 +3,11 @@
     .venv/bin/python -m benchmarks            # small sizes, under 3 minutes on 2 cores
     .venv/bin/python -m benchmarks --large    # 100,000 and 1,000,000 versions, a 1 GiB file
     .venv/bin/python -m benchmarks --tiny     # seconds; proves the command works (the smoke test)
+    .venv/bin/python -m benchmarks --backend postgres   # the same on PostgreSQL + S3 (issue 13)
+
+``--backend postgres`` starts a real PostgreSQL and a real S3 server (SeaweedFS) for the run, as
+the test suite's team configuration does (tests/team_backend.py), and every daemon measured
+keeps its registry there; the floors stay the same, so the ratios compare the two backends.
 
 Floors, measured in the same run on the same machine:
 - a no-op aiohttp app (benchmarks/noop_server.py) in its own process, driven by the same bare
@@ -37,6 +42,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+import team_backend  # noqa: E402
 from daemon_process import DaemonProcess, start_daemon  # noqa: E402
 
 from modelreg.daemon.artifacts.blobs import BlobStore  # noqa: E402
@@ -241,7 +247,7 @@ class Report:
 
 async def seed(home: Path, versions: int, start: int, blob: FileRecord) -> float:
     """Add ``versions`` to MODEL through the store (the daemon is not running); seconds taken."""
-    store = open_store(None, home)
+    store = open_store(team_backend.env_for(home).get("MODELREG_DATABASE"), home)
     await store.open()
     try:
         t = time.perf_counter()
@@ -390,6 +396,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--versions", type=int, help="versions stored for get/resolve/page")
     ap.add_argument("--file-mib", type=int, help="size of the registered file")
     ap.add_argument("--seconds", type=float, help="length of each throughput run")
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default=team_backend.BACKEND,
+                    help="where the measured daemons keep the registry (postgres: PostgreSQL + S3, started here)")
     ap.add_argument("--only", choices=["http", "files", "mlflow", "load"],
                     help="run one half, the comparison with a stock MLflow server (benchmarks/mlflow_compare.py), "
                          "or 64 clients of mixed load (benchmarks/load.py)")
@@ -412,8 +420,10 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.file_mib is not None:
         prof["file"] = args.file_mib * MiB
     r = Report()
-    summary: dict[str, Any] = {"profile": profile, "machine": machine()}
-    r.line(f"modelreg benchmark ({profile}): {summary['machine']['nproc']} cores, {summary['machine']['cpu']}")
+    summary: dict[str, Any] = {"profile": profile, "backend": team_backend.BACKEND, "machine": machine()}
+    where = "PostgreSQL + S3" if team_backend.team() else "SQLite + local blobs"
+    r.line(f"modelreg benchmark ({profile}, {where}): {summary['machine']['nproc']} cores, "
+           f"{summary['machine']['cpu']}")
     base = Path(tempfile.mkdtemp(prefix="modelreg-bench-"))
     home, scratch = base / "home", base / "scratch"
     scratch.mkdir(parents=True)
@@ -495,7 +505,13 @@ def _rounded(value: Any) -> Any:
 
 
 def cli() -> None:
-    asyncio.run(main())
+    backend = sys.argv[sys.argv.index("--backend") + 1] if "--backend" in sys.argv[:-1] else team_backend.BACKEND
+    team_backend.use(backend)
+    team_backend.start()  # PostgreSQL + S3 for the run when asked; nothing for SQLite
+    try:
+        asyncio.run(main())
+    finally:
+        team_backend.stop()
 
 
 if __name__ == "__main__":

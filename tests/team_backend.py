@@ -37,6 +37,15 @@ def team() -> bool:
     return BACKEND == "postgres"
 
 
+def use(backend: str) -> None:
+    """Choose the configuration in this process (the benchmarks' ``--backend``) before ``start``."""
+    global BACKEND
+    if backend not in ("sqlite", "postgres"):
+        raise SystemExit(f"backend {backend!r}: use sqlite or postgres")
+    BACKEND = backend
+    os.environ["MODELREG_TEST_BACKEND"] = backend
+
+
 def start() -> None:
     """Start the servers the configuration needs (once per run, in the controlling process)."""
     if not team() or _servers:
@@ -179,7 +188,7 @@ def pg_dsn() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual check: start, print, stop
-    BACKEND = "postgres"
+    use("postgres")
     start()
     print(env_for(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/x")))
     stop()

@@ -53,6 +53,9 @@ class PostgresDialect:
     def json_get(self, column: str, key: str) -> str:
         return f"(CAST({column} AS json) -> '{key}')"
 
+    def ids_taken(self, table: str) -> str | None:
+        return f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+
     def fact_matches(self, column: str, key: str, value: str | None) -> tuple[str, list[Any]]:
         cond, args = "jt.key = ?", [key]
         if value is not None:

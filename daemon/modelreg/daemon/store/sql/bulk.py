@@ -52,6 +52,8 @@ def insert_batch(tx: WriteTx, model: str, batch: list[SeedVersion], *, actor: st
         "INSERT INTO versions (id, model_id, number, status, source, description, content_digest, total_size, "
         "file_count, facts, created_at, created_by, updated_at) VALUES (?, ?, ?, 'ready', ?, ?, ?, ?, ?, '{}', ?, ?, ?)",
         rows)
+    if (sync := tx.dialect.ids_taken("versions")) is not None:
+        tx.one(sync)
     tx.executemany("INSERT INTO blobs (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                    [(sha, size, now) for sha, size in blobs.items()])
     ids = range(base_id, base_id + len(batch))

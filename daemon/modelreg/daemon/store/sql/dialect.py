@@ -30,6 +30,10 @@ class Dialect(Protocol):
     def json_get(self, column: str, key: str) -> str:
         """The JSON text of ``key`` in the JSON object held by ``column`` (NULL when absent)."""
 
+    def ids_taken(self, table: str) -> str | None:
+        """A statement to run after rows were inserted into ``table`` with explicit ids, so the
+        next generated id comes after them (None: the database does that by itself)."""
+
     def fact_matches(self, column: str, key: str, value: str | None) -> tuple[str, list[Any]]:
         """An EXISTS: the JSON ``column`` holds ``key`` at any depth (with ``value``, as a person
         writes it: text and numbers without regard to case, ``true``/``false``/``null`` by type)."""

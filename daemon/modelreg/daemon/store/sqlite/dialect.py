@@ -25,6 +25,9 @@ class SqliteDialect:
     def json_get(self, column: str, key: str) -> str:
         return f"json_extract({column}, '$.{key}')"
 
+    def ids_taken(self, table: str) -> str | None:
+        return None  # a rowid is always past the largest one
+
     def fact_matches(self, column: str, key: str, value: str | None) -> tuple[str, list[Any]]:
         sql, args = "jt.key = ?", [key]
         if value is not None:
