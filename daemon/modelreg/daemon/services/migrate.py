@@ -35,8 +35,7 @@ from ..artifacts.s3 import S3BlobStore, parse_s3_config
 from ..lock import HomeLock
 from ..store.migrate_to import PgTarget, Source, read_source
 
-UPLOADS = 4            # blobs uploaded at once
-CHECKS = 16            # HEAD requests at once when checking the bucket
+UPLOADS = 4            # blobs uploaded at once (more did not go faster against SeaweedFS)
 PROGRESS_EVERY = 0.1   # seconds between two progress reports
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
@@ -130,10 +129,17 @@ def _local_sizes(blobs: BlobStore, source: Source) -> dict[str, int]:
     return sizes
 
 
+async def _stored(bucket: S3BlobStore) -> dict[str, int]:
+    """Every blob in the bucket with its size: one listing per 1,000 blobs, not a HEAD each."""
+    return {obj.sha256: obj.size async for obj in bucket.list_objects()}
+
+
 async def _upload(bucket: S3BlobStore, local: BlobStore, sizes: dict[str, int], progress: Progress | None) -> int:
     """Upload the blobs the bucket lacks, a few at a time; how many were uploaded."""
-    total, done, uploaded = sum(sizes.values()), 0, 0
-    last = 0.0
+    stored = await _stored(bucket)
+    todo = [sha for sha in sorted(sizes, key=lambda sha: sizes[sha]) if stored.get(sha) != sizes[sha]]
+    total, last = sum(sizes.values()), 0.0
+    done = total - sum(sizes[sha] for sha in todo)
 
     def report(force: bool = False) -> None:
         nonlocal last
@@ -142,33 +148,25 @@ async def _upload(bucket: S3BlobStore, local: BlobStore, sizes: dict[str, int], 
             last = time.monotonic()
 
     async def upload(sha256: str) -> None:
-        nonlocal done, uploaded
-        found = await bucket.size(sha256)
-        if found != sizes[sha256]:
-            if found is not None:
-                # Not these bytes (an upload cut off mid-body, which some servers keep), and the
-                # store's dedup would trust it: replaced.
-                await bucket.delete(sha256)
-            await bucket.put_file(local.path(sha256), sha256)  # re-hashed on the way: a bad file stops here
-            uploaded += 1
+        nonlocal done
+        if sha256 in stored:
+            # Not these bytes (an upload cut off mid-body, which some servers keep), and the
+            # store's dedup would trust it: replaced.
+            await bucket.delete(sha256)
+        await bucket.put_file(local.path(sha256), sha256)  # re-hashed on the way: a bad file stops here
         done += sizes[sha256]
         report()
 
     report(force=True)
-    await _drain(sorted(sizes, key=lambda sha: sizes[sha]), UPLOADS, upload)  # popped from the end: big ones first
+    await _drain(list(todo), UPLOADS, upload)  # popped from the end: the big ones first
     report(force=True)
-    return uploaded
+    return len(todo)
 
 
 async def _check_bucket(bucket: S3BlobStore, sizes: dict[str, int]) -> None:
     """Every blob in the bucket with the size it has on disk."""
-    bad = []
-
-    async def check(sha256: str) -> None:
-        if (found := await bucket.size(sha256)) != sizes[sha256]:
-            bad.append((sha256, found))
-
-    await _drain(sorted(sizes), CHECKS, check)
+    stored = await _stored(bucket)
+    bad = [(sha, stored.get(sha)) for sha in sorted(sizes) if stored.get(sha) != sizes[sha]]
     if bad:
         sha256, found = bad[0]
         raise IntegrityError(f"{len(bad)} blob(s) are not in the bucket as uploaded (first: {sha256}, "
