@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import __version__
 from ..keys import BLOBS, CONFIG, STARTED, STORE, WATCHES
-from ..services import status as status_service
+from ..services import health as health_service, status as status_service
 from .http import reply
 
 routes = web.RouteTableDef()
@@ -14,7 +13,9 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1/health")
 async def health(request: web.Request) -> web.Response:
-    return reply(request, {"status": "ok", "version": __version__})
+    """200 ok, or 503 degraded with the reason while the database does not answer (PostgreSQL)."""
+    code, view = await health_service.health(request.app[STORE])
+    return reply(request, view, status=code)
 
 
 @routes.get("/v1/status")

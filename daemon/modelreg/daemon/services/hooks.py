@@ -6,8 +6,14 @@ goes by), and enqueues the deliveries of a batch of events in one write, which a
 its durable cursor (``store.hooks``), so a restart resumes where it stopped. The event rows
 are read back only to catch up: at start, and when the bus dropped it for falling behind. A
 failed fan-out is logged and retried; it never touches the write that produced the events.
-A delivery loop sends due deliveries and retries failures with exponential backoff. A hook
-never blocks or undoes a transition: it only ever sees events that already committed.
+A delivery loop claims due deliveries in a write, sends them, and retries failures with
+exponential backoff. A hook never blocks or undoes a transition: it only ever sees events
+that already committed.
+
+Several daemons on one registry (issue 13) each run a dispatcher over the same events (the
+store fans them out): the store enqueues only what no daemon enqueued yet, and a delivery
+is sent by the daemon whose claim took it; one that dies mid-send leaves its claim to expire
+(``CLAIM_S``), and another daemon sends it again (at least once, never lost).
 
 Webhook requests carry ``X-Modelreg-Signature: sha256=HMAC(secret, "<event id>.<timestamp>.<body>")``.
 """
@@ -24,6 +30,7 @@ import math
 import os
 import secrets
 import signal
+import socket
 import time
 from datetime import datetime
 from typing import Any
@@ -45,6 +52,9 @@ CATCH_UP_BATCH = 500
 CURSOR_EVERY = 1000  # with no delivery to enqueue, the durable cursor moves at most this often
 RETRY_S = 1.0  # after a failed fan-out or delivery pass
 HOOK_CHANGES = ("hook.added", "hook.removed")
+# How long a claimed delivery stays this daemon's: longer than any attempt takes (a command's
+# timeout; a webhook's is 15 s), so only a claimer that died loses it.
+CLAIM_S = 2 * COMMAND_TIMEOUT
 
 
 # -- hooks: list, add, remove, the delivery log ----------------------------------------------------
@@ -114,6 +124,9 @@ def matches(hook: HookRecord, event: dict[str, Any]) -> bool:
 class HookDispatcher:
     def __init__(self, store: Store, bus: EventBus, backoff_base: float = 1.0) -> None:
         self.store, self.bus, self.backoff_base = store, bus, backoff_base
+        # Names this daemon's claims (in the delivery rows, for whoever looks); one per pass.
+        self._claimer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._passes = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -197,12 +210,16 @@ class HookDispatcher:
 
     async def _deliver_loop(self) -> None:
         while True:
+            self._wake.clear()  # a wake during this pass is seen by the wait after it
             try:
-                due = await self.store.hooks.due(time.time())
+                self._passes += 1
+                claim = f"{self._claimer}:{self._passes}"
+                due = await self.store.hooks.claim(claim, CLAIM_S)
                 if due:
-                    # Each attempt records itself; one that could not is still pending, and
-                    # is sent again on a later pass (at least once, never lost).
-                    for result in await asyncio.gather(*(self._attempt(d) for d in due), return_exceptions=True):
+                    # Each attempt records itself; one that could not stays claimed until the
+                    # claim expires, and is sent again then (at least once, never lost).
+                    attempts = (self._attempt(d, claim) for d in due)
+                    for result in await asyncio.gather(*attempts, return_exceptions=True):
                         if isinstance(result, Exception):
                             log.error("could not record a hook delivery attempt: %s", result)
                     continue
@@ -212,13 +229,12 @@ class HookDispatcher:
                 await asyncio.sleep(RETRY_S)
                 continue
             delay = max(0.05, min(30.0, (nxt - time.time()) if nxt else 30.0))
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except asyncio.TimeoutError:
                 pass
 
-    async def _attempt(self, d: DueDelivery) -> None:
+    async def _attempt(self, d: DueDelivery, claim: str) -> None:
         event = d.event
         try:
             if event is None:
@@ -229,8 +245,11 @@ class HookDispatcher:
         attempts = d.attempts + 1
         state = "delivered" if ok else ("failed" if attempts >= MAX_ATTEMPTS or event is None else "pending")
         next_at = time.time() + self.backoff_base * (2 ** (attempts - 1))
-        await self.store.hooks.record_attempt(d.id, state=state, attempts=attempts, status=status[:500], next_at=next_at)
-        if not ok:
+        if not await self.store.hooks.record_attempt(d.id, claim=claim, state=state, attempts=attempts,
+                                                     status=status[:500], next_at=next_at):
+            log.warning("hook %s delivery of event %s outlived its claim; another claim has it", d.hook_id,
+                        d.event_id)
+        elif not ok:
             log.warning("hook %s delivery of event %s failed (attempt %d): %s", d.hook_id, d.event_id, attempts, status)
 
     async def _webhook(self, d: DueDelivery, event: dict[str, Any]) -> tuple[bool, str]:

@@ -10,7 +10,8 @@ on the database, and the shared logic is written once.
   takes a registry-wide advisory lock (writes take turns across every daemon, as SQLite's one
   writer does), and returns its result once COMMIT has returned (durable). ``tx.now`` is the
   transaction's clock; ``tx.events`` are handed to the ``on_commit`` callbacks after COMMIT,
-  never for a rolled-back write.
+  never for a rolled-back write, and announced to the other daemons, whose commits are handed
+  to the same callbacks here, in event id order, each once (``notify.py``).
 - ``await engine.read(fn)`` runs ``fn(q)`` in one REPEATABLE READ, READ ONLY transaction: one
   snapshot however many statements, concurrent with writes.
 
@@ -41,6 +42,7 @@ from modelreg.shared.errors import Unavailable
 
 from .dialect import DIALECT
 from .migrations import migrate
+from .notify import CHANNEL, EventFeed
 from .translate import translate
 
 T = TypeVar("T")
@@ -248,6 +250,7 @@ class PostgresEngine:
         self._writer = asyncio.Lock()
         # The aggregates' functions run here; each statement hops to the loop and back.
         self._threads = ThreadPoolExecutor(max_size + 2, thread_name_prefix="modelreg-pg")
+        self.feed = EventFeed(self)  # other daemons' commits, and the order events are published in
 
     async def open(self) -> None:
         try:
@@ -258,6 +261,7 @@ class PostgresEngine:
         try:
             async with self._pool.acquire() as conn:
                 await migrate(conn, self.where)
+            await self.feed.start()
         except BaseException as exc:
             await self.close()
             if isinstance(exc, _LOST):
@@ -268,6 +272,7 @@ class PostgresEngine:
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        await self.feed.close()
         self._threads.shutdown(wait=False)
         try:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
@@ -307,6 +312,8 @@ class PostgresEngine:
                         await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
                         tx = PgTx(conn, loop, self, time.time())
                         result = await loop.run_in_executor(self._threads, fn, tx)
+                        if tx.events:  # announced to every daemon on COMMIT (notify.py)
+                            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(tx.events[-1]["id"]))
                 except _RACE:
                     if attempt == WRITE_ATTEMPTS:
                         raise
@@ -317,7 +324,7 @@ class PostgresEngine:
                         raise
                     raise self._unavailable("lost the connection to", cause) from exc
                 self.commits += 1
-                self._publish(tx.events)
+                await self.feed.committed(tx.events)  # published in id order, once
                 return result
         raise AssertionError("unreachable")
 

@@ -1,4 +1,4 @@
-"""Migrations 1–12 expressed for PostgreSQL: the same tables, columns and constraints as
+"""Migrations 1–13 expressed for PostgreSQL: the same tables, columns and constraints as
 ``store/sqlite/migrations.py`` at the same numbers, so a registry at schema N is the same
 registry in either backend (``modelreg migrate`` copies one into the other).
 
@@ -554,6 +554,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         CREATE INDEX watchdog_trips_by_watchdog ON watchdog_trips(watchdog_id, version_id);
         CREATE INDEX watchdog_trips_unfinished ON watchdog_trips(id) WHERE event_id IS NULL;
+        """,
+    ),
+    (
+        13,
+        "hook deliveries are claimed before they are sent",
+        """
+        ALTER TABLE hook_deliveries DROP CONSTRAINT hook_deliveries_state_check;
+        ALTER TABLE hook_deliveries ADD CONSTRAINT hook_deliveries_state_check
+            CHECK (state IN ('pending', 'sending', 'delivered', 'failed'));
+        ALTER TABLE hook_deliveries ADD COLUMN claimed_by TEXT;
+        DROP INDEX hook_deliveries_pending;
+        CREATE INDEX hook_deliveries_due ON hook_deliveries(next_at) WHERE state IN ('pending', 'sending');
         """,
     ),
 ]

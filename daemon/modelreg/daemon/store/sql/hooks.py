@@ -4,6 +4,12 @@ Deliveries are rows in ``hook_deliveries``: enqueued in one write per batch of c
 events the dispatcher matched, claimed when due, and marked delivered, failed or pending
 again (with the next attempt's time) after each attempt. ``meta[hooks.last_event]`` is the
 dispatcher's durable cursor: the last event it has fanned out, so a restart resumes there.
+
+Several daemons on one registry run a dispatcher each over the same events (issue 13); writes
+take turns registry-wide, so deciding inside the write keeps each delivery once: a batch
+enqueues only events after the stored cursor (a daemon further ahead has done the rest), and
+a due delivery is claimed (state ``sending``, ``claimed_by``, ``next_at`` its expiry) before
+it is sent, by one daemon; an attempt is recorded only under the claim it was sent with.
 """
 
 from __future__ import annotations
@@ -83,23 +89,27 @@ def _start(tx: WriteTx) -> tuple[int, list[HookRecord]]:
 
 
 def _enqueue(tx: WriteTx, pairs: list[tuple[int, int]], cursor: int) -> None:
-    # A hook removed since it was matched is skipped (no row to reference); a pair already
-    # enqueued (a catch-up overlapping the live stream) is skipped too.
+    # Events up to the stored cursor were fanned out already, by this dispatcher or another
+    # daemon's: every event up to it was matched by whoever moved it there. A hook removed
+    # since it was matched is skipped (no row to reference); a pair already enqueued is too.
+    stored = _cursor(tx)
     tx.executemany(
         "INSERT INTO hook_deliveries (hook_id, event_id, state, next_at, updated_at) "
         "SELECT id, ?, 'pending', ?, ? FROM hooks WHERE id = ? ON CONFLICT (hook_id, event_id) DO NOTHING",
-        [(event_id, tx.now, tx.now, hook_id) for hook_id, event_id in pairs])
-    stored = _cursor(tx)
+        [(event_id, tx.now, tx.now, hook_id) for hook_id, event_id in pairs if stored is None or event_id > stored])
     if stored is None or cursor > stored:
         _set_cursor(tx, cursor)
 
 
-def _due(q: Sql, now: float, limit: int) -> list[DueDelivery]:
-    rows = q.all(
+def _claim(tx: WriteTx, claim: str, ttl: float, limit: int) -> list[DueDelivery]:
+    """Due deliveries (pending ones whose time came, and claims that expired) claimed for ``ttl`` s."""
+    rows = tx.all(
         "SELECT d.id, d.hook_id, d.event_id, d.attempts, h.kind, h.target, h.secret, e.id AS e_id, e.ts, "
         "e.kind AS e_kind, e.actor, e.model, e.version, e.data, e.hash FROM hook_deliveries d "
         "JOIN hooks h ON h.id = d.hook_id LEFT JOIN events e ON e.id = d.event_id "
-        "WHERE d.state = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?", (now, limit))
+        "WHERE d.state IN ('pending', 'sending') AND d.next_at <= ? ORDER BY d.next_at LIMIT ?", (tx.now, limit))
+    tx.executemany("UPDATE hook_deliveries SET state = 'sending', claimed_by = ?, next_at = ?, updated_at = ? "
+                   "WHERE id = ?", [(claim, tx.now + ttl, tx.now, r["id"]) for r in rows])
     return [DueDelivery(id=r["id"], hook_id=r["hook_id"], event_id=r["event_id"], attempts=r["attempts"],
                         kind=r["kind"], target=r["target"], secret=r["secret"],
                         event=None if r["e_id"] is None else events.event_view(
@@ -109,12 +119,15 @@ def _due(q: Sql, now: float, limit: int) -> list[DueDelivery]:
 
 
 def _next_due(q: Sql) -> float | None:
-    return q.one("SELECT min(next_at) AS at FROM hook_deliveries WHERE state = 'pending'")["at"]
+    """The next pending attempt's time, or the next claim's expiry."""
+    return q.one("SELECT min(next_at) AS at FROM hook_deliveries WHERE state IN ('pending', 'sending')")["at"]
 
 
-def _record_attempt(tx: WriteTx, delivery_id: int, state: str, attempts: int, status: str, next_at: float) -> None:
-    tx.execute("UPDATE hook_deliveries SET state = ?, attempts = ?, last_status = ?, next_at = ?, updated_at = ? "
-               "WHERE id = ?", (state, attempts, status, next_at, tx.now, delivery_id))
+def _record_attempt(tx: WriteTx, delivery_id: int, claim: str, state: str, attempts: int, status: str,
+                    next_at: float) -> bool:
+    return tx.execute("UPDATE hook_deliveries SET state = ?, attempts = ?, last_status = ?, next_at = ?, "
+                      "updated_at = ?, claimed_by = NULL WHERE id = ? AND state = 'sending' AND claimed_by = ?",
+                      (state, attempts, status, next_at, tx.now, delivery_id, claim)).rowcount == 1
 
 
 class HookStore:
@@ -149,15 +162,19 @@ class HookStore:
         """One pending delivery per (hook id, event id), and the cursor moved to ``cursor``."""
         await self.engine.write(lambda tx: _enqueue(tx, pairs, cursor))
 
-    async def due(self, now: float, limit: int = 50) -> list[DueDelivery]:
-        """Pending deliveries whose time has come, oldest first, each with its hook and event."""
-        return await self.engine.read(lambda q: _due(q, now, limit))
+    async def claim(self, claim: str, ttl: float, limit: int = 50) -> list[DueDelivery]:
+        """Claim the deliveries whose time has come (oldest first, each with its hook and event)
+        for ``ttl`` seconds under the name ``claim``: no other claim gets them until it expires."""
+        return await self.engine.write(lambda tx: _claim(tx, claim, ttl, limit))
 
     async def next_due(self) -> float | None:
         """When the next pending delivery is due (None: nothing pending)."""
         return await self.engine.read(_next_due)
 
-    async def record_attempt(self, delivery_id: int, *, state: str, attempts: int, status: str,
-                             next_at: float) -> None:
-        """An attempt's outcome: state delivered, failed, or pending again from ``next_at``."""
-        await self.engine.write(lambda tx: _record_attempt(tx, delivery_id, state, attempts, status, next_at))
+    async def record_attempt(self, delivery_id: int, *, claim: str, state: str, attempts: int, status: str,
+                             next_at: float) -> bool:
+        """An attempt's outcome: state delivered, failed, or pending again from ``next_at``. False
+        (nothing recorded) when ``claim`` no longer holds the delivery: it expired and another
+        claim took it over."""
+        return await self.engine.write(lambda tx: _record_attempt(tx, delivery_id, claim, state, attempts, status,
+                                                                  next_at))

@@ -601,5 +601,31 @@ MIGRATIONS.append((
     CREATE INDEX watchdog_trips_unfinished ON watchdog_trips(id) WHERE event_id IS NULL;
     """,
 ))
+MIGRATIONS.append((
+    13,
+    "hook deliveries are claimed before they are sent",
+    """
+    -- Several daemons on one registry (issue 13): a due delivery is claimed in a write before it
+    -- is sent, state 'sending' under the claim named in claimed_by until next_at, when the claim
+    -- expires and any daemon may send it again (its claimer died mid-send).
+    CREATE TABLE hook_deliveries_new (
+        id            INTEGER PRIMARY KEY,
+        hook_id       INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+        event_id      INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_status   TEXT NOT NULL DEFAULT '',
+        next_at       REAL NOT NULL,   -- pending: the next attempt's time, sending: the claim's expiry
+        updated_at    REAL NOT NULL,
+        claimed_by    TEXT,
+        UNIQUE (hook_id, event_id)
+    );
+    INSERT INTO hook_deliveries_new (id, hook_id, event_id, state, attempts, last_status, next_at, updated_at)
+        SELECT id, hook_id, event_id, state, attempts, last_status, next_at, updated_at FROM hook_deliveries;
+    DROP TABLE hook_deliveries;
+    ALTER TABLE hook_deliveries_new RENAME TO hook_deliveries;
+    CREATE INDEX hook_deliveries_due ON hook_deliveries(next_at) WHERE state IN ('pending', 'sending');
+    """,
+))
 
 LATEST = MIGRATIONS[-1][0]
