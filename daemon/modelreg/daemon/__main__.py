@@ -1,4 +1,4 @@
-"""``python -m modelreg.daemon``: run the daemon in the foreground until SIGTERM/SIGINT."""
+"""``python -m modelreg.daemon``: run the daemon in the foreground until SIGTERM, SIGINT or SIGHUP."""
 
 from __future__ import annotations
 
@@ -19,10 +19,15 @@ from modelreg.shared.config import DAEMON_FILE, ServerTls, default_home, is_loop
 from modelreg.shared.errors import InvalidInput, ModelregError
 from modelreg.shared.timefmt import parse_duration
 
+from . import __version__, logs
 from .app import create_app
 from .keys import LIFECYCLE
 from .config import DaemonConfig
+from .logs import SLOW_REQUEST_S, slow_requests
+from .sdnotify import Notifier
 from .tls import server_context
+
+log = logging.getLogger("modelreg.daemon")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-key", type=Path, default=None, help="the private key of --tls-cert (PEM, unencrypted)")
     p.add_argument("--insecure-http", action="store_true",
                    help="permit plain http on a non-loopback address (behind a TLS proxy on the same host)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default=os.environ.get("MODELREG_LOG_LEVEL", "INFO"),
+                   help="DEBUG, INFO, WARNING or ERROR (env MODELREG_LOG_LEVEL)")
+    p.add_argument("--log-format", default=os.environ.get("MODELREG_LOG_FORMAT", "text"),
+                   help="text or json, one object per line (env MODELREG_LOG_FORMAT)")
+    p.add_argument("--log-file", type=Path, default=None,
+                   help="log to this file, rotated by size (default: stderr)")
     return p.parse_args(argv)
 
 
@@ -83,30 +93,52 @@ def artifacts_setting() -> str | None:
     return url
 
 
-async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None) -> None:
+async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None, slow_request_s: float = SLOW_REQUEST_S) -> None:
+    """Run until SIGTERM, SIGINT or SIGHUP (a closed terminal), then stop cleanly; a service
+    manager is told READY=1 once health answers and STOPPING=1 when the stop begins."""
+    notifier = Notifier()
+    stop = asyncio.Event()
+    stopped_by: list[str] = []
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # before start-up: a signal during it still stops cleanly
+        loop.add_signal_handler(sig, lambda sig=sig: (stopped_by.append(sig.name), stop.set()))
+    log.info("modelreg daemon %s starting (home %s, pid %d, %s)", __version__, config.home, os.getpid(),
+             "database " + redacted(config.database) if config.database else "SQLite")
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
-    await runner.setup()  # runs the cleanup contexts' start-up: lock, database, recovery
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, ssl_context=tls)
+    runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("modelreg.daemon.http"),
+                           access_log_class=slow_requests(slow_request_s), shutdown_timeout=10)
+    info_path = config.home / DAEMON_FILE
     try:
+        # Inside the try: a start-up step that fails still undoes the steps before it (the lock, the pool).
+        await runner.setup()  # runs the cleanup contexts' start-up: lock, database, recovery
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True, ssl_context=tls)
         await site.start()
         sockets = site._server.sockets if site._server else []  # the real port when 0 was asked for
         port = sockets[0].getsockname()[1] if sockets else config.port
         host = f"[{config.host}]" if ":" in config.host else config.host
         url = f"{'https' if tls else 'http'}://{host}:{port}"
         app[LIFECYCLE].url = url  # command gates get the real URL (the port may have been 0)
-        info_path = config.home / DAEMON_FILE
         info_path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-        logging.getLogger("modelreg.daemon").info("modelreg daemon listening on %s (home %s)", url, config.home)
-        print(f"modelreg daemon listening on {url} (home {config.home})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        log.info("modelreg daemon listening on %s (home %s)", url, config.home)
+        # The site is accepting and every start-up step has run: GET /v1/health answers from here on.
+        notifier.notify("READY=1", f"STATUS=listening on {url}", f"MAINPID={os.getpid()}")
         await stop.wait()
+        log.info("stopping (%s)", stopped_by[0] if stopped_by else "asked to")
+        notifier.notify("STOPPING=1", "STATUS=stopping")
         info_path.unlink(missing_ok=True)
     finally:
         await runner.cleanup()
+    log.info("modelreg daemon stopped")
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, for the log."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def remote_refusal(host: str, args: argparse.Namespace, tls: ServerTls | None) -> str | None:
@@ -136,7 +168,11 @@ class _MalformedRequests(logging.Filter):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logs.setup(args.log_level, args.log_format, args.log_file)
+    except ModelregError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
     try:
         host, port = parse_listen(args.listen)
@@ -144,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         if not is_loopback(host):
             refusal = remote_refusal(host, args, tls)
             if refusal:
-                print(f"error: {refusal}", file=sys.stderr)
+                log.error("%s", refusal)
                 return 2
             if tls is None:
-                logging.getLogger("modelreg.daemon").warning(
+                log.warning(
                     "INSECURE: serving plain http on %s (--insecure-http): tokens and model bytes cross the "
                     "network unencrypted; put a TLS proxy in front or give --tls-cert and --tls-key", host)
         context = server_context(tls) if tls else None
@@ -158,17 +194,25 @@ def main(argv: list[str] | None = None) -> int:
                                        upload_ttl=seconds("MODELREG_UPLOAD_TTL", DaemonConfig.upload_ttl),
                                        approval_ttl=duration("MODELREG_APPROVAL_TTL", DaemonConfig.approval_ttl),
                                        mlflow_roots=mlflow_roots(os.environ.get("MODELREG_MLFLOW_ROOTS", ""))),
-                          context))
-    except ModelregError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+                          context, seconds("MODELREG_SLOW_REQUEST_S", SLOW_REQUEST_S)))
+    except ModelregError as exc:  # in the log's format: under a supervisor, stderr is the log
+        log.error("%s", exc.message)
         return exc.exit_code
     except OSError as exc:
-        print(f"error: cannot start the daemon: {exc.strerror or exc}", file=sys.stderr)
+        log.error("cannot start the daemon: %s", exc.strerror or exc)
         return 1
     except KeyboardInterrupt:
         pass
+    except Exception:  # a bug, or a failure nothing above names: its traceback goes to the log
+        log.exception("the daemon stopped on an unexpected error")
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status:
+        # A start-up that failed part-way can leave a non-daemon thread behind (a half-opened
+        # database connection): exit now, so a supervisor sees the failure, not a hung process.
+        logging.shutdown()
+        os._exit(status)

@@ -118,8 +118,8 @@ def daemon_command(home: Path, listen: str | None = None, *, allow_remote: bool 
 def spawn_daemon(home: Path, listen: str | None = None, *, env: dict[str, str] | None = None,
                  log: Path | None = None, detach: bool = True, tls: ServerTls | None = None,
                  allow_remote: bool = False, insecure_http: bool = False) -> subprocess.Popen[bytes]:
-    """Start the home's daemon as a child process, its output appended to ``log``
-    (default ``HOME/logs/daemon.log``); returns at once (see ``wait_for_daemon``).
+    """Start the home's daemon as a child process that logs to ``log`` (default
+    ``HOME/logs/daemon.log``, rotated by the daemon); returns at once (see ``wait_for_daemon``).
 
     ``env`` defaults to ours without MODELREG_URL; ``detach`` puts it in its own session, so a
     Ctrl-C in the terminal that started it does not reach it.
@@ -133,9 +133,10 @@ def spawn_daemon(home: Path, listen: str | None = None, *, env: dict[str, str] |
     log.parent.mkdir(parents=True, exist_ok=True)
     if env is None:
         env = {k: v for k, v in os.environ.items() if k != "MODELREG_URL"}
+    command = daemon_command(home, listen, allow_remote=allow_remote, tls=tls, insecure_http=insecure_http)
+    # Its output goes to the log too, for what it prints before its logging is set up (an import error).
     with open(log, "ab") as out:
-        proc = subprocess.Popen(daemon_command(home, listen, allow_remote=allow_remote, tls=tls,
-                                               insecure_http=insecure_http), stdin=subprocess.DEVNULL, stdout=out,
+        proc = subprocess.Popen(command + ["--log-file", str(log)], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=detach, close_fds=True, env=env)
     # A long-lived parent (the TUI, `modelreg demo`) reaps the daemon when it exits, so it
     # does not linger as a zombie that still looks alive to `modelreg daemon --stop`.

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from modelreg.shared.errors import InsufficientStorage, ModelregError, Unauthorized, as_disk_full
+from modelreg.shared.errors import GateFailed, InsufficientStorage, ModelregError, Unauthorized, as_disk_full
 
 from ..keys import TOKEN, TOKENS
 from ..services.tokens import PREFIX
@@ -78,6 +78,8 @@ async def guard(request: web.Request, handler):
 
 
 def _error(request: web.Request, exc: ModelregError) -> web.Response:
+    if isinstance(exc, GateFailed):  # a policy decision an operator wants to see, not an error of the daemon
+        log.info("refused by gates: %s %s: %s", request.method, request.path, exc.message)
     if isinstance(exc, InsufficientStorage):
         exc = as_disk_full(exc, _storing(request)) or exc  # a store cannot know what the request was storing
         log.warning("%s %s: %s", request.method, request.path, exc.message)

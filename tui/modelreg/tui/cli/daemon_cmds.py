@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -27,29 +28,30 @@ from .render import Span, emit_json, emit_json_line, err, out, plural, progress,
               help="The unencrypted private key (PEM) of --tls-cert.")
 @click.option("--insecure-http", is_flag=True,
               help="With --allow-remote: serve plain http anyway (a TLS proxy on this host fronts the daemon).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or one JSON object each (env MODELREG_LOG_FORMAT; default text).")
 @click.option("--stop", is_flag=True, help="Stop the home's running daemon.")
 @click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Also watch this drop folder (move mode); same as `modelreg watch add DIR`.")
 @json_option
 @pass_ctx
 def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: bool, tls_cert: Path | None,
-           tls_key: Path | None, insecure_http: bool, stop: bool, watch_dirs: tuple[Path, ...]) -> None:
-    """Run the registry daemon (in the background unless --foreground)."""
+           tls_key: Path | None, insecure_http: bool, log_format: str | None, stop: bool,
+           watch_dirs: tuple[Path, ...]) -> None:
+    """Run the registry daemon (in the background unless --foreground).
+
+    The background daemon logs to HOME/logs/daemon.log (`modelreg logs`); with --foreground this
+    process becomes the daemon, logs to stderr and stops cleanly on SIGTERM, SIGINT or SIGHUP.
+    """
     if stop:
         return _stop(ctx)
     if watch_dirs and foreground:
         raise ModelregError("--watch with --foreground: add the watch with `modelreg watch add DIR` from another shell")
     tls = ServerTls.from_options(tls_cert, tls_key)
+    if log_format:
+        os.environ["MODELREG_LOG_FORMAT"] = log_format  # the daemon this starts (or becomes) reads it
     if foreground:
-        from subprocess import call
-
-        from modelreg.shared.launcher import daemon_command
-
-        try:
-            sys.exit(call(daemon_command(ctx.home, listen, allow_remote=allow_remote, tls=tls,
-                                         insecure_http=insecure_http)))
-        except KeyboardInterrupt:
-            sys.exit(0)
+        _become_daemon(ctx.home, listen, allow_remote=allow_remote, tls=tls, insecure_http=insecure_http)
     if allow_remote:
         raise ModelregError("--allow-remote needs --foreground (a remote-facing daemon should be supervised)")
     from modelreg.shared.launcher import answers, ensure_daemon_sync, stop_command
@@ -77,6 +79,17 @@ def daemon(ctx: Context, listen: str | None, foreground: bool, allow_remote: boo
             out.line(Span(f"it keeps running in the background; stop it with `{stop_command(ctx.home)}`", "dim"))
         for folder in info["watching"]:
             out.line(f"watching {folder}")
+
+
+def _become_daemon(home: Path, listen: str | None, **options: Any) -> None:
+    """Replace this process with the daemon (same pid): a supervisor's, a container runtime's or a
+    shell's signal then reaches the daemon itself, and no child is left behind to orphan."""
+    from modelreg.shared.launcher import daemon_command
+
+    command = daemon_command(home, listen, **options)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 def _running(home: Path) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from .context import Context, add_global_options, ca_file_param, json_param, mak
 # Every command module; each has a COMMANDS list. Loaded all at once only to list them (--help).
 MODULES = ("daemon_cmds", "register_cmds", "registry_cmds", "lifecycle_cmds", "lineage_cmds", "watch_cmds",
            "card_cmds", "catalog_cmds", "tui_cmds", "import_cmds", "backup_cmds",
-           "token_cmds", "approval_cmds", "signing_cmds", "watchdog_cmds",
+           "token_cmds", "approval_cmds", "signing_cmds", "watchdog_cmds", "service_cmds", "logs_cmd",
            "migrate_cmds")
 
 # Where a command lives, so running it imports only its module. A command missing here still
@@ -46,6 +46,7 @@ COMMAND_MODULE = {
     "requests": "approval_cmds", "approve": "approval_cmds", "reject": "approval_cmds",
     "trust": "signing_cmds", "sign": "signing_cmds",
     "watchdog": "watchdog_cmds",
+    "service": "service_cmds", "logs": "logs_cmd",  # running as a service (issue 15)
     "migrate": "migrate_cmds",  # to the team backends (issue 13)
 }
 
