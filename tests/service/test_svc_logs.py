@@ -132,6 +132,14 @@ def test_json_lines_for_a_log_shipper(home):
     assert entries[0]["ts"].endswith("Z")
 
 
+def test_the_background_daemon_logs_json_when_asked(home, modelreg):
+    modelreg("daemon", "--listen", "127.0.0.1:0", "--log-format", "json", check=True)
+    modelreg("daemon", "--stop", check=True)
+    entries = [json.loads(line) for line in logs(modelreg).splitlines()]
+    assert [e["message"] for e in entries][-1] == "modelreg daemon stopped"
+    assert any(e["message"].startswith("modelreg daemon listening on http://127.0.0.1:") for e in entries)
+
+
 def test_logs_without_a_log_file_says_where_the_log_is(home, modelreg):
     home.mkdir()
     done = modelreg("logs")

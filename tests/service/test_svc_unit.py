@@ -102,6 +102,7 @@ def test_the_daemon_settings_of_this_shell_go_to_a_private_file_not_the_unit(hom
            "MODELREG_LISTEN": "127.0.0.1:7999"}
     done = json.loads(modelreg("service", "install", "--user", "--json", check=True, env=env).stdout)
     assert done["listen"] == "127.0.0.1:7999"  # MODELREG_LISTEN is the current configuration's address
+    assert {"MODELREG_DATABASE", "AWS_SECRET_ACCESS_KEY"} <= set(done["settings"])
     unit = Path(done["unit"]).read_text()
     assert "s3cret" not in unit and f"EnvironmentFile=-{home}/service.env" in unit
     env_file = home / "service.env"

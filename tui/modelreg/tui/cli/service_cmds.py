@@ -66,21 +66,22 @@ def install(ctx: Context, user_unit: bool, listen: str | None, allow_remote: boo
     for option, file in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if file is not None:
             args += [option, str(file.expanduser().absolute())]
-    env_file = _write_env_file(home)
+    env_file = home / ENV_FILE
+    settings = _write_env_file(env_file)
     replaced = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(unit_text(home, modelreg_command() + args, user_unit, env_file))
+        path.write_text(unit_text(home, modelreg_command() + args, user_unit))
     except PermissionError:
         raise ModelregError(f"cannot write {path}: a system unit needs root (sudo), or use --user") from None
     steps = _enable_steps(path.name, user_unit)
     if ctx.as_json:
         return emit_json({"unit": str(path), "home": str(home), "listen": listen, "user": user_unit,
-                          "replaced": replaced, "environment_file": str(env_file) if env_file else None,
+                          "replaced": replaced, "environment_file": str(env_file), "settings": settings,
                           "enable": steps})
     out.line(f"{'replaced' if replaced else 'wrote'} {path} (home {home}, listening on {listen})")
-    if env_file:
-        out.line(f"the daemon's settings from this shell are in {env_file} (mode 0600)")
+    if settings:
+        out.line(f"this shell's daemon settings ({', '.join(settings)}) are in {env_file} (mode 0600)")
     out.line("enable and start it with:")
     for step in steps:
         out.line(Span(f"  {step}", "bold"))
@@ -125,12 +126,12 @@ def modelreg_command() -> list[str]:
     return [sys.executable, "-m", "modelreg.tui.cli"]
 
 
-def unit_text(home: Path, command: list[str], user_unit: bool, env_file: Path | None) -> str:
+def unit_text(home: Path, command: list[str], user_unit: bool) -> str:
     """The unit file: Type=notify (the daemon says READY=1 once it answers health), restarted on
     failure but not after a usage error (exit 2: a restart would only fail again)."""
     service: list[str] = ["Type=notify", "NotifyAccess=main", f"ExecStart={' '.join(map(_exec_arg, command))}"]
-    if env_file is not None:
-        service.append(f"EnvironmentFile=-{_escape(str(env_file))}")
+    # Optional ("-"): it exists when this shell had settings, or once the operator adds secrets to it.
+    service.append(f"EnvironmentFile=-{_escape(str(home / ENV_FILE))}")
     user = _login()
     if not user_unit and user != "root":
         service.append(f"User={user}")
@@ -158,20 +159,21 @@ def _unit_path(name: str, user_unit: bool, unit_dir: Path | None) -> Path:
     return folder / f"{name.removesuffix('.service')}.service"
 
 
-def _write_env_file(home: Path) -> Path | None:
-    """The daemon settings of this shell (MODELREG_DATABASE, MODELREG_ARTIFACTS, AWS_* …) in
-    HOME/service.env, mode 0600: a unit file is world-readable, and these may hold secrets."""
+def _write_env_file(path: Path) -> list[str]:
+    """The daemon settings of this shell (MODELREG_DATABASE, MODELREG_ARTIFACTS, AWS_* …) written to
+    HOME/service.env, mode 0600 (a unit file is world-readable, and these may hold secrets); their
+    names. Without any, a file written before (or by hand) is left as it is."""
     settings = {k: v for k, v in sorted(os.environ.items())
                 if (k.startswith("MODELREG_") and k not in CLIENT_ONLY) or k.startswith("AWS_")}
-    path = home / ENV_FILE
     if not settings:
-        return path if path.exists() else None  # one written before (or by hand) still applies
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file made by hand before may be readable by others
     with os.fdopen(fd, "w") as f:
         f.write("# The daemon's settings for its systemd service (`modelreg service install`).\n")
         f.writelines(f'{k}="{_env_value(v)}"\n' for k, v in settings.items())
-    return path
+    return list(settings)
 
 
 def _env_value(value: str) -> str:
