@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +17,51 @@ import asyncpg
 
 from daemon_process import daemon_env, start_daemon
 from modelreg.shared.client import Client
+from modelreg.shared.config import Endpoint
 from modelreg.tui.demo import DemoBuilder
 
 
-def build_demo(root: Path) -> Path:
-    """The `modelreg demo` registry (through its real daemon, stopped afterwards); its home."""
+def _filled(root: Path, fill: Callable[[Client], Awaitable[None]]) -> Path:
+    """A home filled by ``await fill(client)`` through its real daemon, stopped afterwards."""
     home = root / "registry"
     daemon = start_daemon(home)
     try:
-        async def fill() -> None:
-            from modelreg.shared.config import Endpoint
-
+        async def run() -> None:
             endpoint = Endpoint(url=daemon.url, token=daemon.token, home=home, explicit_url=True)
-            async with Client(endpoint, actor="demo@modelreg") as c:
-                notes = await DemoBuilder(c, root, log=lambda *_: None).build()
-            assert not notes, notes
+            async with Client(endpoint, actor="ci@modelreg") as c:
+                await fill(c)
 
-        asyncio.run(fill())
+        asyncio.run(run())
     finally:
         daemon.stop()
     return home
+
+
+def build_demo(root: Path) -> Path:
+    """The `modelreg demo` registry; its home."""
+    async def fill(c: Client) -> None:
+        notes = await DemoBuilder(c, root, log=lambda *_: None).build()
+        assert not notes, notes
+
+    return _filled(root, fill)
 
 
 def build_registry(root: Path, versions: int, models: int = 1) -> Path:
     """A registry of ``versions`` versions spread over ``models`` models, each with its own small
-    file, metrics and params, some promoted (through a real daemon, stopped afterwards); its home."""
-    home = root / "registry"
-    daemon = start_daemon(home)
-    try:
-        async def fill() -> None:
-            from modelreg.shared.config import Endpoint
+    file, metrics and params, some promoted; its home."""
+    async def fill(c: Client) -> None:
+        for i in range(versions):
+            name = f"model-{i % models}"
+            f = root / f"w{i}.bin"
+            f.write_bytes(f"weights {i}\n".encode() * (i + 1))
+            blob = await c.upload_blob(f)
+            await c.register(name, files=[{"path": "model.bin", "sha256": blob["sha256"], "size": blob["size"]}],
+                             metrics={"auc": 0.8 + i / (10 * versions), "loss": 1 / (i + 1)},
+                             params={"lr": str(0.001 * (i + 1))}, datasets=[f"txns@{i % 7}"])
+            if i % 10 == 9:
+                await c.promote(f"{name}@{i // models + 1}", "production", reason="nightly")
 
-            endpoint = Endpoint(url=daemon.url, token=daemon.token, home=home, explicit_url=True)
-            async with Client(endpoint, actor="ci@modelreg") as c:
-                for i in range(versions):
-                    name = f"model-{i % models}"
-                    f = root / f"w{i}.bin"
-                    f.write_bytes(f"weights {i}\n".encode() * (i + 1))
-                    blob = await c.upload_blob(f)
-                    await c.register(name, files=[{"path": "model.bin", "sha256": blob["sha256"],
-                                                   "size": blob["size"]}],
-                                     metrics={"auc": 0.8 + i / (10 * versions), "loss": 1 / (i + 1)},
-                                     params={"lr": str(0.001 * (i + 1))}, datasets=[f"txns@{i % 7}"])
-                    if i % 10 == 9:
-                        await c.promote(f"{name}@{i // models + 1}", "production", reason="nightly")
-
-        asyncio.run(fill())
-    finally:
-        daemon.stop()
-    return home
+    return _filled(root, fill)
 
 
 def run_migrate(home: Path, *args: str, env: dict[str, str] | None = None,

@@ -47,7 +47,8 @@ def migrate(ctx: Context, to: str, artifacts: str | None) -> None:
              f"{plural(r['blobs'], 'blob')} ({size(r['bytes'])})"
              + (f" in {r['artifacts']} ({r['uploaded']} uploaded)" if r["artifacts"] else " left in the home")
              + f", {r['seconds']:.1f} s")
-    out.line("Give every daemon of the team these variables:")
+    out.line("Give every daemon of the team these variables"
+             + (" (and the AWS_* ones this run used):" if r["artifacts"] else ":"))
     for name, value in r["env"].items():
         out.line(f"  {name}={value}")
     if not r["artifacts"]:
