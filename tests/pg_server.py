@@ -37,6 +37,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _server_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "TZ": "UTC"}
+
+
 class PgServer:
     """One postgres process owned by this object: ``start()``, ``dsn(db)``, ``stop()``."""
 
@@ -57,14 +61,27 @@ class PgServer:
         return {"user": self.user, "group": pwd.getpwnam(self.user).pw_gid, "extra_groups": []} if self.user else {}
 
     def start(self) -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "TZ": "UTC"}
+        env = _server_env()
         init = subprocess.run(
             [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
              "--encoding=UTF8", "--locale=C"],
             cwd=self.root, env=env, capture_output=True, text=True, timeout=START_TIMEOUT, **self._run_as())
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
-        with self.log.open("wb") as log:
+        self._launch(env)
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (fast shutdown: sessions are cut), keeping its data."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(STOP_TIMEOUT)
+
+    def resume(self) -> None:
+        """Start the halted server again: the same data dir and port."""
+        self._launch(_server_env())
+
+    def _launch(self, env: dict[str, str]) -> None:
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
                  "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}",

@@ -43,7 +43,9 @@ def answers(url: str, timeout: float = 1.0, *, ca_file: Path | None = None) -> b
         conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
     try:
         conn.request("GET", parts.path.rstrip("/") + API_PREFIX + "/health")
-        return conn.getresponse().status == 200
+        # 503 is a daemon that runs but has lost its database (health "degraded"): it answers,
+        # and each request's error says why; starting another daemon would only collide with it.
+        return conn.getresponse().status in (200, 503)
     except ssl.SSLCertVerificationError as exc:
         raise not_verified(url, exc) from None
     except (OSError, http.client.HTTPException):

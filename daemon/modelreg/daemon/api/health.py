@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..keys import BLOBS, CONFIG, STARTED, STORE, WATCHES
+from ..keys import BLOBS, CONFIG, HOOKS, STARTED, STORE, WATCHES
 from ..services import health as health_service, status as status_service
 from .http import reply
 
@@ -21,5 +21,10 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     app = request.app
-    return reply(request, await status_service.status(app[STORE], app[WATCHES], app[BLOBS], home=app[CONFIG].home,
-                                                      started=app[STARTED]))
+    view = await status_service.status(app[STORE], app[WATCHES], app[BLOBS], home=app[CONFIG].home,
+                                       started=app[STARTED])
+    # How far this daemon's share of the cluster work has got (several daemons, issue 13).
+    view["hooks"] = app[HOOKS].progress()
+    if (feed := health_service.fanout(app[STORE])) is not None:
+        view["events"] = feed
+    return reply(request, view)

@@ -36,3 +36,10 @@ async def health(store: Store) -> tuple[int, dict[str, Any]]:
         return 200, ok
     problem.message = f"database: {problem.message}"
     return 503, {"status": "degraded", "reason": problem.message, "version": __version__, **problem.envelope()}
+
+
+def fanout(store: Store) -> dict[str, Any] | None:
+    """The cross-daemon event feed (GET /v1/status; PostgreSQL only): the newest event this
+    daemon published to its subscribers, and whether it is LISTENing for the others' now."""
+    feed = getattr(store.engine, "feed", None)
+    return None if feed is None else {"published": feed.published, "listening": feed.listening}

@@ -127,6 +127,7 @@ class HookDispatcher:
         # Names this daemon's claims (in the delivery rows, for whoever looks); one per pass.
         self._claimer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._passes = 0
+        self._swept = 0  # every event up to here was fanned out before a delivery pass that finished
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -208,9 +209,15 @@ class HookDispatcher:
         if pairs:
             self._wake.set()
 
+    def progress(self) -> dict[str, Any]:
+        """Where this daemon's dispatcher is (GET /v1/status): the newest event it fanned out, and
+        the newest one every delivery it led to had been claimed (by some daemon) for by then."""
+        return {"fanned_out": self._cursor, "swept": self._swept, "claimer": self._claimer}
+
     async def _deliver_loop(self) -> None:
         while True:
             self._wake.clear()  # a wake during this pass is seen by the wait after it
+            seen = self._cursor or 0
             try:
                 self._passes += 1
                 claim = f"{self._claimer}:{self._passes}"
@@ -224,6 +231,7 @@ class HookDispatcher:
                             log.error("could not record a hook delivery attempt: %s", result)
                     continue
                 nxt = await self.store.hooks.next_due()
+                self._swept = max(self._swept, seen)  # nothing due was left unclaimed
             except Exception:  # noqa: BLE001 - the store failed: log, wait, go on
                 log.exception("hook delivery pass failed; retrying in %gs", RETRY_S)
                 await asyncio.sleep(RETRY_S)
