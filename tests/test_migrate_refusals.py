@@ -1,7 +1,7 @@
 """`modelreg migrate` refuses what it must, each time with one line and a non-zero exit, and
 leaves the target as it found it: a running daemon, a registry not yet upgraded, a target that
 already holds a registry (or someone else's tables), a database that cannot be reached or
-refuses us, a missing bucket, refused S3 credentials."""
+refuses us (a wrong password among them), a missing bucket, refused S3 credentials."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from daemon_process import start_daemon
 from migrate_support import build_registry, new_bucket, one_line_error, pg_fetch, report, run_migrate
 from pg_server import free_port, pg_dsn, pg_server  # noqa: F401 - the fixtures (tests/pg_server.py)
+from waiting import wait_until
 
 pytestmark = pytest.mark.sqlite_only(reason="migrate's source is an embedded SQLite registry")
 
@@ -88,6 +89,36 @@ async def test_a_database_that_cannot_be_used_is_one_line(small_home: Path, pg_s
     line = one_line_error(result)
     assert expect in line and "s3cret" not in line
     assert result.returncode == code
+
+
+def _refused(dsn: str) -> bool:
+    async def attempt() -> bool:
+        try:
+            await (await asyncpg.connect(dsn, timeout=10)).close()
+        except asyncpg.InvalidPasswordError:
+            return True
+        return False
+
+    return asyncio.run(attempt())
+
+
+async def test_a_wrong_password_is_one_line_without_the_password(small_home: Path, pg_server) -> None:  # noqa: F811
+    # The session's server trusts loopback; one role of our own must give a password.
+    conn = await asyncpg.connect(pg_server.dsn())
+    try:
+        await conn.execute("DO $$ BEGIN CREATE ROLE migrator LOGIN PASSWORD 'right-one'; "
+                           "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        hba = pg_server.data / "pg_hba.conf"
+        rule = "host all migrator 127.0.0.1/32 scram-sha-256\n"
+        if rule not in hba.read_text():
+            hba.write_text(rule + hba.read_text())
+            await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+    dsn = f"postgresql://migrator:wrong-one@127.0.0.1:{pg_server.port}/postgres"
+    await asyncio.to_thread(wait_until, lambda: _refused(dsn), 30, "the server to ask migrator for its password")
+    line = one_line_error(run_migrate(small_home, "--to", dsn))
+    assert 'password authentication failed for user "migrator"' in line and "wrong-one" not in line
 
 
 async def test_a_missing_bucket_or_refused_credentials_stop_before_any_row(small_home: Path, pg_dsn: str,  # noqa: F811
