@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import struct
 import time
 from pathlib import Path
 
 import pytest
 
+from big_files import big_safetensors
 from daemon_process import start_daemon
 from modelreg.shared.sync_client import SyncClient
 
@@ -20,17 +20,7 @@ SIZE = int(os.environ.get("MODELREG_TEST_BIG_FILE", 1024**3))
 @pytest.fixture
 def big_file(tmp_path: Path) -> Path:
     """A real safetensors file (one U8 tensor of SIZE bytes): the register pipeline refuses a broken one."""
-    path = tmp_path / "big.safetensors"
-    block = os.urandom(4 * 1024 * 1024)
-    count = SIZE // len(block)
-    header = json.dumps({"w": {"dtype": "U8", "shape": [count * len(block)],
-                               "data_offsets": [0, count * len(block)]}}).encode()
-    header += b" " * (-len(header) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        for _ in range(count):
-            f.write(block)
-    return path
+    return big_safetensors(tmp_path / "big.safetensors", SIZE)
 
 
 @pytest.mark.slow

@@ -204,9 +204,10 @@ class DropProcessor:
             # The drop and its .error.txt are in .failed/; the 'taken' row is forgotten at start-up.
             log.warning("drop %s: its failure could not be recorded: %s", scan.name, exc.message)
 
-    async def resume(self) -> None:
-        """Start-up: finish what a crash interrupted (journal rows not yet done)."""
-        for r in await self.store.watches.unfinished():
+    async def resume(self, watch_id: int) -> None:
+        """Before a watch runs here (start-up, or taken over from a daemon that died): finish what
+        a crash interrupted (its journal rows not yet done)."""
+        for r in await self.store.watches.unfinished(watch_id):
             if r.state == "taken":
                 # Nothing was registered for it (that commits with 'registered'): take it again.
                 await self.store.watches.forget(r.id)

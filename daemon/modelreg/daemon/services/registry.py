@@ -7,8 +7,9 @@ transaction (metadata, lineage, manifest, events) whose reply view describes exa
 was committed. Files on this machine are stored by a job: the version row is created
 ``pending`` (its number allocated atomically, never reused), the files are hashed and stored
 off the event loop, in parallel, and a second transaction records the manifest and flips it
-to ``ready``. A crash in between leaves a ``pending`` row that start-up marks ``failed``;
-never a ``ready`` version whose blobs are missing. A cancelled job ends the version
+to ``ready``. A crash in between leaves a ``pending`` row that start-up marks ``failed`` (on
+PostgreSQL: any daemon, once the one named as its ``owner`` is dead); never a ``ready`` version
+whose blobs are missing. A cancelled job ends the version
 ``failed`` ("cancelled"). With S3 configured (``artifacts/remote.py``) the blobs are pushed
 there, digest-checked, before the transaction that makes the version ready.
 
@@ -107,7 +108,7 @@ class Registrar:
             sources = [s for s in sources if os.path.normpath(s.abspath) != bundle_at] or sources
         check(sniffed)
         merge(reg, sniffed)
-        rec, view = await self.store.versions.create_pending(model, reg, actor)
+        rec, view = await self.store.versions.create_pending(model, reg, actor, owner=self.store.leases.me.id)
         job = self.jobs.create("register", total=sum(s.size for s in sources), cancellable=True, subject=rec.ref)
         task = asyncio.create_task(self._store(rec, sources, folder, reg.move, job, actor, bundle))
         self._tasks[task] = job

@@ -61,8 +61,15 @@ def watch_list(ctx: Context) -> None:
         drops = ", ".join(f"{n} {s}" for s, n in sorted(w["drops"].items())) or "-"
         t.add_row(str(w["id"]), w["path"], w["model"] or "(stem)", w["mode"], f"{w['settle']:g}s",
                   _globs(w).removeprefix(", ") or "(default)",
-                  ("watching" if w["active"] else "stopped") + (" · polling" if w["poll"] else ""), drops)
+                  _state(w) + (" · polling" if w["poll"] else ""), drops)
     out.table(t)
+
+
+def _state(w: dict) -> str:
+    """Running on this daemon, on another one of the registry (its lease), or nowhere."""
+    if w["active"]:
+        return "watching"
+    return f"on {w['owner']}" if w.get("owner") else "stopped"
 
 
 @watch.command("rm")

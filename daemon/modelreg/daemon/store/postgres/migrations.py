@@ -1,4 +1,4 @@
-"""Migrations 1–13 expressed for PostgreSQL: the same tables, columns and constraints as
+"""Migrations 1–14 expressed for PostgreSQL: the same tables, columns and constraints as
 ``store/sqlite/migrations.py`` at the same numbers, so a registry at schema N is the same
 registry in either backend (``modelreg migrate`` copies one into the other).
 
@@ -566,6 +566,27 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE hook_deliveries ADD COLUMN claimed_by TEXT;
         DROP INDEX hook_deliveries_pending;
         CREATE INDEX hook_deliveries_due ON hook_deliveries(next_at) WHERE state IN ('pending', 'sending');
+        """,
+    ),
+    (
+        14,
+        "drop-folder watch leases: one daemon at a time runs a watch",
+        """
+        CREATE TABLE daemons (
+            instance   TEXT PRIMARY KEY,
+            host       TEXT NOT NULL,
+            pid        INTEGER NOT NULL,
+            proc       TEXT,
+            started_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE watch_leases (
+            watch_id    BIGINT PRIMARY KEY REFERENCES watches(id) ON DELETE CASCADE,
+            owner       TEXT NOT NULL,
+            acquired_at DOUBLE PRECISION NOT NULL,
+            expires_at  DOUBLE PRECISION NOT NULL
+        );
+        ALTER TABLE versions ADD COLUMN owner TEXT;
         """,
     ),
 ]

@@ -15,6 +15,7 @@ from .catalog import CatalogStore
 from .gates import GateStore
 from .gc import GcStore
 from .hooks import HookStore
+from .leases import LeaseStore
 from .lineage import LineageStore
 from .metrics import MetricStore
 from .mlflow_search import MlflowSearchStore
@@ -39,6 +40,7 @@ class Aggregates:
         self.versions = VersionStore(engine)
         self.metrics = MetricStore(engine)
         self.watches = WatchStore(engine)
+        self.leases = LeaseStore(engine)  # which daemon runs each watch; this daemon's identity (issue 13)
         self.stages = StageStore(engine)
         self.gates = GateStore(engine)
         self.hooks = HookStore(engine)

@@ -21,7 +21,7 @@ from modelreg.shared.names import Ref
 from modelreg.shared.timefmt import iso
 
 from ..records import VersionRecord
-from . import catalog, events, lineage, metrics
+from . import catalog, events, leases, lineage, metrics
 from .tx import Sql, Engine, WriteTx
 
 File = tuple[str, str, int]  # (manifest path, sha256, size)
@@ -49,16 +49,17 @@ def content_digest(files: Sequence[File]) -> str:
     return hashlib.sha256(json.dumps(sorted(files), separators=(",", ":")).encode()).hexdigest()
 
 
-def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str) -> VersionRecord:
-    """A new ``pending`` version (the model is created on first use) with its metadata and lineage."""
+def create_pending(tx: WriteTx, model: str, reg: NewVersion, actor: str, owner: str | None = None) -> VersionRecord:
+    """A new ``pending`` version (the model is created on first use) with its metadata and lineage;
+    ``owner``: the daemon that stores its files (``leases.Instance``)."""
     tx.execute("INSERT INTO models (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                (model, tx.now, tx.now))
     mrow = _allocate(tx, model, getattr(reg, "number", None), getattr(reg, "renumber", False))
     facts = json.dumps(reg.facts)
     vid = tx.one(
-        "INSERT INTO versions (model_id, number, status, source, description, facts, created_at, created_by, updated_at) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
-        (mrow["id"], mrow["number"], reg.source, reg.description, facts, tx.now, actor, tx.now))["id"]
+        "INSERT INTO versions (model_id, number, status, source, description, facts, created_at, created_by, updated_at, "
+        "owner) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (mrow["id"], mrow["number"], reg.source, reg.description, facts, tx.now, actor, tx.now, owner))["id"]
     if reg.params:
         tx.executemany("INSERT INTO params (version_id, key, value) VALUES (?, ?, ?)",
                        [(vid, k, v) for k, v in reg.params.items()])
@@ -163,10 +164,12 @@ def fail(tx: WriteTx, rec: VersionRecord, message: str, actor: str) -> None:
 
 
 def recover_interrupted(tx: WriteTx) -> int:
-    """Versions left pending by a crash can never complete: mark them failed."""
+    """Versions left pending by a crash can never complete: mark them failed. On PostgreSQL a
+    version another daemon is still storing is left alone: only those of dead daemons."""
+    live = leases.live_instances(tx)
     pending = [catalog.version_record(r) for r in tx.all(
         "SELECT v.*, m.name AS model_name FROM versions v JOIN models m ON m.id = v.model_id "
-        "WHERE v.status = 'pending' ORDER BY v.id")]
+        "WHERE v.status = 'pending' ORDER BY v.id") if r["owner"] is None or r["owner"] not in live]
     for rec in pending:
         fail(tx, rec, INTERRUPTED, "daemon")
     return len(pending)
@@ -184,10 +187,12 @@ class VersionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def create_pending(self, model: str, reg: NewVersion, actor: str) -> tuple[VersionRecord, dict[str, Any]]:
-        """One transaction: a pending version with its metadata; the record and its view as committed."""
+    async def create_pending(self, model: str, reg: NewVersion, actor: str,
+                             owner: str | None = None) -> tuple[VersionRecord, dict[str, Any]]:
+        """One transaction: a pending version with its metadata (``owner``: the daemon storing its
+        files); the record and its view as committed."""
         def write(tx: WriteTx) -> tuple[VersionRecord, dict[str, Any]]:
-            rec = create_pending(tx, model, reg, actor)
+            rec = create_pending(tx, model, reg, actor, owner)
             return rec, {**fresh_detail(tx, rec, reg, []), **_renumbered(reg, rec.number)}
         return await self.engine.write(write)
 
@@ -210,7 +215,7 @@ class VersionStore:
         await self.engine.write(lambda tx: fail(tx, rec, message, actor))
 
     async def recover_interrupted(self) -> int:
-        """Start-up: every version still pending is marked failed; how many there were."""
+        """Every version still pending that no live daemon is storing is marked failed; how many."""
         return await self.engine.write(recover_interrupted)
 
     async def detail(self, version_id: int) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 The journal makes a drop exactly-once: ``taken`` when the watcher hands it over,
 ``registered`` (or ``duplicate``) in the same transaction as the version, ``done`` once a
-moved drop has left the folder, ``failed`` or ``ignored`` with a message. Start-up finishes
-what a crash interrupted (``unfinished``).
+moved drop has left the folder, ``failed`` or ``ignored`` with a message. The daemon that
+takes a watch (at start-up, or from a daemon that died: ``leases.py``) first finishes what
+a crash interrupted (``unfinished``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def add_watch(tx: WriteTx, path: str, model: str | None, mode: str, settle: floa
 
 def remove_watch(tx: WriteTx, watch: WatchRecord, actor: str) -> None:
     tx.execute("DELETE FROM ingest_journal WHERE watch_id = ?", (watch.id,))
+    tx.execute("DELETE FROM watch_leases WHERE watch_id = ?", (watch.id,))
     tx.execute("DELETE FROM watches WHERE id = ?", (watch.id,))
     events.append(tx, "watch.removed", actor, model=watch.model, data={"path": watch.path})
 
@@ -119,9 +121,10 @@ def fail_drop(tx: WriteTx, journal_id: int, message: str, model: str | None, dat
     events.append(tx, "drop.failed", "drop", model=model, data=data)
 
 
-def unfinished(q: Sql) -> list[JournalRecord]:
+def unfinished(q: Sql, watch_id: int) -> list[JournalRecord]:
     rows = q.all("SELECT j.id, j.watch_id, j.entry, j.fingerprint, j.state, w.path, w.mode FROM ingest_journal j "
-                 "JOIN watches w ON w.id = j.watch_id WHERE j.state IN ('taken', 'registered') ORDER BY j.id")
+                 "JOIN watches w ON w.id = j.watch_id WHERE j.state IN ('taken', 'registered') AND j.watch_id = ? "
+                 "ORDER BY j.id", (watch_id,))
     return [JournalRecord(id=r["id"], watch_id=r["watch_id"], entry=r["entry"], fingerprint=r["fingerprint"],
                           state=r["state"], watch_path=r["path"], watch_mode=r["mode"]) for r in rows]
 
@@ -189,6 +192,6 @@ class WatchStore:
     async def fail_drop(self, journal_id: int, message: str, model: str | None, data: dict[str, Any]) -> None:
         await self.engine.write(lambda tx: fail_drop(tx, journal_id, message, model, data))
 
-    async def unfinished(self) -> list[JournalRecord]:
-        """Journal rows a crash left ``taken`` or ``registered``."""
-        return await self.engine.read(unfinished)
+    async def unfinished(self, watch_id: int) -> list[JournalRecord]:
+        """The watch's journal rows a crash left ``taken`` or ``registered``."""
+        return await self.engine.read(lambda q: unfinished(q, watch_id))

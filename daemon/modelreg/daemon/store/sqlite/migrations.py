@@ -627,5 +627,30 @@ MIGRATIONS.append((
     CREATE INDEX hook_deliveries_due ON hook_deliveries(next_at) WHERE state IN ('pending', 'sending');
     """,
 ))
+MIGRATIONS.append((
+    14,
+    "drop-folder watch leases: one daemon at a time runs a watch",
+    """
+    -- The daemons sharing the registry (PostgreSQL; SQLite has one and writes none): each renews
+    -- its row with its leases, and a row past its expiry is a daemon that died.
+    CREATE TABLE daemons (
+        instance   TEXT PRIMARY KEY,     -- host:pid:random
+        host       TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        proc       TEXT,                 -- boot id/pid namespace/pid/start time: a peer on the same machine sees it die
+        started_at REAL NOT NULL,
+        expires_at REAL NOT NULL         -- the database's clock
+    );
+    -- The daemon that runs each watch, while expires_at lies ahead.
+    CREATE TABLE watch_leases (
+        watch_id    INTEGER PRIMARY KEY REFERENCES watches(id) ON DELETE CASCADE,
+        owner       TEXT NOT NULL,       -- a daemons.instance
+        acquired_at REAL NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+    -- The daemon storing a pending version's files: recovery leaves a live one's alone.
+    ALTER TABLE versions ADD COLUMN owner TEXT;
+    """,
+))
 
 LATEST = MIGRATIONS[-1][0]
