@@ -50,10 +50,6 @@ class Source:
     head: tuple[int, str]             # the event chain's head (id, hash)
     blobs: dict[str, int | None]      # every blob the registry records or references → size (None: unknown)
 
-    @property
-    def rows(self) -> int:
-        return sum(self.counts.values())
-
 
 @dataclass(frozen=True)
 class Target:
