@@ -86,7 +86,8 @@ def test_logs_show_a_drop_a_refused_gate_and_a_failing_hook(background, modelreg
     shown = logs(modelreg)
     for line in (taken, failed, gate, hook):
         assert line in shown.splitlines(keepends=True), line
-    assert re.search(r"INFO modelreg\.daemon: modelreg daemon \S+ starting \(home .*, pid \d+, SQLite\)", shown)
+    assert re.search(r"INFO modelreg\.daemon: modelreg daemon \S+ starting \(home .*, pid \d+, "
+                     r"(SQLite|database postgresql://\S+)\)", shown)
     assert re.search(r"INFO modelreg\.daemon: modelreg daemon listening on http://127\.0\.0\.1:\d+", shown)
     assert "Traceback" not in shown
     assert len(logs(modelreg, "-n", "3").splitlines()) == 3

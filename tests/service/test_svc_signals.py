@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 from urllib.parse import urlsplit
 
@@ -55,12 +56,27 @@ def test_a_start_up_failure_exits_non_zero_with_one_line(home):
         assert first.proc.wait(15) == 0, first.output
 
 
-def test_a_daemon_that_cannot_open_its_database_exits_instead_of_hanging(home):
+def damaged_sqlite_file(home) -> dict[str, str]:
+    (home / "registry.db").write_bytes(b"\x00not a database" * 512)
+    return {}
+
+
+def unreachable_postgres(home) -> dict[str, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    return {"MODELREG_DATABASE": f"postgresql://registry@127.0.0.1:{port}/modelreg"}
+
+
+@pytest.mark.parametrize("break_it", [
+    pytest.param(damaged_sqlite_file, marks=pytest.mark.sqlite_only("a damaged SQLite file makes the failure")),
+    unreachable_postgres,
+], ids=["damaged-sqlite-file", "unreachable-postgres"])
+def test_a_daemon_that_cannot_open_its_database_exits_instead_of_hanging(home, break_it):
     """A start-up step that fails part-way must not leave the process alive (a supervisor would
     wait on it forever instead of restarting it or reporting the failure)."""
     home.mkdir(parents=True)
-    (home / "registry.db").write_bytes(b"\x00not a database" * 512)
-    fg = start_foreground(home, wait=False)
+    fg = start_foreground(home, env=break_it(home), wait=False)
     try:
         status = fg.proc.wait(30)
     except subprocess.TimeoutExpired:
