@@ -41,7 +41,7 @@ async def test_concurrent_appends_form_one_chain(daemons: list[PostgresEngine]) 
 
     def note(i: int):
         def fn(tx: PgTx) -> int:
-            time.sleep(random.random() / 200)  # other work in the transaction
+            tx._run(asyncio.sleep(random.random() / 200))  # other work in the transaction, others run meanwhile
             if i % 50 == 7:
                 events.append(tx, "test.doomed", "test", data={"i": i})
                 raise ValueError("rolled back on purpose")
@@ -85,7 +85,7 @@ async def test_concurrent_registrations_number_versions_without_gaps(daemons: li
         def fn(tx: PgTx) -> int:
             # Names ignore case, as in SQLite: "Fraud" is the model "fraud".
             rec = versions.create_pending(tx, "Fraud", _registration(), f"daemon{i % 2}")
-            time.sleep(random.random() / 100)  # the rest of a registration, holding the number
+            tx._run(asyncio.sleep(random.random() / 100))  # the rest of a registration, holding the number
             return rec.number
         return fn
 

@@ -1,10 +1,10 @@
 """The PostgreSQL engine: an asyncpg pool; each read or write is one function in one transaction.
 
 The aggregates (``store/sql``) are the same functions the SQLite engine runs: ``fn(tx)``,
-synchronous, with ``?`` placeholders. Here ``fn`` runs on one of the engine's worker threads
-and each statement it issues is translated (``translate.py``), sent by the event loop over
-the transaction's connection, and its rows handed back to the thread: the loop never waits
-on the database, and the shared logic is written once.
+synchronous, with ``?`` placeholders. Here ``fn`` runs in a greenlet on the event loop
+(``greenlets.py``) and each statement it issues is translated (``translate.py``) and awaited
+over the transaction's connection like any other coroutine: the loop never waits on the
+database, and the shared logic is written once.
 
 - ``await engine.write(fn)`` runs ``fn(tx)`` inside one READ COMMITTED transaction that first
   takes a registry-wide advisory lock (writes take turns across every daemon, as SQLite's one
@@ -26,12 +26,12 @@ write (as in SQLite): it may already be committing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import decimal
 import json
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ import asyncpg
 
 from modelreg.shared.errors import Unavailable
 
+from . import greenlets
 from .dialect import DIALECT
 from .migrations import migrate
 from .notify import CHANNEL, EventFeed
@@ -106,8 +107,8 @@ class _Cursor:
 
 
 class PgRead:
-    """What a read function gets (``sql/tx.py``): runs on a worker thread, and each statement
-    is sent over the transaction's connection by the event loop (asyncpg is async-only)."""
+    """What a read function gets (``sql/tx.py``): runs in a greenlet on the loop, each statement
+    awaited over the transaction's connection (``greenlets.py``; asyncpg is async-only)."""
 
     __slots__ = ("conn", "loop", "engine")
     dialect = DIALECT
@@ -116,7 +117,7 @@ class PgRead:
         self.conn, self.loop, self.engine = conn, loop, engine
 
     def _run(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+        return greenlets.wait(coro)
 
     def _call(self, method: str, sql: str, params: Sequence[Any]) -> Any:
         """``conn.<method>(sql, *params)`` with the shared SQL translated; parameters the way
@@ -248,8 +249,6 @@ class PostgresEngine:
         self.retries = 0
         self.param_types: dict[str, list[str]] = {}  # per translated statement (``PgRead._call``)
         self._writer = asyncio.Lock()
-        # The aggregates' functions run here; each statement hops to the loop and back.
-        self._threads = ThreadPoolExecutor(max_size + 2, thread_name_prefix="modelreg-pg")
         self.feed = EventFeed(self)  # other daemons' commits, and the order events are published in
 
     async def open(self) -> None:
@@ -273,7 +272,6 @@ class PostgresEngine:
         if pool is None:
             return
         await self.feed.close()
-        self._threads.shutdown(wait=False)
         try:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
         except (asyncio.TimeoutError, *_LOST):  # a connection stuck on a dead server: drop them all
@@ -311,7 +309,7 @@ class PostgresEngine:
                     async with pool.acquire() as conn, conn.transaction():
                         await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
                         tx = PgTx(conn, loop, self, time.time())
-                        result = await loop.run_in_executor(self._threads, fn, tx)
+                        result = await self._run_function(fn, tx)
                         if tx.events:  # announced to every daemon on COMMIT (notify.py)
                             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(tx.events[-1]["id"]))
                 except _RACE:
@@ -327,6 +325,18 @@ class PostgresEngine:
                 await self.feed.committed(tx.events)  # published in id order, once
                 return result
         raise AssertionError("unreachable")
+
+    async def _run_function(self, fn: Callable[[Any], T], arg: Any) -> T:
+        """``fn(arg)`` with its statements awaited here (``greenlets.py``). A cancelled caller
+        still waits for it to finish: its statements run on the transaction's connection,
+        which must not be rolled back and handed to another caller under them."""
+        task = asyncio.ensure_future(greenlets.run(fn, arg))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await task
+            raise
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         if not events:
@@ -349,7 +359,7 @@ class PostgresEngine:
         for attempt in range(1, attempts + 1):
             try:
                 async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                    return await loop.run_in_executor(self._threads, fn, PgRead(conn, loop, self))
+                    return await self._run_function(fn, PgRead(conn, loop, self))
             except (*_LOST, asyncpg.InterfaceError) as exc:
                 if (cause := lost_connection(exc)) is None:
                     raise
