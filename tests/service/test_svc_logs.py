@@ -80,7 +80,7 @@ def test_logs_show_a_drop_a_refused_gate_and_a_failing_hook(background, modelreg
     taken = follower.wait_for(r"INFO .*drop fraud\.safetensors → fraud@1")
     failed = follower.wait_for(r"WARNING .*drop broken\.safetensors failed")
     gate = follower.wait_for(r"INFO .*refused by gates: .*fraud@1 did not pass the production gates: auc >= 0\.9")
-    hook = follower.wait_for(rf"WARNING .*hook \S+ delivery of event \d+ failed \(attempt 1\)")
+    hook = follower.wait_for(r"WARNING .*hook \S+ delivery of event \d+ failed \(attempt 1\)")
     assert follower.interrupt() == 130
 
     shown = logs(modelreg)

@@ -93,14 +93,16 @@ def artifacts_setting() -> str | None:
     return url
 
 
-async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None, slow_request_s: float = SLOW_REQUEST_S) -> None:
+async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None,
+                slow_request_s: float = SLOW_REQUEST_S) -> None:
     """Run until SIGTERM, SIGINT or SIGHUP (a closed terminal), then stop cleanly; a service
     manager is told READY=1 once health answers and STOPPING=1 when the stop begins."""
     notifier = Notifier()
     stop = asyncio.Event()
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # before start-up: a signal during it still stops cleanly
+    # Installed before start-up: a signal during it (migrating, recovering) still ends in a clean stop.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, lambda sig=sig: (stopped_by.append(sig.name), stop.set()))
     log.info("modelreg daemon %s starting (home %s, pid %d, %s)", __version__, config.home, os.getpid(),
              "database " + redacted(config.database) if config.database else "SQLite")
