@@ -139,15 +139,21 @@ class WatchManager:
         """Renew every ``renew`` seconds, or sooner: when a peer's lease on a watch we could run
         runs out, or a peer let one go. Without the database, stop every watch before our leases
         can have run out for the others."""
+        failing = False
         while True:
             wait = self.timing.renew
             try:
                 held = await self.refresh()
                 if held.wait is not None:
                     wait = min(wait, held.wait + 0.05)
+                if failing:
+                    log.info("watch leases renewed again")
+                failing = False
             except Exception as exc:  # noqa: BLE001 - the database away: keep trying
-                log.warning("could not renew the watch leases: %s",
-                            getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+                # Once per outage, not once per try.
+                log.log(logging.DEBUG if failing else logging.WARNING, "could not renew the watch leases: %s",
+                        getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+                failing = True
                 left = self._lease_left()
                 if left <= 0 and self._watchers:
                     log.warning("watch leases lost; stopping %d watch(es) until they are held again",
