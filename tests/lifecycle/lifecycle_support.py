@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 import team_backend
 from modelreg.shared.client import Client
@@ -54,6 +57,10 @@ class Versions:
 def connect_db(home: Path) -> Any:
     """A second connection to the daemon's registry (SQLite's file, or its PostgreSQL database)."""
     return team_backend.connect(home)
+
+
+# What either database raises when a constraint refuses a write made behind the daemon's back.
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
 def alive(pid: int) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon_process import daemon_env
-from lifecycle_support import Versions, connect_db
+from lifecycle_support import INTEGRITY_ERRORS, Versions, connect_db
 from modelreg.shared.client import Client
 from modelreg.shared.errors import ModelregError
 
@@ -134,6 +133,6 @@ async def test_the_database_itself_refuses_a_second_production_version(daemon, c
     await versions.add(1)
     await versions.add(2)
     await client.promote("fraud@1", reason="first")
-    with connect_db(daemon.home) as db, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with connect_db(daemon.home) as db, pytest.raises(INTEGRITY_ERRORS, match="(?i)unique"):
         db.execute("UPDATE versions SET stage = 'production' WHERE number = 2")
     assert await versions.stages() == {1: "production", 2: "none"}

@@ -11,17 +11,19 @@ from pathlib import Path
 
 import pytest
 
+import team_backend
 from lifecycle_support import wait_until
 from modelreg.daemon.services import hooks as hooks_service
 from modelreg.daemon.services.bus import EventBus
 from modelreg.daemon.services.hooks import HookDispatcher
-from modelreg.daemon.store import SqliteStore
+from modelreg.daemon.store import Store, open_store
 from modelreg.daemon.store.sql import events
 
 
 class Running:
-    def __init__(self, path: Path, backlog: int = 10_000) -> None:
-        self.store = SqliteStore(path)
+    def __init__(self, home: Path, backlog: int = 10_000) -> None:
+        # The home's registry on the backend the run uses (SQLite's file, or its PostgreSQL database).
+        self.store = open_store(team_backend.env_for(home).get("MODELREG_DATABASE"), home)
         self.bus = EventBus(max_backlog=backlog)
         self.dispatcher = HookDispatcher(self.store, self.bus, backoff_base=0.1)
         self.catch_up_reads = 0
@@ -56,13 +58,13 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    r = Running(tmp_path / "registry.db")
+    r = Running(tmp_path)
     await r.start()
     yield r
     await r.stop()
 
 
-async def _hook(store: SqliteStore, events_glob: str = "test.*") -> int:
+async def _hook(store: Store, events_glob: str = "test.*") -> int:
     return (await hooks_service.add_hook(store, {"kind": "command", "target": "true", "events": events_glob},
                                          "tester"))["id"]
 
@@ -92,7 +94,7 @@ async def test_a_hook_removed_before_its_deliveries_are_enqueued_gets_none(runni
 
 
 async def test_a_subscriber_that_fell_behind_catches_up_from_the_log(tmp_path: Path):
-    r = Running(tmp_path / "registry.db", backlog=3)
+    r = Running(tmp_path, backlog=3)
     await r.start()
     try:
         hook_id = await _hook(r.store)
@@ -106,8 +108,7 @@ async def test_a_subscriber_that_fell_behind_catches_up_from_the_log(tmp_path: P
 
 
 async def test_a_restart_resumes_from_the_cursor(tmp_path: Path):
-    path = tmp_path / "registry.db"
-    r = Running(path)
+    r = Running(tmp_path)
     await r.start()
     hook_id = await _hook(r.store)
     await r.emit(2)
@@ -117,7 +118,7 @@ async def test_a_restart_resumes_from_the_cursor(tmp_path: Path):
     r.bus.close()
     await r.store.close()
 
-    again = Running(path)
+    again = Running(tmp_path)
     await again.start()
     try:
         await again.delivered(hook_id, 5)
