@@ -16,7 +16,7 @@ from aiohttp import web
 from modelreg.shared.errors import InvalidInput, PayloadTooLarge
 
 from ..keys import BLOBS, CONFIG, POOL, UPLOADS
-from ..services.uploads import batched
+from ..artifacts.blobs import batched
 from .http import body, reply
 
 routes = web.RouteTableDef()

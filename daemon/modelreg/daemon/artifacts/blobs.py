@@ -18,7 +18,7 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +209,19 @@ class BlobStore:
 
     def remove(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+
+async def batched(chunks: AsyncIterator[bytes], size: int = CHUNK) -> AsyncIterator[bytes]:
+    """A byte stream (a request body, an S3 object) regrouped into pieces of about ``size`` bytes:
+    one pool hop each to hash or write them."""
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        if len(pending) >= size:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
 class HashingFile:

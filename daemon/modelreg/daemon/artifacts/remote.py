@@ -23,7 +23,7 @@ from typing import Any
 
 from modelreg.shared.errors import IntegrityError, ModelregError, NotFound
 
-from .blobs import BlobStore, Progress
+from .blobs import BlobStore, Progress, batched
 from .s3 import S3BlobStore, S3Config
 
 PARALLEL = 4                     # blobs pushed, fetched or re-hashed at once
@@ -83,7 +83,7 @@ class RemoteBlobs:
                 return
             writer = await self._off_loop(self.local.open_writer)
             try:
-                async for piece in self._batched(sha):
+                async for piece in batched(self.s3.open_range(sha), HASH_BATCH):
                     await self._off_loop(writer.write, piece)
                 if writer.digest != sha:
                     raise IntegrityError(f"the bytes S3 holds for blob {sha} hash to {writer.digest}; "
@@ -94,16 +94,6 @@ class RemoteBlobs:
                                      "run `modelreg verify`", {"sha256": sha}) from None
             finally:
                 await self._off_loop(writer.abort)  # no-op once committed (the temp file is gone)
-
-    async def _batched(self, sha: str):  # noqa: ANN202 - an async iterator of bytes
-        pending = bytearray()
-        async for chunk in self.s3.open_range(sha):
-            pending += chunk
-            if len(pending) >= HASH_BATCH:
-                yield bytes(pending)
-                pending.clear()
-        if pending:
-            yield bytes(pending)
 
     async def url(self, sha: str) -> str:
         """A presigned GET URL: the client fetches the bytes from S3 itself, with no credentials."""
@@ -122,7 +112,7 @@ class RemoteBlobs:
                 return "corrupt", "s3"
             h = hashlib.sha256()
             try:
-                async for piece in self._batched(sha):
+                async for piece in batched(self.s3.open_range(sha), HASH_BATCH):
                     await self._off_loop(h.update, piece)
                     if progress:
                         progress(len(piece))

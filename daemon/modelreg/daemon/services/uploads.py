@@ -35,18 +35,6 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
-async def batched(chunks: AsyncIterator[bytes], size: int = BATCH) -> AsyncIterator[bytes]:
-    """A request body regrouped into pieces of about ``size`` bytes: one pool hop each."""
-    pending = bytearray()
-    async for chunk in chunks:
-        pending += chunk
-        if len(pending) >= size:
-            yield bytes(pending)
-            pending.clear()
-    if pending:
-        yield bytes(pending)
-
-
 @dataclass
 class _Live:
     session: UploadSession
