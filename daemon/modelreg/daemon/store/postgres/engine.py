@@ -232,6 +232,14 @@ def plain(record: asyncpg.Record) -> Any:
 Sql = PgTx | PgRead
 
 
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    """What the pool does with a connection given back: roll back a transaction a failure left
+    open (the connection is then reused as it was), else nothing. asyncpg's default reset costs
+    a round trip per use to undo session state we never set (LISTEN has its own connection)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 def describe(dsn: str) -> str:
     """Where a DSN points, without its password: ``host:port/database``."""
     parts = urlsplit(dsn)
@@ -254,7 +262,7 @@ class PostgresEngine:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size,
-                                                   timeout=CONNECT_TIMEOUT)
+                                                   timeout=CONNECT_TIMEOUT, reset=_end_transaction)
         except _LOST as exc:
             raise self._unavailable("cannot connect to", exc) from exc
         try:
@@ -306,12 +314,14 @@ class PostgresEngine:
         async with self._writer:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
-                    async with pool.acquire() as conn, conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                    async with pool.acquire() as conn:
+                        # BEGIN and the lock in one round trip, the announcement and COMMIT in another.
+                        await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                         tx = PgTx(conn, loop, self, time.time())
                         result = await self._run_function(fn, tx)
-                        if tx.events:  # announced to every daemon on COMMIT (notify.py)
-                            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(tx.events[-1]["id"]))
+                        # Announced to every daemon on COMMIT, never for a rolled-back write (notify.py).
+                        notify = f"SELECT pg_notify('{CHANNEL}', '{int(tx.events[-1]['id'])}'); " if tx.events else ""
+                        await conn.execute(notify + "COMMIT")
                 except _RACE:
                     if attempt == WRITE_ATTEMPTS:
                         raise
