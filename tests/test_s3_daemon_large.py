@@ -36,12 +36,9 @@ def timed(fn) -> float:
 
 
 def durable_cp(src, dst) -> None:
+    """`cp`, then `sync FILE` (fsync): the floor a durable copy of the file costs on this disk."""
     subprocess.run(["cp", str(src), str(dst)], check=True)
-    fd = os.open(dst, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    subprocess.run(["sync", str(dst)], check=True)
 
 
 def register_and_export(reg: S3Registry, src, dest) -> tuple[float, float]:

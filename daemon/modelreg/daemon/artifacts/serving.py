@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import uuid
 from pathlib import Path
 
+from modelreg.shared.trees import publish, remove_tree
+
 from .blobs import BlobStore
+
+__all__ = ["cleanup_temp", "linked_models", "materialise", "point_serving", "remove_tree", "version_dir"]
 
 
 def version_dir(home: Path, model: str, number: int) -> Path:
@@ -39,15 +42,7 @@ def materialise(home: Path, blobs: BlobStore, model: str, number: int, files: li
             except OSError:
                 shutil.copyfile(src, target)
                 os.chmod(target, 0o444)
-        for dirpath, _dirs, _files in os.walk(staging, topdown=False):
-            os.chmod(dirpath, 0o555)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not final.is_dir():  # another call won the race: theirs is as good as ours
-                raise
-            remove_tree(staging)
+        publish(staging, final)
     except BaseException:
         remove_tree(staging)
         raise
@@ -70,15 +65,6 @@ def linked_models(home: Path) -> list[str]:
     """The models HOME/serving/ has a folder for (blocking): a link there may be stale."""
     serving = home / "serving"
     return sorted(p.name for p in serving.iterdir() if p.is_dir()) if serving.is_dir() else []
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a read-only tree we built (its folders are 0555)."""
-    if not path.exists():
-        return
-    for dirpath, _dirs, _files in os.walk(path):
-        os.chmod(dirpath, stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def cleanup_temp(home: Path) -> None:

@@ -10,14 +10,13 @@ into place, so the folder is complete or absent, and a second resolve finds it w
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import uuid
 from pathlib import Path
 from typing import Any
 
 from modelreg.shared.errors import Conflict
 from modelreg.shared.names import validate_relpath
+from modelreg.shared.trees import publish, remove_tree
 
 CACHE_ENV = "MODELREG_CACHE_DIR"
 
@@ -48,22 +47,8 @@ def cached_version(client: Any, resolved: dict[str, Any]) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download(resolved["ref"], f["path"], target)
             os.chmod(target, 0o444)
-        for dirpath, _dirs, _files in os.walk(staging, topdown=False):
-            os.chmod(dirpath, 0o555)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not final.is_dir():  # another resolve won the race: its folder is as good
-                raise
+        publish(staging, final)
     finally:
-        _remove_tree(staging)
+        remove_tree(staging)  # left only by a failed download
     return final
 
-
-def _remove_tree(path: Path) -> None:
-    if not path.exists():
-        return
-    for dirpath, _dirs, _files in os.walk(path):
-        os.chmod(dirpath, stat.S_IRWXU)
-    shutil.rmtree(path, ignore_errors=True)
