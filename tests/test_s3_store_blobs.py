@@ -77,13 +77,24 @@ async def test_an_empty_file_round_trips(store, tmp_path):
 async def test_stored_content_is_not_uploaded_again(store, s3_server, bucket, tmp_path):
     path, sha = write(tmp_path / "a.bin", os.urandom(4096))
     await store.put_file(path)
-    # Replace the object behind the store's back: a second put that uploaded would overwrite it.
-    s3_server.client().put_object(Bucket=bucket, Key=store.key(sha), Body=b"sentinel")
+    # Replace the object behind the store's back (same size): a second put that uploaded would overwrite it.
+    sentinel = b"s" * 4096
+    s3_server.client().put_object(Bucket=bucket, Key=store.key(sha), Body=sentinel)
     copy, _ = write(tmp_path / "b.bin", path.read_bytes())
 
     assert await store.put_file(copy) == sha
-    assert await store.get(sha) == b"sentinel"
+    assert await store.get(sha) == sentinel
     assert len(keys(s3_server, bucket)) == 1
+
+
+async def test_a_short_object_under_the_key_is_uploaded_again(store, s3_server, bucket, tmp_path):
+    """What a PUT cut off mid-body can leave (SeaweedFS keeps it): not trusted as the blob."""
+    data = os.urandom(4096)
+    path, sha = write(tmp_path / "a.bin", data)
+    s3_server.client().put_object(Bucket=bucket, Key=store.key(sha), Body=data[:100])
+
+    assert await store.put_file(path) == sha
+    assert await store.get(sha) == data
 
 
 async def test_a_40_mib_multipart_upload_downloads_byte_identical_from_a_presigned_url(store, s3_server, bucket, tmp_path):

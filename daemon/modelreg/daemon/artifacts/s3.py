@@ -224,7 +224,7 @@ class S3BlobStore:
         return True
 
     async def put_file(self, path: Path, sha256: str | None = None) -> str:
-        """Store the file's bytes under their sha256 (returned); a stored blob is not uploaded again.
+        """Store the file's bytes under their sha256 (returned); a blob stored whole is not uploaded again.
 
         ``sha256`` is the digest the caller already computed; without it the file is hashed
         first (in a thread). Bytes that do not hash to it raise DigestMismatch and leave
@@ -234,9 +234,11 @@ class S3BlobStore:
         if sha256 is None:
             sha256, _ = await asyncio.to_thread(hash_file, path)
         key = self.key(sha256)
-        if await self.exists(sha256):
-            return sha256
         size = (await asyncio.to_thread(os.stat, path)).st_size
+        # Stored already only at its full size: a PUT cut off mid-body (a cancelled upload) can
+        # leave a short object under the content key on some servers (SeaweedFS does).
+        if await self.size(sha256) == size:
+            return sha256
         if size <= self.part_size:
             await self._put_small(path, key, sha256)
         else:
