@@ -186,3 +186,12 @@ async def test_mlflow_artifact_download_follows_the_presigned_url(reg, tmp_path)
     r = await asyncio.to_thread(requests.get, base, headers=auth, timeout=30)
     assert r.status_code == 200 and r.content == data
     assert same_origin(r.url, reg.server.endpoint) and "Authorization" not in r.request.headers
+
+
+def test_a_short_object_under_the_content_key_is_replaced_not_trusted(reg, tmp_path):
+    """An upload cut off mid-body can leave a short object under the key: dedup checks the size."""
+    data = weights(tmp_path / "src" / "model.bin", 60)
+    sha = sha256_of(data)
+    reg.server.client().put_object(Bucket=reg.bucket, Key=reg.key(sha), Body=data[:1000])
+    reg.cli("register", str(tmp_path / "src" / "model.bin"), "--name", "fraud")
+    assert reg.server.client().get_object(Bucket=reg.bucket, Key=reg.key(sha))["Body"].read() == data

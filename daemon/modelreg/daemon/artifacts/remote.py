@@ -59,12 +59,23 @@ class RemoteBlobs:
 
     async def _push_one(self, sha: str) -> None:
         async with self._limit:
-            if await self.s3.exists(sha):
+            stored = await self.s3.size(sha)
+            local = await self._off_loop(self._local_size, sha)
+            if stored is not None and (local is None or stored == local):
                 return
-            if not await self._off_loop(self.local.has, sha):
+            if local is None:
                 raise IntegrityError(f"blob {sha} is neither in this daemon's store nor in "
                                      f"s3://{self.config.bucket}/{self.config.prefix}; it cannot be registered")
+            if stored is not None:
+                # A short object under the content key (SeaweedFS keeps a PUT cut off mid-body): replace it.
+                await self.s3.delete(sha)
             await self.s3.put_file(self.local.path(sha), sha)  # hashes again while it sends
+
+    def _local_size(self, sha: str) -> int | None:
+        try:
+            return self.local.path(sha).stat().st_size
+        except FileNotFoundError:
+            return None
 
     # -- bytes this daemon needs on disk -------------------------------------------------------
 
