@@ -129,7 +129,14 @@ def fresh_detail(tx: WriteTx, rec: VersionRecord, reg: NewVersion, files: Sequen
 
 
 def mark_ready(tx: WriteTx, rec: VersionRecord, files: Sequence[File], actor: str) -> VersionRecord:
-    """Record the manifest (its blobs are durable) and flip the version to ``ready``."""
+    """Record the manifest (its blobs are durable) and flip the version to ``ready``. Only a
+    pending one: a version recovery marked failed meanwhile (its daemon looked dead: frozen past
+    its lease) stays failed."""
+    row = tx.one("SELECT status, status_message FROM versions WHERE id = ?", (rec.id,))
+    if row is None or row["status"] != "pending":
+        raise Conflict(f"{rec.model_name}@{rec.number} is no longer pending ({row['status'] if row else 'gone'}"
+                       f"{': ' + row['status_message'] if row and row['status_message'] else ''}); register again",
+                       {"model": rec.model_name, "version": rec.number})
     tx.executemany("INSERT INTO blobs (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                    [(sha, size, tx.now) for _, sha, size in files])
     tx.executemany("INSERT INTO manifest (version_id, path, sha256, size) VALUES (?, ?, ?, ?)",

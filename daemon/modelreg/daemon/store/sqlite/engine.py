@@ -62,6 +62,10 @@ class MigrationFailed(ModelregError):
     code = "migration_failed"
 
 
+class NotADatabase(ModelregError):
+    code = "not_a_database"
+
+
 class WriteTx:
     """What a write function gets: the writer's connection inside its SAVEPOINT."""
 
@@ -135,11 +139,11 @@ class SqliteEngine:
         self._writer = await self._connect(WRITER_PRAGMAS)
         try:
             await _run(self._writer, _migrate, self.path)
+            for _ in range(READERS):
+                self._readers.append(await self._connect(READER_PRAGMAS))
         except BaseException:
-            await self._writer.close()  # its thread would keep the process alive
-            self._writer = None
+            await self.close()  # their threads would keep the process alive
             raise
-        self._readers = [await self._connect(READER_PRAGMAS) for _ in range(READERS)]
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -152,7 +156,15 @@ class SqliteEngine:
     async def _connect(self, pragmas: tuple[str, ...]) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        await _run(conn, _apply, pragmas)
+        try:
+            await _run(conn, _apply, pragmas)
+        except BaseException as exc:
+            await conn.close()  # its thread would keep the process alive
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise NotADatabase(f"{self.path} is not a SQLite database (damaged, or another file): "
+                                   "restore it from a backup (`modelreg restore`), or move it away to "
+                                   "start an empty registry", {"path": str(self.path)}) from None
+            raise
         return conn
 
     def pragma(self, name: str, writer: bool = True) -> Any:
