@@ -68,6 +68,16 @@ def setup(level: str, fmt: str, file: Path | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """asyncpg's pool logs a whole traceback about every second while PostgreSQL is down
+    ("failed to restore the pool connection floor"): one line each, ending with the cause."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+        record.exc_info = record.exc_text = None
+    return True
 
 
 def _max_bytes() -> int:
