@@ -7,6 +7,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from modelreg.shared.client import Client
 from registry_harness import Registry, blob_files, write_safetensors
 
@@ -73,6 +75,7 @@ async def test_32_clients_uploading_and_registering_blobs(registry: Registry, sr
     assert len(blob_files(registry.home)) == N + 1
 
 
+@pytest.mark.sqlite_only(reason="SQLite's one write lock, taken in the sqlite3 shell; PostgreSQL has no database-wide write lock")
 async def test_an_outside_writer_holding_the_lock_only_delays_registrations(registry: Registry, src: Path) -> None:
     """Someone in the sqlite3 shell holds the write lock for a moment: clients wait, never see 'locked'."""
     paths = []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import team_backend
 from modelreg.daemon.artifacts.blobs import BlobStore
 from modelreg.daemon.store.sqlite.engine import SchemaTooNew
 from modelreg.daemon.keys import POOL
@@ -18,15 +18,16 @@ from modelreg.shared.errors import Conflict
 from registry_harness import Registry, StartRegistry, blob_files, blob_path, sha256_of
 
 
-def _leave_pending_version(db_path: Path, model: str) -> int:
+def _leave_pending_version(home: Path, model: str) -> int:
     """What a kill -9 between the two registration transactions leaves: a pending row, its number taken."""
-    db = sqlite3.connect(db_path)
-    with db:
+    db = team_backend.connect(home)
+    try:
         mid, number = db.execute("SELECT id, next_version FROM models WHERE name = ?", (model,)).fetchone()
         db.execute("UPDATE models SET next_version = next_version + 1 WHERE id = ?", (mid,))
         db.execute("INSERT INTO versions (model_id, number, status, source, created_at, created_by, updated_at) "
                    "VALUES (?, ?, 'pending', 'cli', ?, 'someone', ?)", (mid, number, time.time(), time.time()))
-    db.close()
+    finally:
+        db.close()
     return number
 
 
@@ -36,7 +37,7 @@ async def test_pending_version_becomes_failed_and_temp_files_go(start_registry: 
     await first.client().register("fraud", path=model_file, wait=True)
     await first.stop()
 
-    number = _leave_pending_version(home / "registry.db", "fraud")
+    number = _leave_pending_version(home, "fraud")
     tmp = home / "blobs" / "tmp"
     for name in ("3f2a9c", "half-written-upload"):
         (tmp / name).write_bytes(os.urandom(4096))
@@ -87,10 +88,10 @@ async def test_stopping_mid_registration_leaves_no_pending_or_broken_version(
     c = second.client()
     v1 = await c.version("fraud@1")
     assert v1["status"] == "failed" and v1["status_message"]
-    db = sqlite3.connect(home / "registry.db")
-    assert db.execute("SELECT count(*) FROM versions WHERE status = 'pending'").fetchone() == (0,)
+    db = team_backend.connect(home)
+    assert tuple(db.execute("SELECT count(*) FROM versions WHERE status = 'pending'").fetchone()) == (0,)
     for (sha,) in db.execute("SELECT m.sha256 FROM manifest m JOIN versions v ON v.id = m.version_id "
-                             "WHERE v.status = 'ready'"):
+                             "WHERE v.status = 'ready'").fetchall():
         assert blob_path(home, sha).is_file()
     db.close()
     again = (await c.register("fraud", path=model_file, wait=True))["version"]
@@ -122,8 +123,11 @@ async def test_second_daemon_on_the_same_home_refuses_to_start(start_registry: S
 async def test_database_from_a_newer_modelreg_is_refused(start_registry: StartRegistry, home: Path) -> None:
     first = await start_registry(home)
     await first.stop()
-    db = sqlite3.connect(home / "registry.db")
-    db.execute("PRAGMA user_version = 999")
+    db = team_backend.connect(home)
+    if team_backend.team():  # PostgreSQL records its schema in a table, SQLite in user_version
+        db.execute("INSERT INTO schema_migrations VALUES (999, 'from a newer modelreg', 0)")
+    else:
+        db.execute("PRAGMA user_version = 999")
     db.close()
     with pytest.raises(SchemaTooNew) as refused:
         await start_registry(home)

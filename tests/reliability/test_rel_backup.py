@@ -17,11 +17,16 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from daemon_process import daemon_env, start_daemon
 from modelreg.daemon.store.sqlite import maintenance
 from modelreg.daemon.store.sqlite.migrations import LATEST
 from modelreg.shared.sync_client import SyncClient
 from rel_home_support import FIXTURE_SCHEMA, as_json, copy_fixture, schema_of
+
+pytestmark = pytest.mark.sqlite_only(reason="backup and restore copy the home's SQLite registry.db (a PostgreSQL "
+                                            "database is backed up with its own tools)")
 
 CLIENTS = 3
 

@@ -19,6 +19,9 @@ import pytest
 from daemon_process import daemon_env, start_daemon
 from rel_home_support import copy_fixture
 
+pytestmark = pytest.mark.sqlite_only(reason="doctor examines the home's SQLite registry (integrity_check, "
+                                            "foreign_key_check), on the fixture home's registry.db")
+
 
 def doctor(home: Path, *args: str) -> tuple[int, dict]:
     result = subprocess.run([sys.executable, "-m", "modelreg.tui.cli", "doctor", "--json", *args], capture_output=True,

@@ -4,10 +4,11 @@ An acknowledged write is on disk before its reply: the writer connection runs WA
 ``synchronous=FULL`` (the test reads what the LIVE connections hold, through GET /v1/status,
 not what the code says). A move-mode source is deleted only after the commit that references
 its blobs: the test freezes the daemon (SIGSTOP) the instant the kernel reports the source's
-first deletion, and reads registry.db from a connection of its own while nothing in the daemon
+first deletion, and reads the registry from a connection of its own while nothing in the daemon
 can run. The version must already be committed and ready, its blobs in place. Last, strace
 shows the order of the syscalls that make it durable: the blob fsynced, renamed into place,
-its folder fsynced, the WAL fsynced (the commit), and only then the drop unlinked.
+its folder fsynced, the WAL fsynced (the commit), and only then the drop unlinked. The WAL and
+strace parts are SQLite's; on PostgreSQL the commit happens in the database server.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 
 import pytest
 
+import team_backend
+
 _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS / "drops") not in sys.path:
     sys.path.insert(0, str(_TESTS / "drops"))
@@ -45,6 +48,7 @@ def reg(daemon):
     r.close()
 
 
+@pytest.mark.sqlite_only(reason="SQLite's WAL and synchronous=FULL on the daemon's own connections")
 def test_the_live_connections_run_wal_with_synchronous_full_on_the_writer(reg, home):
     durability = reg.client.status()["store"]["durability"]
     writer = durability["writer"]
@@ -104,8 +108,8 @@ class FreezeOnDelete:
 
 
 def committed_version(home: Path, model: str) -> dict[str, Any] | None:
-    """The model's newest version as a separate connection reads registry.db (committed rows only)."""
-    db = sqlite3.connect(f"file:{home / 'registry.db'}?mode=ro", uri=True, timeout=10)
+    """The model's newest version as a separate connection reads the registry (committed rows only)."""
+    db = team_backend.connect(home)
     try:
         row = db.execute("SELECT v.id, v.number, v.status FROM versions v JOIN models m ON m.id = v.model_id "
                          "WHERE m.name = ? ORDER BY v.number DESC LIMIT 1", (model,)).fetchone()
@@ -205,6 +209,7 @@ def first(calls: list[Syscall], what: str, where: Callable[[Syscall], bool], aft
     return hits[0]
 
 
+@pytest.mark.sqlite_only(reason="the commit is an fsync of SQLite's WAL in the daemon; PostgreSQL commits in its server")
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed: the syscalls cannot be traced")
 def test_a_moved_drops_blob_and_its_folder_are_fsynced_then_the_commit_then_the_unlink(daemon, reg, home, tmp_path):
     inbox = tmp_path / "inbox"

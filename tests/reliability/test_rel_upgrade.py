@@ -18,6 +18,9 @@ from modelreg.daemon.store.sqlite.migrations import LATEST, MIGRATIONS
 from modelreg.shared.sync_client import SyncClient
 from rel_home_support import FIXTURE, FIXTURE_SCHEMA, as_json, copy_fixture, schema_of
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite migrations of a registry.db an older release wrote (the "
+                                            "schema-8 fixture home)")
+
 
 def test_registry_of_the_previous_release_opens_migrates_and_verifies(home: Path, modelreg):
     copy_fixture(home)

@@ -11,6 +11,9 @@ import pytest
 from modelreg.daemon.store.sqlite.engine import SqliteEngine, WriteTx
 from modelreg.daemon.store.sql import events
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite engine itself: its group commit, pragmas and file "
+                                            "(tests/postgres tests PostgreSQL's)")
+
 
 @pytest.fixture
 async def engine(tmp_path: Path):
