@@ -4,6 +4,7 @@ loopback (TLS, or plain http with --insecure-http and a loud warning)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,11 +84,13 @@ def test_tls_beyond_loopback_serves_https(tmp_path, certs):
     home = tmp_path / "home"
     proc, url, _ = start_remote(home, tls=certs.server)
     try:
-        assert url.startswith("https://0.0.0.0:")
+        # daemon.json names this machine, not the wildcard: a client can connect and verify it.
+        assert url.startswith(f"https://{socket.getfqdn()}:")
         port = url.rsplit(":", 1)[1]
-        local = Endpoint(url=f"https://127.0.0.1:{port}", token=None, home=home, explicit_url=True, ca_file=certs.ca)
-        with SyncClient(local) as c:
-            assert c.health()["status"] == "ok"
+        for where in (url, f"https://127.0.0.1:{port}"):
+            local = Endpoint(url=where, token=None, home=home, explicit_url=True, ca_file=certs.ca)
+            with SyncClient(local) as c:
+                assert c.health()["status"] == "ok"
     finally:
         stop_daemon(home, proc, restarted=False)
 
@@ -96,8 +99,10 @@ def test_insecure_http_beyond_loopback_warns_loudly(tmp_path):
     home = tmp_path / "home"
     proc, url, log = start_remote(home, insecure_http=True)
     try:
-        assert url.startswith("http://0.0.0.0:")
+        assert url.startswith("http://127.0.0.1:")  # reachable, unlike the wildcard it listens on
         assert "INSECURE: serving plain http on 0.0.0.0" in log.read_text()
+        with SyncClient(Endpoint(url=url, token=None, home=home, explicit_url=True)) as c:
+            assert c.health()["status"] == "ok"
     finally:
         stop_daemon(home, proc, restarted=False)
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -93,6 +94,17 @@ def artifacts_setting() -> str | None:
     return url
 
 
+def _reachable(host: str, tls: bool) -> str:
+    """The host clients on this machine connect to (``daemon.json``). A wildcard bind is no
+    address: plain http goes to loopback; https to this machine's name, which its
+    certificate names (a certificate for a server seldom names 127.0.0.1)."""
+    if host in ("0.0.0.0", "::", ""):
+        if tls:
+            return socket.getfqdn()
+        return "127.0.0.1" if host != "::" else "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None,
                 slow_request_s: float = SLOW_REQUEST_S) -> None:
     """Run until SIGTERM, SIGINT or SIGHUP (a closed terminal), then stop cleanly; a service
@@ -117,8 +129,7 @@ async def serve(config: DaemonConfig, tls: ssl.SSLContext | None = None,
         await site.start()
         sockets = site._server.sockets if site._server else []  # the real port when 0 was asked for
         port = sockets[0].getsockname()[1] if sockets else config.port
-        host = f"[{config.host}]" if ":" in config.host else config.host
-        url = f"{'https' if tls else 'http'}://{host}:{port}"
+        url = f"{'https' if tls else 'http'}://{_reachable(config.host, tls is not None)}:{port}"
         app[LIFECYCLE].url = url  # command gates get the real URL (the port may have been 0)
         info_path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
         log.info("modelreg daemon listening on %s (home %s)", url, config.home)
