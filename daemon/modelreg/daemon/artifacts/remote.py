@@ -66,10 +66,8 @@ class RemoteBlobs:
             if local is None:
                 raise IntegrityError(f"blob {sha} is neither in this daemon's store nor in "
                                      f"s3://{self.config.bucket}/{self.config.prefix}; it cannot be registered")
-            if stored is not None:
-                # A short object under the content key (SeaweedFS keeps a PUT cut off mid-body): replace it.
-                await self.s3.delete(sha)
-            await self.s3.put_file(self.local.path(sha), sha)  # hashes again while it sends
+            # A short object under the key (a PUT cut off mid-body) is replaced; the digest is checked on the way.
+            await self.s3.put_file(self.local.path(sha), sha)
 
     def _local_size(self, sha: str) -> int | None:
         try:
