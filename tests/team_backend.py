@@ -116,17 +116,6 @@ def env_for(home: Path) -> dict[str, str]:
     return {"MODELREG_DATABASE": database_url(home), **artifacts_env(home)}
 
 
-class _PgCursor:
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self.rows, self.rowcount = rows, rowcount
-
-    def fetchone(self) -> Any:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[Any]:
-        return self.rows
-
-
 class PgConnection:
     """A plain connection to a home's PostgreSQL database in sqlite3's shape (``execute`` →
     cursor, ``?`` placeholders, autocommit), for tests that look or reach behind the daemon's
@@ -143,19 +132,19 @@ class PgConnection:
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(60)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
-        from modelreg.daemon.store.postgres.engine import coerce
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        from modelreg.daemon.store.postgres.engine import Cursor, coerce
         from modelreg.daemon.store.postgres.translate import translate
 
         if sql.lstrip().upper().startswith("PRAGMA"):  # SQLite's connection settings mean nothing here
-            return _PgCursor([], 0)
+            return Cursor([], 0)
         pg = translate(sql)
         stmt = self._run(self._conn.prepare(pg))
         args = coerce(params, [t.name for t in stmt.get_parameters()])
         rows = self._run(stmt.fetch(*args))
         status = stmt.get_statusmsg() or ""
         count = status.rsplit(" ", 1)[-1]
-        return _PgCursor(list(rows), int(count) if count.isdigit() else len(rows))
+        return Cursor(list(rows), int(count) if count.isdigit() else len(rows))
 
     def commit(self) -> None:
         pass

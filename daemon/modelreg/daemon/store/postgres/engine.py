@@ -91,7 +91,7 @@ class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
 
 
-class _Cursor:
+class Cursor:
     """What ``execute`` returns: the rows of a statement with RETURNING, and ``rowcount``."""
 
     __slots__ = ("rows", "rowcount")
@@ -158,13 +158,13 @@ class PgTx(PgRead):
         self.now = now
         self.events: list[dict[str, Any]] = []  # published after COMMIT
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         if _RETURNS_ROWS.search(sql):
             rows = self.all(sql, params)
-            return _Cursor(rows, len(rows))
+            return Cursor(rows, len(rows))
         status = self._call("execute", sql, params)
         count = status.rsplit(" ", 1)[-1]
-        return _Cursor([], int(count) if count.isdigit() else -1)
+        return Cursor([], int(count) if count.isdigit() else -1)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         rows = list(rows)
