@@ -90,7 +90,7 @@ def _allocate(tx: WriteTx, model: str, number: int | None, renumber: bool) -> An
         row = tx.one("SELECT next_version FROM models WHERE name = ?", (model,))
         if number >= row["next_version"]:
             return tx.one("UPDATE models SET next_version = ? + 1, updated_at = ? WHERE name = ? "
-                          "RETURNING id, name, ? AS number", (number, tx.now, model, number))
+                          "RETURNING id, name, CAST(? AS INTEGER) AS number", (number, tx.now, model, number))
         if not renumber:
             raise Conflict(f"{model}@{number} cannot be created: numbers below {row['next_version']} are taken "
                            f"or were spent (never reused); the next is {model}@{row['next_version']}",
