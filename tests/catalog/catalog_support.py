@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+import team_backend
 from modelreg.shared.sync_client import SyncClient
 
 
@@ -30,8 +30,7 @@ class Registry:
     def set_facts(self, ref: str, facts: dict[str, Any]) -> None:
         """Store format facts on a version, as the sniffers would have (through the real database)."""
         model, _, number = ref.partition("@")
-        with sqlite3.connect(self.home / "registry.db", timeout=10) as conn:
-            conn.execute("PRAGMA busy_timeout=10000")
+        with team_backend.connect(self.home) as conn:
             cur = conn.execute("UPDATE versions SET facts = ? WHERE number = ? AND model_id = "
                                "(SELECT id FROM models WHERE name = ?)", (json.dumps(facts), int(number), model))
             assert cur.rowcount == 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
+import team_backend
 from daemon_process import start_daemon
 from gov_support import MODEL, register
 from modelreg.daemon.services.watchdogs import INTERRUPTED
@@ -27,10 +27,10 @@ def test_a_trip_whose_rollback_a_stop_cut_short_gets_its_event_and_the_cooldown_
 
     # The state a stop leaves after the trip's write and before the rollback's: the trip has
     # no event yet and the cooldown is taken.
-    with sqlite3.connect(home / "registry.db") as db:
+    with team_backend.connect(home) as db:
         fired_at = time.time()
         v2, metric = db.execute("SELECT v.id, max(m.id) FROM versions v JOIN metrics m ON m.version_id = v.id "
-                                "WHERE v.number = 2").fetchone()
+                                "WHERE v.number = 2 GROUP BY v.id").fetchone()
         db.execute("INSERT INTO watchdog_trips (watchdog_id, version_id, observed, last_metric_id, rollback_to, "
                    "fired_at) VALUES (?, ?, '[0.8, 0.7, 0.6]', ?, 1, ?)", (wid, v2, metric, fired_at))
         db.execute("UPDATE watchdogs SET last_fired_at = ?, last_rollback_at = ? WHERE id = ?", (fired_at, fired_at, wid))

@@ -542,12 +542,16 @@ def search_versions(q: Sql, s: SearchQuery) -> dict[str, Any]:
         if kind != "o" or not value.isdigit() or len(value) > 12:
             raise InvalidInput(f"invalid cursor {s.cursor[:50]!r}; pass back the 'next' value of a page")
         offset = int(value)
-    base = f"FROM versions v JOIN models m ON m.id = v.model_id {{joins}} WHERE {' AND '.join(where)}"
+    where_sql = " AND ".join(where)  # may hold braces (a JSON path): never passed to str.format
+
+    def base(joins: list[str]) -> str:
+        return f"FROM versions v JOIN models m ON m.id = v.model_id {' '.join(joins)} WHERE {where_sql}"
+
     page_joins = join_sql
     if s.order.lstrip("-+") in ("created", "created_at"):
         # Walk versions_live_by_created_all and probe the filters' joins (see list_versions).
         page_joins = [f"CROSS {j}" if j.startswith("JOIN ") else j for j in join_sql]
-    rows = q.all(f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} {base.format(joins=' '.join(page_joins))} "
+    rows = q.all(f"SELECT {_VERSION_COLUMNS}, {_METRICS_COLUMN} {base(page_joins)} "
                  f"ORDER BY {order_sql} LIMIT ? OFFSET ?", (*join_params, *params, limit + 1, offset))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -558,7 +562,7 @@ def search_versions(q: Sql, s: SearchQuery) -> dict[str, Any]:
     elif not more and offset == 0:
         total = len(rows)
     else:
-        total, exact = _count(q, base.format(joins=" ".join(count_sql)), [*count_params, *params])
+        total, exact = _count(q, base(count_sql), [*count_params, *params])
     return {"items": [version_summary(version_record(r), _metrics(r["j_metrics"])) for r in rows],
             "next": f"o:{offset + limit}" if more else None, "total": total, "total_exact": exact}
 
