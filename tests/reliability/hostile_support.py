@@ -24,6 +24,8 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+import team_backend
 from waiting import wait_until as wait_for  # noqa: F401 (the tests here import it from this module)
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -180,16 +182,31 @@ def segment(text: str, slashes: bool = False) -> str:
 _VOLATILE = re.compile(r"^(registry\.db.*|.*\.log|daemon\.json|token|.*lock.*)$")
 
 
+# Rows every team daemon renews every few seconds, whatever the requests: its liveness and its
+# drop-folder watch leases (store/sql/leases.py).
+_LIVENESS = ("daemons", "watch_leases")
+
+
 class StateProbe:
-    """A cheap digest of everything a request could change: SQLite's ``data_version`` (it moves
-    on every commit by another connection, whatever the table) and the files under the home."""
+    """A cheap digest of everything a request could change: the database's state and the files
+    under the home. SQLite: ``data_version`` (it moves on every commit by another connection,
+    whatever the table); PostgreSQL, which has no such counter: a hash of every table's rows."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.db = sqlite3.connect(f"file:{home / 'registry.db'}?mode=ro", uri=True, check_same_thread=False)
+        if team_backend.team():
+            self.db = team_backend.connect(home)
+            tables = [t for (t,) in self.db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                                   "ORDER BY tablename").fetchall() if t not in _LIVENESS]
+            rows = " UNION ALL ".join(f"SELECT '{t}' AS t, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), "
+                                      f"'')) AS h FROM \"{t}\" r" for t in tables)
+            self.state_sql = f"SELECT md5(string_agg(t || h, '' ORDER BY t)) FROM ({rows}) AS per_table"
+        else:
+            self.db = sqlite3.connect(f"file:{home / 'registry.db'}?mode=ro", uri=True, check_same_thread=False)
+            self.state_sql = "PRAGMA data_version"
 
-    def digest(self) -> tuple[int, frozenset[tuple[str, int]]]:
-        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+    def digest(self) -> tuple[int | str, frozenset[tuple[str, int]]]:
+        version = self.db.execute(self.state_sql).fetchone()[0]
         files = set()
         for dirpath, _dirs, names in os.walk(self.home):
             for name in names:
