@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 from pathlib import Path
 
+import team_backend
 from drops_support import sha256_of, write_safetensors
 
 CARD = """---
@@ -79,7 +79,7 @@ def test_cp_r_of_a_hugging_face_folder_registers_one_version_with_card_facts(reg
     assert card_metrics == {("accuracy", 0.913), ("f1", 0.887)}
     assert v["metrics"]["accuracy"] == 0.913
     assert v["lineage"]["parents"] == [{"ref": "some/base", "external": True}]
-    with sqlite3.connect(reg.home / "registry.db") as db:  # the edge's kind, as stored
+    with team_backend.connect(reg.home) as db:  # the edge's kind, as stored
         assert db.execute("SELECT relation FROM lineage WHERE external = 'some/base'").fetchall() == [("derived_from",)]
     datasets = {(d["dataset"], d["relation"]) for d in v["lineage"]["datasets"]}
     assert datasets == {("acme--support-tickets@hub", "trained_on"), ("acme--support-eval@hub", "evaluated_on")}

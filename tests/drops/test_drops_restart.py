@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+import team_backend
 from daemon_process import start_daemon
 from drops_support import Registry, blob_path, drop_bytes, sha256_of, wait_until, write_safetensors
 
@@ -55,8 +55,8 @@ def big_folder(folder: Path, total: int, files: int) -> dict[str, str]:
 
 
 def journal(home: Path) -> tuple[list[tuple[str, str]], int]:
-    """(entry, state) rows of the ingest journal and the number of versions, read from the database file."""
-    with sqlite3.connect(home / "registry.db") as db:
+    """(entry, state) rows of the ingest journal and the number of versions, read from the database."""
+    with team_backend.connect(home) as db:
         rows = db.execute("SELECT entry, state FROM ingest_journal ORDER BY id").fetchall()
         versions = db.execute("SELECT count(*) FROM versions").fetchone()[0]
     return rows, versions
