@@ -13,6 +13,7 @@ import os
 import random
 from pathlib import Path
 
+import team_backend
 from daemon_process import start_daemon
 from modelreg.shared.client import Client
 from modelreg.shared.errors import ModelregError, NotFound
@@ -78,8 +79,10 @@ def test_kill9_mid_group_commits_keeps_every_acknowledged_registration(home: Pat
             store = (await c.request("GET", "/v1/status"))["store"]
         killed.set()
         await asyncio.to_thread(d.kill9)  # mid-stream: 16 clients have requests in flight
-        # Concurrent registrations shared commits (fsyncs): that is group commit at work.
-        assert store["writes"] >= len(acked) and store["commits"] < store["writes"], store
+        assert store["writes"] >= len(acked), store
+        if not team_backend.team():  # the daemon's group commit is SQLite's; PostgreSQL commits each write
+            # Concurrent registrations shared commits (fsyncs): that is group commit at work.
+            assert store["commits"] < store["writes"], store
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
         return acked, refused, unexpected, up["sha256"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+import team_backend
 from big_files import big_safetensors
 from daemon_process import start_daemon
 from modelreg.shared.sync_client import SyncClient
@@ -42,11 +42,11 @@ def test_kill9_mid_register_leaves_no_broken_version(home, big_file, modelreg):
     d = start_daemon(home)
     try:
         assert list((home / "blobs" / "tmp").iterdir()) == [], "start-up removes interrupted writes"
-        db = sqlite3.connect(home / "registry.db")
-        rows = db.execute("SELECT number, status, status_message FROM versions").fetchall()
+        db = team_backend.connect(home)
+        rows = [tuple(r) for r in db.execute("SELECT number, status, status_message FROM versions").fetchall()]
         assert rows == [(1, "failed", rows[0][2])] and "interrupted" in rows[0][2]
         for sha, in db.execute("SELECT m.sha256 FROM manifest m JOIN versions v ON v.id = m.version_id "
-                               "WHERE v.status = 'ready'"):
+                               "WHERE v.status = 'ready'").fetchall():
             assert (home / "blobs" / "sha256" / sha[:2] / sha[2:]).is_file()
         db.close()
         r = modelreg("register", str(big_file), "--name", "big", "--json", check=True, timeout=300)
