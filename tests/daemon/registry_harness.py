@@ -18,6 +18,7 @@ import msgpack
 from aiohttp import web
 from yarl import URL
 
+import team_backend
 from modelreg.daemon.config import DaemonConfig
 from modelreg.shared.client import Client
 
@@ -149,3 +150,20 @@ def blob_files(home: Path) -> list[Path]:
 
 def blob_path(home: Path, sha: str) -> Path:
     return home / "blobs" / "sha256" / sha[:2] / sha[2:]
+
+
+def lose_blob(home: Path, sha: str) -> None:
+    """A stored blob's bytes gone: its file, and with artifacts in S3 (the source of truth, the
+    file only its cache) its object in the home's bucket too."""
+    blob_path(home, sha).unlink()
+    env = team_backend.artifacts_env(home) if team_backend.team() else None
+    if env:
+        import botocore.config
+        import botocore.session
+
+        bucket, prefix = env["MODELREG_ARTIFACTS"].removeprefix("s3://").split("/", 1)
+        s3 = botocore.session.get_session().create_client(
+            "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            config=botocore.config.Config(s3={"addressing_style": "path"}))
+        s3.delete_object(Bucket=bucket, Key=f"{prefix}/sha256/{sha[:2]}/{sha[2:]}")

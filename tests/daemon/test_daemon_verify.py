@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from registry_harness import Registry, blob_path, write_safetensors
+from registry_harness import Registry, blob_path, lose_blob, write_safetensors
 
 
 async def _two_models_sharing_a_blob(registry: Registry, src: Path) -> tuple[str, str]:
@@ -55,7 +55,7 @@ async def test_flipped_byte_is_reported_with_every_version_using_the_blob(regist
 
 async def test_deleted_blob_is_reported_missing(registry: Registry, src: Path) -> None:
     shared, other = await _two_models_sharing_a_blob(registry, src)
-    blob_path(registry.home, other).unlink()
+    lose_blob(registry.home, other)
     report = (await registry.client().verify(wait=True))["result"]
     assert report["ok"] is False
     assert [(p["sha256"], p["status"], p["versions"]) for p in report["problems"]] == [(other, "missing", ["fraud@2"])]
@@ -66,7 +66,7 @@ async def test_deleted_blob_is_reported_missing(registry: Registry, src: Path) -
 
 async def test_verify_without_wait_is_a_job_to_follow(registry: Registry, src: Path) -> None:
     shared, _ = await _two_models_sharing_a_blob(registry, src)
-    blob_path(registry.home, shared).unlink()
+    lose_blob(registry.home, shared)
     c = registry.client()
     started = await c.verify()
     assert started["kind"] == "verify"
