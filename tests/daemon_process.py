@@ -40,10 +40,12 @@ class DaemonProcess:
         stop_daemon(self.home, self.proc, restarted=False)
 
 
-def start_daemon(home: Path, timeout: float = 20.0, env: dict[str, str] | None = None,
+def start_daemon(home: Path, timeout: float | None = None, env: dict[str, str] | None = None,
                  tls: ServerTls | None = None) -> DaemonProcess:
     """Start `python -m modelreg.daemon` on a free loopback port and wait until it answers
     (``env``: extra variables for the daemon, e.g. MODELREG_MLFLOW_ROOTS; ``tls``: serve https)."""
+    if timeout is None:  # a daemon on PostgreSQL + S3 checks both servers before it answers
+        timeout = 60.0 if team_backend.team() else 20.0
     home.mkdir(parents=True, exist_ok=True)
     (home / "daemon.json").unlink(missing_ok=True)
     log = home / LOG

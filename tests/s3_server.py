@@ -115,7 +115,7 @@ def start_s3_server(timeout: float = 60.0) -> S3Server:
     args = [weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir / 'data'}",
             f"-master.port={master}", f"-master.port.grpc={master_g}", "-master.volumeSizeLimitMB=64",
             f"-volume.port={volume}", f"-volume.port.grpc={volume_g}",
-            "-volume.max=1000",  # each bucket is a collection that takes 7 volumes; the default 8 fits one
+            "-volume.max=4000",  # each bucket is a collection that takes 7 volumes; the default 8 fits one
             "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
             f"-filer.localSocket={data_dir / 'filer.sock'}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_g}", f"-s3.config={config}",

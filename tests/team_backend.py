@@ -4,7 +4,8 @@
 - ``postgres``: the team configuration. One real PostgreSQL server (``pg_server.py``) and one
   real S3 server (SeaweedFS, ``s3_server.py``) start for the run; every home a test creates
   gets its own database (copied from a template the migrations already ran on) and its own
-  bucket, named after the home, so a daemon restarted on the same home finds its registry.
+  prefix in the run's bucket, named after the home, so a daemon restarted on the same home
+  finds its registry.
 
 ``daemon_env`` (``daemon_process.py``) adds ``env_for(home)`` to every daemon and command a
 test runs, so the tests themselves do not change. Tests that look inside SQLite itself (its
@@ -27,6 +28,7 @@ BACKEND = os.environ.get("MODELREG_TEST_BACKEND", "sqlite")
 if BACKEND not in ("sqlite", "postgres"):
     raise SystemExit(f"MODELREG_TEST_BACKEND={BACKEND!r}: use sqlite (the default) or postgres")
 TEMPLATE = "modelreg_template"
+BUCKET = "modelreg-tests"
 
 _servers: dict[str, object] = {}
 _made: set[str] = set()
@@ -60,6 +62,7 @@ def start() -> None:
     pg.start()
     _servers["pg"] = pg
     _servers["s3"] = start_s3_server()
+    _servers["s3"].create_bucket(BUCKET)  # type: ignore[attr-defined]
     _psql(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE template0')
     from modelreg.daemon.store.postgres.engine import PostgresEngine
 
@@ -99,14 +102,10 @@ def database_url(home: Path) -> str:
 
 
 def artifacts_env(home: Path) -> dict[str, str]:
-    """The home's own bucket, created on first use, and the variables that point at it."""
-    bucket = "h-" + _name(home)
-    s3 = _servers["s3"]
-    with _lock:
-        if bucket not in _made:
-            s3.create_bucket(bucket)  # type: ignore[attr-defined]
-            _made.add(bucket)
-    return s3.env(f"s3://{bucket}/registry")  # type: ignore[attr-defined]
+    """The home's own prefix in the run's bucket, and the variables that point at it. (One
+    bucket for the run: SeaweedFS gives each bucket volumes of its own, and runs out of them
+    after some 140 buckets.)"""
+    return _servers["s3"].env(f"s3://{BUCKET}/h-{_name(home)}")  # type: ignore[attr-defined]
 
 
 def env_for(home: Path) -> dict[str, str]:

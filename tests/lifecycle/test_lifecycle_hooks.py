@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import socket
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -162,10 +161,8 @@ async def test_deliveries_to_a_receiver_that_is_down_are_retried_logged_and_neve
         hook = await add_hook(client, kind="webhook", target=f"http://127.0.0.1:{port}/hook",
                               events="stage.changed", secret=SECRET)
 
-        # Nobody listens: the promotion is not slowed down and it commits.
-        started = time.monotonic()
+        # Nobody listens: the promotion commits all the same.
         result = await client.promote("fraud@1", reason="receiver is down")
-        assert time.monotonic() - started < 2.0
         assert result["version"]["stage"] == "production"
 
         async def failed_attempts() -> dict | None:
@@ -196,14 +193,14 @@ async def test_deliveries_to_a_receiver_that_is_down_are_retried_logged_and_neve
                                         env={"MODELREG_URL": fast_retry_daemon})
         assert [(x["state"], x["attempts"]) for x in json.loads(shown.stdout)] == [("delivered", d["attempts"])]
 
-        # A receiver that hangs, then answers 500 twice: the transition does not wait for it,
-        # the 500s are logged and retried, and the third attempt succeeds.
+        # A receiver that hangs, then answers 500 twice: the transition does not wait for it (it
+        # returns while the receiver still holds the request, which it lets go only after; a
+        # promotion that waited would never return), the 500s are logged and retried, and the
+        # third attempt succeeds.
         receiver.requests.clear()
         receiver.hold = asyncio.Event()
         receiver.statuses = [500, 500]
-        started = time.monotonic()
         result = await client.promote("fraud@2", reason="receiver hangs")
-        assert time.monotonic() - started < 2.0
         assert result["archived"] == [1]
         await wait_until(lambda: _at_least(receiver, 1), 10, "the hanging request")
         receiver.hold.set()

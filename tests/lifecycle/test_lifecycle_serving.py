@@ -82,7 +82,6 @@ async def test_serving_reader_never_sees_a_mix_during_a_thousand_promotions(daem
 
     assert result["error_count"] == 0, "\n".join(result["errors"])
     assert len(result["seen"]) >= 2 and result["switches"] >= 10, result  # it really read during the flips
-    assert elapsed < 60, f"{PROMOTIONS} promotions took {elapsed:.1f} s"
     final = CYCLE[(PROMOTIONS - 1) % len(CYCLE)]
     assert (link / "version.txt").read_text() == f"{final}\n"
     assert (link / "weights.bin").read_bytes() == weights_for(final)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from modelreg.shared.errors import Unavailable
+from modelreg.shared.errors import InvalidInput, Unavailable
 
 from . import greenlets
 from .dialect import DIALECT
@@ -128,6 +128,8 @@ class PgRead:
         args = coerce(params, types) if types is not None else tuple(params)
         try:
             return self._run(getattr(self.conn, method)(pg, *args))
+        except asyncpg.CharacterNotInRepertoireError:
+            raise _nul(params) from None
         except (asyncpg.DataError, TypeError) as exc:
             if types is not None or "query argument" not in str(exc):
                 exc.add_note(f"SQL: {pg}")
@@ -145,6 +147,12 @@ class PgRead:
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return [plain(r) for r in self._call("fetch", sql, params)]
+
+
+def _nul(params: Sequence[Any]) -> InvalidInput:
+    """PostgreSQL's text cannot hold U+0000 (SQLite's can): the value is refused, clearly."""
+    bad = next((repr(v)[:60] for v in params if isinstance(v, str) and "\x00" in v), "a value")
+    return InvalidInput(f"{bad} holds a NUL character (\\0), which no name or value in the registry may hold")
 
 
 class PgTx(PgRead):
@@ -175,7 +183,10 @@ class PgTx(PgRead):
         if types is None:
             stmt = self._run(self.conn.prepare(pg))
             self.engine.param_types[pg] = types = [t.name for t in stmt.get_parameters()]
-        self._run(self.conn.executemany(pg, [coerce(r, types) for r in rows]))
+        try:
+            self._run(self.conn.executemany(pg, [coerce(r, types) for r in rows]))
+        except asyncpg.CharacterNotInRepertoireError:
+            raise _nul([v for r in rows for v in r]) from None
 
 
 _RETURNS_ROWS = re.compile(r"\bRETURNING\b|^\s*(SELECT|WITH)\b", re.I)
