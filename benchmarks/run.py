@@ -246,8 +246,15 @@ class Report:
 
 
 async def seed(home: Path, versions: int, start: int, blob: FileRecord) -> float:
-    """Add ``versions`` to MODEL through the store (the daemon is not running); seconds taken."""
-    store = open_store(team_backend.env_for(home).get("MODELREG_DATABASE"), home)
+    """Add ``versions`` to MODEL through the store (the daemon is not running); seconds taken.
+    With S3 the seeded versions' blob goes to the bucket too, as a registration would put it."""
+    env = team_backend.env_for(home)
+    if "MODELREG_ARTIFACTS" in env:
+        from modelreg.daemon.artifacts.s3 import S3BlobStore, parse_s3_config
+
+        async with S3BlobStore(parse_s3_config(env["MODELREG_ARTIFACTS"], env)) as bucket:
+            await bucket.put_file(BlobStore(home / "blobs").path(blob.sha256), blob.sha256)
+    store = open_store(env.get("MODELREG_DATABASE"), home)
     await store.open()
     try:
         t = time.perf_counter()

@@ -89,8 +89,11 @@ async def download(store: Store, blobs: BlobStore, pool: Executor, ref: Ref, pat
 
 
 async def blob_source(blobs: BlobStore, pool: Executor, sha256: str, shown: str) -> Path | str:
-    """The presigned URL of a blob in S3, else its local file (IntegrityError when it is gone)."""
+    """The presigned URL of a blob in S3, else its local file (IntegrityError when it is gone:
+    one HEAD first, so a lost object is our clear error, not S3's XML at the end of a redirect)."""
     if blobs.remote is not None:
+        if await blobs.remote.s3.size(sha256) is None:
+            raise IntegrityError(f"the stored bytes of {shown!r} are missing from the bucket; run `modelreg verify`")
         return await blobs.remote.url(sha256)
     blob = blobs.path(sha256)
     if not await asyncio.get_running_loop().run_in_executor(pool, blob.is_file):
