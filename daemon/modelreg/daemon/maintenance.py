@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from modelreg.shared.config import default_home
-from modelreg.shared.errors import ModelregError
+from modelreg.shared.errors import InvalidInput, ModelregError
 
 from .services import backup, doctor
 from .store import open_store
@@ -51,7 +51,15 @@ def run(args: argparse.Namespace) -> dict:
 
         return migrate.run(home, args.to, args.artifacts, progress=progress)
     # The database the daemon would open (MODELREG_DATABASE may put it outside the home).
-    db_path = open_store(os.environ.get("MODELREG_DATABASE") or None, home).engine.path
+    store = open_store(os.environ.get("MODELREG_DATABASE") or None, home)
+    if store.backend != "sqlite":
+        instead = {"backup": "back it up with pg_dump and the bucket's own versioning or replication",
+                   "restore": "restore it with pg_restore and the bucket's copy",
+                   "doctor": "check it with `modelreg verify` and `modelreg audit verify` through a daemon"}
+        raise InvalidInput(f"modelreg {args.command} works on an embedded registry (SQLite and the home's blobs); "
+                           f"this one is in {store.backend} ({store.where}): {instead[args.command]} "
+                           "(docs/team.md#backups)")
+    db_path = store.engine.path
     if args.command == "backup":
         return backup.backup(home, db_path, args.dest, include_token=args.include_token, progress=progress)
     if args.command == "restore":
