@@ -19,8 +19,6 @@ assembles and hashes them into one blob off the loop; ``mpu/abort`` and a timeou
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 import secrets
 import shutil
 import time

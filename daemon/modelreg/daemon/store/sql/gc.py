@@ -7,7 +7,6 @@ and the purge rechecks those blobs inside the write, on fresh state.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..records import GcPlan

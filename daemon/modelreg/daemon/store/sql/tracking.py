@@ -9,7 +9,6 @@ in ``blobs``, so gc knows it and keeps it (``gc.py``).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from typing import Any
